@@ -1,0 +1,5 @@
+"""``python -m sealagent`` runs the command line."""
+
+from sealagent.cli import main
+
+raise SystemExit(main())

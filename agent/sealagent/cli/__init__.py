@@ -1,0 +1,56 @@
+"""The ``sealagent`` command.
+
+Each subcommand lives in its own module of this package and exposes
+``register(subparsers)``, which adds its parser(s) and sets ``handler`` to a function
+``(args) -> int``.  Errors of the :class:`~sealagent.errors.SealAgentError` tree are
+printed as one clear line and exit with status 1; usage errors exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from sealagent import __version__
+from sealagent.errors import ConfigError, SealAgentError
+
+COMMAND_MODULES: tuple[str, ...] = (
+)
+"""Modules under ``sealagent.cli`` that register subcommands, in help order."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="sealagent",
+        description="Filecoin sealing cluster: manager, worker agents and PoRep backends.",
+    )
+    parser.add_argument("--version", action="version", version=f"sealagent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"sealagent.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sealagent`` command line; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except ConfigError as exc:
+        print(f"sealagent: error: {exc}", file=sys.stderr)
+        return 2
+    except SealAgentError as exc:
+        print(f"sealagent: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sealagent: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,32 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+VECTORS_FILE = Path(__file__).resolve().parent / "kat" / "vectors.json"
+
+
+def load_vectors() -> dict[str, dict[str, Any]]:
+    """The known-answer vectors, by name."""
+    data = json.loads(VECTORS_FILE.read_text())
+    return {v["name"]: v for v in data["vectors"]}
+
+
+@pytest.fixture(scope="session")
+def vectors() -> dict[str, dict[str, Any]]:
+    """All known-answer vectors, by name."""
+    return load_vectors()
+
+
+@pytest.fixture(autouse=True)
+def _parent_cache_dir(tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep parent cache files of a test session in one temporary directory."""
+    cache = tmp_path_factory.getbasetemp() / "filecoin-parents"
+    cache.mkdir(exist_ok=True)
+    monkeypatch.setenv("FIL_PROOFS_PARENT_CACHE", str(cache))
