@@ -1,0 +1,150 @@
+"""Poseidon: the fast permutation against the reference, the byte API, the row hasher."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sealagent.errors import InvalidInputError
+from sealagent.proofs import poseidon
+from sealagent.proofs.field import R
+
+
+def _random_state(rng: random.Random, arity: int) -> list[int]:
+    return [rng.randrange(R) for _ in range(arity + 1)]
+
+
+def _encode(values: list[int]) -> np.ndarray:
+    raw = b"".join(v.to_bytes(32, "little") for v in values)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32)
+
+
+@pytest.mark.parametrize("arity", poseidon.ARITIES)
+def test_fast_permutation_equals_reference(arity: int) -> None:
+    rng = random.Random(arity)
+    consts = poseidon.constants(arity)
+    edge = [[0] * (arity + 1), [R - 1] * (arity + 1)]
+    for state in edge + [_random_state(rng, arity) for _ in range(3)]:
+        assert poseidon.permute(state, consts) == poseidon.permute_reference(state, consts)
+
+
+def test_permutation_is_not_trivial() -> None:
+    consts = poseidon.constants(2)
+    a = poseidon.permute([3, 1, 2], consts)
+    b = poseidon.permute([3, 2, 1], consts)
+    assert a != b and len(set(a)) == 3
+
+
+def test_constants_are_cached_and_consistent() -> None:
+    consts = poseidon.constants(8)
+    assert poseidon.constants(8) is consts
+    assert consts.width == 9 and len(consts.round_constants) == 9 * (8 + 57)
+    assert all(consts.mds[i][j] == consts.mds[j][i] for i in range(9) for j in range(9))
+    # Cauchy entries really are 1 / (i + j + t).
+    assert all(consts.mds[i][j] * (i + j + 9) % R == 1 for i in range(9) for j in range(9))
+    fast = consts.fast
+    assert len(fast.partial) == 57
+    assert len(fast.head_constants) + 1 + len(fast.tail_constants) == 8
+    assert max(max(row) for row in fast.int_mds) < 1 << 40
+
+
+def test_grain_differs_per_instance() -> None:
+    a = poseidon.grain_round_constants(3, 8, 55)
+    b = poseidon.grain_round_constants(3, 8, 56)
+    assert len(a) == 189 and len(b) == 192 and a[0] != b[0]
+
+
+def test_unsupported_arity_is_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="arity 3"):
+        poseidon.constants(3)
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash([bytes(32)] * 3)
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash([])
+
+
+def test_hash_rejects_bad_elements() -> None:
+    good = (5).to_bytes(32, "little")
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash([good, R.to_bytes(32, "little")])
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash([good, b"\x01" * 31])
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash_ints([1, R])
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash_ints([1, -1])
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash_ints([1, 2, 3], arity=2)
+    with pytest.raises(InvalidInputError):
+        poseidon.permute([1, 2], poseidon.constants(2))
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash_md([1])
+
+
+def test_bytes_and_int_apis_agree() -> None:
+    values = [R - 1, 12345]
+    digest = poseidon.poseidon_hash([v.to_bytes(32, "little") for v in values])
+    assert int.from_bytes(digest, "little") == poseidon.poseidon_hash_ints(values)
+    assert int.from_bytes(digest, "little") < R
+    tag_only = poseidon.poseidon_hash_ints(values, tag=poseidon.merkle_tree_tag(2), arity=2)
+    assert tag_only == poseidon.poseidon_hash_ints(values)
+
+
+def test_constant_length_pads_with_zeros() -> None:
+    short = poseidon.poseidon_constant_length([7, 9], 4)
+    state = [poseidon.constant_length_tag(2), 7, 9, 0, 0]
+    assert short == poseidon.permute_reference(state, poseidon.constants(4))[1]
+    assert short != poseidon.poseidon_hash_ints([7, 9, 0, 0])
+
+
+def test_hash_md_short_last_chunk_is_zero_padded() -> None:
+    values = list(range(1, 40))  # first element, one chunk of 35, then 3 more
+    acc = poseidon.poseidon_hash_ints(values[:36])
+    acc = poseidon.poseidon_hash_ints([acc, *values[36:]], arity=36)
+    assert poseidon.poseidon_hash_md(values) == acc
+
+
+@pytest.mark.parametrize("arity", [2, 8, 11])
+def test_level_equals_single_hashes(arity: int) -> None:
+    rng = random.Random(100 + arity)
+    values = [rng.randrange(R) for _ in range(3 * arity)] + [R - 1] * arity
+    parents = poseidon.poseidon_hash_level(_encode(values), arity)
+    assert parents.shape == (4, 32) and parents.dtype == np.uint8
+    for i in range(4):
+        expected = poseidon.poseidon_hash_ints(values[i * arity:(i + 1) * arity])
+        assert int.from_bytes(parents[i].tobytes(), "little") == expected
+
+
+def test_level_is_chunked_transparently(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rng = random.Random(7)
+    row = _encode([rng.randrange(R) for _ in range(2 * 11)])
+    whole = poseidon.poseidon_hash_level(row, 2)
+    monkeypatch.setattr(poseidon, "LEVEL_CHUNK", 3)
+    path = tmp_path / "row.dat"
+    path.write_bytes(row.tobytes())
+    mapped = np.memmap(path, dtype=np.uint8, mode="r", shape=(22, 32))
+    assert np.array_equal(poseidon.poseidon_hash_level(mapped, 2), whole)
+    del mapped
+
+
+def test_level_rejects_bad_rows() -> None:
+    row = _encode([1, 2, 3, 4])
+    with pytest.raises(InvalidInputError, match="groups of 8"):
+        poseidon.poseidon_hash_level(row, 8)
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash_level(row.astype(np.uint16), 2)
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash_level(row.reshape(2, 64), 2)
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash_level(row[:0], 2)
+    with pytest.raises(InvalidInputError):
+        poseidon.poseidon_hash_level(row, 3)
+    bad = _encode([1, 2, 3, R])
+    with pytest.raises(InvalidInputError, match="canonical"):
+        poseidon.poseidon_hash_level(bad, 2)
+    # A top byte at the limit but a value below r is accepted.
+    edge = _encode([1, 2, 3, R - 1])
+    assert poseidon.poseidon_hash_level(edge, 2).shape == (2, 32)
