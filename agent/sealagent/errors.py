@@ -26,10 +26,13 @@ which part failed and, where it matters, also derive from the matching builtin
     │   ├── NoSpaceError                 not enough free space for a reservation
     │   └── SectorFileNotFoundError      no path holds the requested sector file
     ├── SchedulerError                   the scheduler refused a request
+    ├── ManagerError                     the sealing manager refused a request (sector, state)
+    │   └── DatabaseError                the manager's database failed or is too new
     └── RPCError                         the JSON-RPC layer
         ├── RPCTransportError            the peer could not be reached / timed out
         ├── RPCRemoteError               the peer answered with a JSON-RPC error object
-        └── AuthError                    a missing, invalid or insufficient token
+        ├── AuthError                    a missing, invalid or insufficient token
+        └── SessionError                 an unknown or expired session (reconnect)
 """
 
 from __future__ import annotations
@@ -113,6 +116,14 @@ class SchedulerError(SealAgentError):
     """The scheduler refused a request (unknown task, bad state)."""
 
 
+class ManagerError(SealAgentError):
+    """The sealing manager refused a request: unknown sector, wrong state, bad input."""
+
+
+class DatabaseError(ManagerError):
+    """The manager's database could not be opened, migrated or written."""
+
+
 class RPCError(SealAgentError):
     """The JSON-RPC layer failed."""
 
@@ -133,3 +144,7 @@ class RPCRemoteError(RPCError):
 
 class AuthError(RPCError):
     """A token is missing, invalid, or lacks the permission a method needs."""
+
+
+class SessionError(RPCError):
+    """The session is unknown to the manager (e.g. it restarted); the caller reconnects."""

@@ -1,0 +1,171 @@
+"""JSON-RPC client over ``httpx.AsyncClient`` (Trio through anyio).
+
+Errors come back as the project's own exceptions:
+
+* the peer cannot be reached, breaks the connection, answers garbage or does not answer
+  within the call's timeout → :class:`~sealagent.errors.RPCTransportError`;
+* HTTP 401 or error code 1 → :class:`~sealagent.errors.AuthError`;
+* error code 2 → :class:`~sealagent.errors.SessionError`;
+* any other error object → :class:`~sealagent.errors.RPCRemoteError` (code, message, data).
+
+Every call has a deadline (a Trio cancel scope around the whole exchange), so a call never
+hangs; long-polls pass a ``timeout`` longer than the wait they ask the server for.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Final
+
+import httpx
+import trio
+
+from sealagent.errors import AuthError, RPCError, RPCRemoteError, RPCTransportError, SessionError
+from sealagent.rpc.asgi import RPC_PATH
+from sealagent.rpc.auth import APIInfo, parse_api_info
+from sealagent.rpc.jsonrpc import AUTH_ERROR, SESSION_ERROR
+
+DEFAULT_TIMEOUT: Final = 30.0
+"""Seconds a call may take unless the caller says otherwise."""
+CONNECT_TIMEOUT: Final = 10.0
+"""Seconds to establish a connection."""
+
+Params = Sequence[Any] | Mapping[str, Any] | None
+
+
+class RPCClient:
+    """A JSON-RPC client for one server (``url`` is the base, ``/rpc/v0`` is appended)."""
+
+    def __init__(self, url: str, token: str = "", *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, peer: str = "manager") -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.peer = peer
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(
+            transport=transport, headers=headers,
+            timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT),
+        )
+        self._ids = itertools.count(1)
+
+    async def __aenter__(self) -> RPCClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections (shielded, so that it also completes after a timeout)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(CONNECT_TIMEOUT):
+            await self._http.aclose()
+
+    async def call(self, method: str, params: Params = None, *,
+                   timeout: float | None = None) -> Any:  # noqa: ASYNC109 (per-call deadline)
+        """Call ``method`` with positional (sequence) or named (mapping) params."""
+        limit = self.timeout if timeout is None else timeout
+        request_id = next(self._ids)
+        request: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method,
+                                   "params": _params(params)}
+        with trio.move_on_after(limit) as scope:
+            response = await self._post(request, method)
+        if scope.cancelled_caught:
+            raise RPCTransportError(
+                f"{self.peer} at {self.url} did not answer within {limit:g} s ({method})"
+            )
+        return self._result(response, request_id, method)
+
+    async def _post(self, request: dict[str, Any], method: str) -> httpx.Response:
+        try:
+            return await self._http.post(self.url + RPC_PATH, json=request)
+        except httpx.TimeoutException:
+            raise RPCTransportError(
+                f"{self.peer} at {self.url} did not accept a connection within "
+                f"{CONNECT_TIMEOUT:g} s ({method})"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise RPCTransportError(
+                f"cannot reach {self.peer} at {self.url} ({method}): {exc or type(exc).__name__}"
+            ) from None
+
+    def _result(self, response: httpx.Response, request_id: int, method: str) -> Any:
+        try:
+            answer = json.loads(response.content)
+        except ValueError:
+            answer = None
+        if response.status_code == 401:
+            raise AuthError(_error_message(answer) or f"{self.peer} refused the token")
+        if response.status_code != 200 or not isinstance(answer, dict):
+            raise RPCTransportError(
+                f"{self.peer} at {self.url} answered HTTP {response.status_code} to {method}: "
+                f"{response.text[:200]!r}"
+            )
+        if answer.get("id") != request_id:
+            raise RPCTransportError(f"{self.peer} answered {method} with the wrong id")
+        if "error" in answer:
+            raise _remote_error(answer["error"], method)
+        if "result" not in answer:
+            raise RPCTransportError(f"{self.peer} answered {method} without a result")
+        return answer["result"]
+
+
+def _params(params: Params) -> list[Any] | dict[str, Any]:
+    if params is None:
+        return []
+    if isinstance(params, Mapping):
+        return dict(params)
+    if isinstance(params, str | bytes):
+        raise RPCError("params must be a sequence or a mapping, not a string")
+    return list(params)
+
+
+def _error_message(answer: Any) -> str | None:
+    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+        message = answer["error"].get("message")
+        return str(message) if message is not None else None
+    return None
+
+
+def _remote_error(error: Any, method: str) -> Exception:
+    if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+        return RPCTransportError(f"malformed error object in the answer to {method}: {error!r}")
+    code, message = error["code"], str(error.get("message", ""))
+    if code == AUTH_ERROR:
+        return AuthError(message)
+    if code == SESSION_ERROR:
+        return SessionError(message)
+    return RPCRemoteError(code, message, error.get("data"))
+
+
+@asynccontextmanager
+async def open_rpc_client(api_info: APIInfo | str, *,
+                          transport: httpx.AsyncBaseTransport | None = None,
+                          timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (default per call)
+                          peer: str = "manager") -> AsyncIterator[RPCClient]:
+    """An :class:`RPCClient` for an API-info string (or parsed :class:`APIInfo`)."""
+    info = parse_api_info(api_info) if isinstance(api_info, str) else api_info
+    client = RPCClient(info.url, info.token, transport=transport, timeout=timeout, peer=peer)
+    async with client:
+        yield client
+
+
+def call_sync(api_info: APIInfo | str, method: str, params: Params = None, *,
+              timeout: float = 10.0, peer: str = "manager") -> Any:
+    """Make one call from synchronous code (the CLI); never waits longer than ``timeout``."""
+    info = parse_api_info(api_info) if isinstance(api_info, str) else api_info
+
+    async def run() -> Any:
+        result = None
+        with trio.move_on_after(timeout) as scope:
+            async with open_rpc_client(info, timeout=timeout, peer=peer) as client:
+                result = await client.call(method, params, timeout=timeout)
+        if scope.cancelled_caught:
+            raise RPCTransportError(f"{peer} at {info.url} did not answer within {timeout:g} s")
+        return result
+
+    return trio.run(run)

@@ -1,0 +1,283 @@
+"""``/remote``: serving this host's sector files to the manager and the other agents.
+
+Mounted under ``/remote`` of the host's HTTP server; every request needs a token with the
+``admin`` permission (401 with ``{"error": ...}`` otherwise)::
+
+    GET    /remote/{file_type}/{sector}       a file (HTTP Range: 206 / 416), or a
+                                              directory as a tar stream (no Range)
+    GET    /remote/stat/{file_type}/{sector}  {"size": n, "is_dir": bool}
+    DELETE /remote/{file_type}/{sector}?keep=<path id>,...
+                                              remove the local copies, except in the
+                                              listed paths -> {"removed": [path ids]}
+
+``file_type`` is a type name (``unsealed``, ``sealed``, ``cache``, ``update``,
+``update-cache``, ``piece``) and ``sector`` a sector name (``s-t01000-3``); any other
+path, such as one with ``..``, is refused with 400 before the filesystem is touched.
+
+Directories are streamed as a POSIX (pax) tar of their regular files and subdirectories,
+names relative to the directory; the length is computed up front and sent as
+``Content-Length`` so that a receiver can tell a complete archive from a cut one.  Bodies
+are streamed in chunks and stop as soon as the client disconnects.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import urllib.parse
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import structlog
+import trio
+
+from sealagent.errors import AuthError, ConfigError, StorageError
+from sealagent.rpc.asgi import Receive, Scope, Send, authorize, header, send_json
+from sealagent.rpc.auth import TokenVerifier
+from sealagent.storage.layout import FileType, SectorID
+from sealagent.storage.paths import LocalPath
+
+CHUNK_SIZE: Final = 1024 * 1024
+"""Bytes per body chunk."""
+
+TAR_BLOCK: Final = tarfile.BLOCKSIZE
+REQUIRED_PERMISSION: Final = "admin"
+
+Emit = Callable[[bytes], Awaitable[None]]
+_log = structlog.get_logger(__name__)
+
+
+class _HTTPError(Exception):
+    """An error answered with a status (internal to this module)."""
+
+    def __init__(self, status: int, message: str,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or []
+
+
+@dataclass(frozen=True)
+class _TarEntry:
+    """One member of a directory's tar stream."""
+
+    header: bytes
+    source: Path | None
+    size: int
+
+    @property
+    def length(self) -> int:
+        """Bytes this member takes in the archive (header, data, padding)."""
+        return len(self.header) + -(-self.size // TAR_BLOCK) * TAR_BLOCK
+
+
+def parse_range(value: str, size: int) -> tuple[int, int]:
+    """``(first, last)`` byte positions (inclusive) of a single ``bytes=`` range.
+
+    Raises ConfigError for a malformed, multiple or unsatisfiable range.
+    """
+    unit, _, spec = value.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        raise ConfigError(f"unsupported range {value!r}: only one bytes range is served")
+    first_text, dash, last_text = spec.strip().partition("-")
+    if not dash or not (first_text.isdigit() or last_text.isdigit()):
+        raise ConfigError(f"malformed range {value!r}")
+    if not first_text:
+        if not last_text.isdigit() or int(last_text) == 0 or size == 0:
+            raise ConfigError(f"unsatisfiable range {value!r} for {size} bytes")
+        return max(0, size - int(last_text)), size - 1
+    if last_text and not last_text.isdigit():
+        raise ConfigError(f"malformed range {value!r}")
+    first = int(first_text)
+    last = size - 1 if not last_text else min(int(last_text), size - 1)
+    if first >= size or (last_text and int(last_text) < first):
+        raise ConfigError(f"unsatisfiable range {value!r} for {size} bytes")
+    return first, last
+
+
+def _parse_target(rel_path: str) -> tuple[bool, FileType, SectorID]:
+    """``(is_stat, file_type, sector)`` of a request path relative to the mount."""
+    segments = rel_path.split("/")[1:] if rel_path.startswith("/") else []
+    is_stat = len(segments) == 3 and segments[0] == "stat"
+    if is_stat:
+        segments = segments[1:]
+    if len(segments) != 2:
+        raise _HTTPError(400, f"bad path {rel_path!r}: expected /[stat/]<file type>/<sector>")
+    try:
+        return is_stat, FileType.parse(segments[0]), SectorID.parse(segments[1])
+    except ConfigError as exc:
+        raise _HTTPError(400, f"bad path {rel_path!r}: {exc}") from None
+
+
+def _tar_plan(root: Path) -> list[_TarEntry]:
+    """The members of ``root``'s tar stream: directories and regular files, sorted.
+
+    Symbolic links and special files are left out (``lstat`` sees them as such, and
+    ``os.walk`` does not descend into linked directories).
+    """
+    entries: list[_TarEntry] = []
+    for parent, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in dirnames + sorted(filenames):
+            path = Path(parent, name)
+            st = path.lstat()
+            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+            info.mtime, info.mode = int(st.st_mtime), stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+            elif stat.S_ISREG(st.st_mode):
+                info.size = st.st_size
+            else:
+                _log.warning("not serving a link or special file", path=str(path))
+                continue
+            header_bytes = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            entries.append(_TarEntry(header_bytes, path if info.isfile() else None, info.size))
+    return entries
+
+
+def _tree_size(path: Path) -> int:
+    """Apparent size of a file, or of the regular files under a directory."""
+    if not path.is_dir():
+        return path.stat().st_size
+    return sum(e.size for e in _tar_plan(path))
+
+
+async def _copy_range(path: Path, first: int, count: int, emit: Emit) -> None:
+    """Send ``count`` bytes of ``path`` from offset ``first``."""
+    async with await trio.open_file(path, "rb") as source:
+        await source.seek(first)
+        while count > 0:
+            chunk = await source.read(min(CHUNK_SIZE, count))
+            if not chunk:
+                raise StorageError(f"{path} shrank while it was being sent")
+            await emit(chunk)
+            count -= len(chunk)
+
+
+async def _emit_tar(entries: Sequence[_TarEntry], emit: Emit) -> None:
+    """Send a tar stream of ``entries``, ending with the two zero blocks."""
+    for entry in entries:
+        await emit(entry.header)
+        if entry.source is not None:
+            await _copy_range(entry.source, 0, entry.size, emit)
+            padding = entry.length - len(entry.header) - entry.size
+            if padding:
+                await emit(bytes(padding))
+    await emit(bytes(2 * TAR_BLOCK))
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        continue
+    scope.cancel()
+
+
+class RemoteHandler:
+    """ASGI app serving the sector files of this host's storage paths."""
+
+    def __init__(self, paths: Callable[[], Sequence[LocalPath]], verify: TokenVerifier) -> None:
+        self.paths = paths
+        self.verify = verify
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request (see the module docstring)."""
+        if scope["type"] != "http":
+            return
+        try:
+            await self._handle(scope, receive, send)
+        except _HTTPError as exc:
+            await send_json(send, exc.status, {"error": exc.message}, exc.headers)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            allowed = await authorize(self.verify, scope)
+        except AuthError as exc:
+            raise _HTTPError(401, f"unauthorized: {exc}",
+                             [(b"www-authenticate", b"Bearer")]) from None
+        if REQUIRED_PERMISSION not in allowed:
+            raise _HTTPError(401, f"unauthorized: missing {REQUIRED_PERMISSION} permission")
+        path: str = scope["path"]
+        root_path: str = scope.get("root_path", "")
+        rel_path = path[len(root_path):] if path.startswith(root_path) else path
+        is_stat, file_type, sector = _parse_target(rel_path)
+        method = scope["method"]
+        if method == "GET" and is_stat:
+            location = await self._find(file_type, sector)
+            size = await trio.to_thread.run_sync(_tree_size, location)
+            await send_json(send, 200, {"size": size, "is_dir": location.is_dir()})
+        elif method == "GET":
+            location = await self._find(file_type, sector)
+            if location.is_dir():
+                await self._send_tar(location, receive, send)
+            else:
+                await self._send_file(location, scope, receive, send)
+        elif method == "DELETE" and not is_stat:
+            await self._delete(file_type, sector, scope, send)
+        else:
+            raise _HTTPError(405, f"{method} is not allowed here",
+                             [(b"allow", b"GET" if is_stat else b"GET, DELETE")])
+
+    async def _find(self, file_type: FileType, sector: SectorID) -> Path:
+        for local in self.paths():
+            candidate = local.sector_path(file_type, sector)
+            if await trio.to_thread.run_sync(candidate.exists):
+                return candidate
+        raise _HTTPError(404, f"no {file_type.dir_name} file of {sector} here")
+
+    async def _send_file(self, path: Path, scope: Scope, receive: Receive, send: Send) -> None:
+        size = (await trio.to_thread.run_sync(path.stat)).st_size
+        first, last, status = 0, size - 1, 200
+        headers = [(b"content-type", b"application/octet-stream"), (b"accept-ranges", b"bytes")]
+        requested = header(scope, b"range")
+        if requested is not None:
+            try:
+                first, last = parse_range(requested, size)
+            except ConfigError as exc:
+                raise _HTTPError(416, str(exc),
+                                 [(b"content-range", f"bytes */{size}".encode())]) from None
+            status = 206
+            headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode()))
+        count = last - first + 1
+        headers.append((b"content-length", str(count).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await _stream_body(receive, send, lambda emit: _copy_range(path, first, count, emit))
+
+    async def _send_tar(self, path: Path, receive: Receive, send: Send) -> None:
+        entries = await trio.to_thread.run_sync(_tar_plan, path)
+        length = sum(e.length for e in entries) + 2 * TAR_BLOCK
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/x-tar"),
+            (b"content-length", str(length).encode()),
+        ]})
+        await _stream_body(receive, send, lambda emit: _emit_tar(entries, emit))
+
+    async def _delete(self, file_type: FileType, sector: SectorID, scope: Scope,
+                      send: Send) -> None:
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        keep = {i for value in query.get("keep", []) for i in value.split(",") if i}
+        held = [p for p in self.paths()
+                if await trio.to_thread.run_sync(p.sector_path(file_type, sector).exists)]
+        if not held:
+            raise _HTTPError(404, f"no {file_type.dir_name} file of {sector} here")
+        removed = []
+        for local in held:
+            if local.id not in keep:
+                await trio.to_thread.run_sync(local.remove, file_type, sector)
+                removed.append(local.id)
+        await send_json(send, 200, {"removed": removed})
+
+
+async def _stream_body(receive: Receive, send: Send,
+                       produce: Callable[[Emit], Awaitable[None]]) -> None:
+    """Send the body ``produce`` emits; stop early if the client goes away."""
+
+    async def emit(data: bytes) -> None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
+        await produce(emit)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,186 @@
+"""The RPC client and the HTTP app, in process (httpx.ASGITransport) or on a dead socket."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import trio
+
+from sealagent.errors import (
+    AuthError,
+    ConfigError,
+    RPCError,
+    RPCRemoteError,
+    RPCTransportError,
+    SchedulerError,
+    SessionError,
+)
+from sealagent.rpc.asgi import Receive, RPCApp, Scope, Send
+from sealagent.rpc.auth import create_token, format_api_info, jwt_verifier
+from sealagent.rpc.client import RPCClient, call_sync, open_rpc_client
+from sealagent.rpc.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Dispatcher, MethodRegistry
+
+SECRET = b"k" * 32
+ADMIN = create_token(SECRET, ["read", "write", "sign", "admin"])
+READ = create_token(SECRET, ["read"])
+
+
+def build_app(max_body: int = 1024) -> RPCApp:
+    registry = MethodRegistry()
+
+    @registry.method("Test.Add", perm="read")
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    @registry.method("Test.Admin", perm="admin")
+    async def admin_only() -> str:
+        return "yes"
+
+    @registry.method("Test.Session", perm="read")
+    async def session() -> None:
+        raise SessionError("unknown session")
+
+    @registry.method("Test.App", perm="read")
+    async def app_error() -> None:
+        raise SchedulerError("queue closed")
+
+    @registry.method("Test.Sleep", perm="read")
+    async def sleep(seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    return RPCApp(Dispatcher(registry), jwt_verifier(SECRET), max_body=max_body)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[RPCClient]:
+    transport = httpx.ASGITransport(app=build_app())
+    async with RPCClient("http://manager", ADMIN, transport=transport) as rpc:
+        yield rpc
+
+
+async def test_call_and_error_mapping(client: RPCClient) -> None:
+    assert await client.call("Test.Add", [2, 3]) == 5
+    assert await client.call("Test.Add", {"a": 1, "b": 1}) == 2
+    with pytest.raises(SessionError, match="unknown session"):
+        await client.call("Test.Session")
+    with pytest.raises(RPCRemoteError) as remote:
+        await client.call("Test.App")
+    assert (remote.value.code, remote.value.message, remote.value.data) == (
+        3, "queue closed", "SchedulerError")
+    with pytest.raises(RPCRemoteError) as missing:
+        await client.call("Test.Missing")
+    assert missing.value.code == METHOD_NOT_FOUND
+    with pytest.raises(RPCRemoteError) as bad:
+        await client.call("Test.Add", [1])
+    assert bad.value.code == INVALID_PARAMS
+    with pytest.raises(RPCError, match="not a string"):
+        await client.call("Test.Add", "12")
+
+
+async def test_per_call_timeout(client: RPCClient, autojump_clock: trio.abc.Clock) -> None:
+    with pytest.raises(RPCTransportError, match=r"did not answer within 2 s \(Test.Sleep\)"):
+        await client.call("Test.Sleep", [60], timeout=2)
+    assert await client.call("Test.Sleep", [1], timeout=2) is None
+
+
+async def test_tokens_are_checked() -> None:
+    transport = httpx.ASGITransport(app=build_app())
+    async with RPCClient("http://m", READ, transport=transport) as reader:
+        assert await reader.call("Test.Add", [1, 1]) == 2
+        with pytest.raises(AuthError, match=r"missing permission .admin. for Test\.Admin"):
+            await reader.call("Test.Admin")
+    for token in ("", "garbage", create_token(b"x" * 32, ["admin"])):
+        async with RPCClient("http://m", token, transport=transport) as stranger:
+            with pytest.raises(AuthError):
+                await stranger.call("Test.Add", [1, 1])
+
+
+async def test_http_layer_statuses() -> None:
+    transport = httpx.ASGITransport(app=build_app(max_body=200))
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://m") as http:
+        unauthorized = await http.post("/rpc/v0", content=b"{}")
+        assert unauthorized.status_code == 401
+        assert unauthorized.json()["error"]["code"] == 1
+        assert unauthorized.headers["www-authenticate"] == "Bearer"
+        too_big = await http.post("/rpc/v0", content=b"[" + b"1," * 200 + b"1]", headers=headers)
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["code"] == -32600
+        assert (await http.get("/rpc/v0", headers=headers)).status_code == 405
+        assert (await http.get("/elsewhere", headers=headers)).status_code == 404
+        note = await http.post("/rpc/v0", headers=headers,
+                               json={"jsonrpc": "2.0", "method": "Test.Add", "params": [1, 2]})
+        assert note.status_code == 204
+        assert note.content == b""
+
+
+async def test_mounted_apps_see_their_prefix() -> None:
+    app = build_app()
+    seen: list[tuple[str, str]] = []
+
+    async def mounted(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((scope["root_path"], scope["path"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"metrics"})
+
+    app.mount("/debug/metrics", mounted)
+    with pytest.raises(ConfigError):
+        app.mount("relative", mounted)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://m") as http:
+        assert (await http.get("/debug/metrics")).text == "metrics"
+        assert (await http.get("/debug/metrics/x")).text == "metrics"
+        assert (await http.get("/debug/metricsfoo")).status_code == 404
+    assert seen == [("/debug/metrics", "/debug/metrics"), ("/debug/metrics", "/debug/metrics/x")]
+
+
+async def test_transport_failures_are_transport_errors() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async with RPCClient("http://10.9.9.9:1", ADMIN,
+                         transport=httpx.MockTransport(refuse)) as rpc:
+        with pytest.raises(RPCTransportError, match="cannot reach manager at"):
+            await rpc.call("Test.Add", [1, 2])
+
+    def garbage(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"<html>")
+
+    async with RPCClient("http://x", ADMIN, transport=httpx.MockTransport(garbage)) as rpc:
+        with pytest.raises(RPCTransportError, match="answered HTTP 200"):
+            await rpc.call("Test.Add", [1, 2])
+
+    def wrong_id(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": 999, "result": 1})
+
+    async with RPCClient("http://x", ADMIN, transport=httpx.MockTransport(wrong_id)) as rpc:
+        with pytest.raises(RPCTransportError, match="wrong id"):
+            await rpc.call("Test.Add", [1, 2])
+
+
+async def test_open_rpc_client_from_api_info() -> None:
+    transport = httpx.ASGITransport(app=build_app())
+    info = format_api_info(ADMIN, "127.0.0.1", 2345)
+    async with open_rpc_client(info, transport=transport) as rpc:
+        assert rpc.url == "http://127.0.0.1:2345"
+        assert await rpc.call("Test.Admin") == "yes"
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A listening socket that accepts connections but never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_call_sync_never_hangs(silent_port: int) -> None:
+    info = format_api_info(ADMIN, "127.0.0.1", silent_port)
+    with pytest.raises(RPCTransportError,
+                       match=rf"manager at http://127.0.0.1:{silent_port} did not answer "
+                             r"within 0.3 s"):
+        call_sync(info, "Test.Add", [1, 2], timeout=0.3)

@@ -1,0 +1,156 @@
+"""``/remote`` pieces in process: range parsing, disconnects, unsafe or cut tar streams."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from sealagent.errors import ConfigError, RPCTransportError, StorageError
+from sealagent.rpc.asgi import Message
+from sealagent.rpc.auth import create_token, fixed_token_verifier
+from sealagent.storage.fetch import RemoteClient, stat_url
+from sealagent.storage.layout import FileType, SectorID
+from sealagent.storage.paths import init_path
+from sealagent.storage.remote import CHUNK_SIZE, RemoteHandler, parse_range
+
+TOKEN = create_token(b"t" * 32, ["admin"])
+URL = "http://peer/remote/cache/s-t01000-1"
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("bytes=0-0", (0, 0)), ("bytes=5-", (5, 9)), ("bytes=-3", (7, 9)), ("bytes=-30", (0, 9)),
+    ("bytes=2-100", (2, 9)), (" Bytes = 1-2 ", (1, 2)),
+])
+def test_parse_range(spec: str, expected: tuple[int, int]) -> None:
+    assert parse_range(spec, 10) == expected
+
+
+@pytest.mark.parametrize("spec", [
+    "bytes=10-", "bytes=5-4", "bytes=-0", "bytes=-", "bytes=a-b", "bytes=1-2,4-5", "lines=1-2",
+    "bytes=1-x", "bytes",
+])
+def test_parse_range_refusals(spec: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_range(spec, 10)
+
+
+def test_stat_url() -> None:
+    assert stat_url(URL) == "http://peer/remote/stat/cache/s-t01000-1"
+
+
+async def test_streaming_stops_when_the_client_disconnects(tmp_path: Path) -> None:
+    path = init_path(tmp_path / "p", can_seal=True, can_store=False)
+    size = 16 * CHUNK_SIZE
+    path.sector_path(FileType.SEALED, SectorID(1000, 1)).write_bytes(bytes(size))
+    handler = RemoteHandler(lambda: [path], fixed_token_verifier(TOKEN))
+    scope = {"type": "http", "method": "GET", "path": "/remote/sealed/s-t01000-1",
+             "root_path": "/remote", "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {TOKEN}".encode())]}
+    first_chunk = trio.Event()
+    requested = False
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await first_chunk.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body":
+            first_chunk.set()
+
+    with trio.fail_after(5):
+        await handler(scope, receive, send)
+    assert sent[0]["status"] == 200
+    body = sum(len(m["body"]) for m in sent[1:])
+    assert 0 < body < size
+    assert all(m["more_body"] for m in sent[1:])
+
+
+async def test_agent_side_handler_accepts_only_its_token(tmp_path: Path) -> None:
+    path = init_path(tmp_path / "p", can_seal=True, can_store=False)
+    path.sector_path(FileType.SEALED, SectorID(1000, 1)).write_bytes(b"abc")
+    handler = RemoteHandler(lambda: [path], fixed_token_verifier(TOKEN))
+    transport = httpx.ASGITransport(app=handler)
+    async with httpx.AsyncClient(transport=transport, base_url="http://agent") as http:
+        ok = await http.get("/sealed/s-t01000-1", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.content == b"abc"
+        other = create_token(b"t" * 32, ["admin"], expires_in=60)
+        refused = await http.get("/sealed/s-t01000-1", headers={"Authorization": f"Bearer {other}"})
+        assert refused.status_code == 401
+        post = await http.post("/sealed/s-t01000-1", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert post.status_code == 405
+        assert post.headers["allow"] == "GET, DELETE"
+        stat_delete = await http.delete("/stat/sealed/s-t01000-1",
+                                        headers={"Authorization": f"Bearer {TOKEN}"})
+        assert stat_delete.status_code == 405
+
+
+def tar_bytes(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if data else None)
+    return buffer.getvalue()
+
+
+def member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE) -> tuple[tarfile.TarInfo,
+                                                                                  bytes]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = len(data)
+    if kind == tarfile.SYMTYPE:
+        info.linkname = "/etc/passwd"
+    return info, data
+
+
+def serving(body: bytes) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "application/x-tar"})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(("members", "message"), [
+    ([member("ok", b"1"), member("../escape", b"2")], "unsafe name"),
+    ([member("/etc/cron.d/x", b"2")], "unsafe name"),
+    ([member("a/../../b", b"2")], "unsafe name"),
+    ([member("link", kind=tarfile.SYMTYPE)], "not a file or directory"),
+    ([member("dev", kind=tarfile.CHRTYPE)], "not a file or directory"),
+])
+async def test_unsafe_tar_members_are_refused(tmp_path: Path, members: list[tuple[
+        tarfile.TarInfo, bytes]], message: str) -> None:
+    dest = tmp_path / "cache" / "s-t01000-1"
+    async with RemoteClient(TOKEN, transport=serving(tar_bytes(*members))) as client:
+        with pytest.raises(StorageError, match=message):
+            await client.fetch(URL, dest)
+    assert not dest.exists()
+    assert not (tmp_path / "escape").exists()
+    assert not (tmp_path / "cache" / "escape").exists()
+
+
+async def test_a_cut_tar_stream_is_an_error(tmp_path: Path) -> None:
+    body = tar_bytes(member("big", b"z" * 50_000))[:20_000]
+    dest = tmp_path / "cache" / "s-t01000-1"
+    async with RemoteClient(TOKEN, transport=serving(body)) as client:
+        with pytest.raises(StorageError, match="bad tar stream"):
+            await client.fetch(URL, dest)
+    assert not dest.exists()
+
+
+async def test_unreachable_peer_is_a_transport_error(tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async with RemoteClient(TOKEN, transport=httpx.MockTransport(refuse)) as client:
+        with pytest.raises(RPCTransportError, match="cannot reach"):
+            await client.fetch(URL, tmp_path / "x")
