@@ -1,0 +1,356 @@
+"""Seal one sector end to end and measure every step (``sealagent bench``).
+
+The steps: build/verify the parent cache, AddPiece (random data, or zeros for a
+committed-capacity sector), PreCommit1, PreCommit2, Commit1, vanilla verification of the
+Commit1 proofs, Commit2 (skipped while no backend implements it), Finalize, then Unseal of
+the whole sector compared with the original data.
+
+Measurements, per step:
+
+* ``wall_s``: elapsed time; ``cpu_s``: user + system time of every thread;
+* ``peak_rss_bytes``: by default the steps run in this process, and the peak is the
+  largest resident set seen during the step: the process' lifetime peak
+  (``getrusage``) when the step raised it, else the highest of samples taken every
+  5 ms.  It includes what the process already held (the Python runtime, earlier caches).
+  With ``isolate=True`` each phase runs in its own child process
+  (:func:`~sealagent.plugins.run_phase_in_subprocess`) and reports that process' own
+  peak; wall and CPU time are then measured inside the child around the phase alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import psutil
+
+from sealagent.errors import ConfigError, PluginError
+from sealagent.phases import (
+    AddPieceRequest,
+    AddPieceResult,
+    Commit1Request,
+    Commit1Result,
+    Commit2Request,
+    Commit2Result,
+    FinalizeRequest,
+    FinalizeResult,
+    Phase,
+    PhaseRequest,
+    PhaseResult,
+    PreCommit1Request,
+    PreCommit1Result,
+    PreCommit2Request,
+    PreCommit2Result,
+    SectorPaths,
+    SectorRef,
+    UnsealRequest,
+    UnsealResult,
+)
+from sealagent.plugins import (
+    PluginSet,
+    Selection,
+    peak_rss_bytes,
+    run_phase,
+    run_phase_in_subprocess,
+)
+from sealagent.proofs import (
+    RegisteredSealProof,
+    SealCommitPhase1Output,
+    default_proof,
+    parent_cache_file,
+    parse_sector_size,
+    verify_seal_commit_phase1,
+)
+from sealagent.proofs.registry import size_name
+
+BENCH_MINER: Final = 1000
+BENCH_SECTOR: Final = 1
+LIBRARY: Final = "proofs"
+"""The ``backend`` of steps the proofs library runs itself (parent cache, verification)."""
+
+HEARTBEAT_S: Final = 15.0
+"""Seconds between progress lines while one step runs."""
+
+_SAMPLE_S: Final = 0.005
+_CHUNK: Final = 1 << 20
+
+Progress = Callable[[str], None]
+_ResultT = TypeVar("_ResultT", bound=PhaseResult)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One row of the report."""
+
+    name: str
+    backend: str | None
+    wall_s: float | None = None
+    cpu_s: float | None = None
+    peak_rss_bytes: int | None = None
+    skipped: str | None = None
+    """Why the step did not run (``None`` when it ran)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as a JSON-ready ``dict``."""
+        return {"name": self.name, "wall_s": self.wall_s, "cpu_s": self.cpu_s,
+                "peak_rss_bytes": self.peak_rss_bytes, "backend": self.backend,
+                "skipped": self.skipped}
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """Everything ``sealagent bench`` measured and checked."""
+
+    sector_size: int
+    proof: str
+    plugins: tuple[str, ...]
+    isolated: bool
+    committed_capacity: bool
+    steps: tuple[StepResult, ...]
+    comm_d: str
+    comm_r: str
+    verified: bool
+    unseal_ok: bool
+
+    def step(self, name: str) -> StepResult:
+        """The row named ``name``."""
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    @property
+    def pc1_us_per_label(self) -> float | None:
+        """PreCommit1 wall time per label computed (nodes × layers), in µs."""
+        wall = self.step(Phase.PRECOMMIT1.label).wall_s
+        proof = RegisteredSealProof[self.proof]
+        return None if wall is None else wall * 1e6 / (proof.nodes * proof.layers)
+
+    @property
+    def ok(self) -> bool:
+        """True when the proofs verified and the unsealed data matched."""
+        return self.verified and self.unseal_ok
+
+    def to_json(self) -> dict[str, Any]:
+        """The report in the documented JSON shape."""
+        return {
+            "sector_size": self.sector_size,
+            "sector_size_name": size_name(self.sector_size),
+            "proof": self.proof,
+            "plugins": list(self.plugins),
+            "isolated": self.isolated,
+            "cc": self.committed_capacity,
+            "phases": [s.to_json() for s in self.steps],
+            "comm_d": self.comm_d,
+            "comm_r": self.comm_r,
+            "verified": self.verified,
+            "unseal_ok": self.unseal_ok,
+            "pc1_us_per_label": self.pc1_us_per_label,
+        }
+
+
+class _Meter:
+    """Wall time, CPU time and peak RSS of this process over a ``with`` block."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss_bytes: int
+
+    def __enter__(self) -> _Meter:
+        """Start measuring (and sampling RSS in a thread)."""
+        self._process = psutil.Process()
+        self._peak = int(self._process.memory_info().rss)
+        self._maxrss_before = peak_rss_bytes()
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
+        return self
+
+    def _sample(self) -> None:
+        """Record the highest RSS seen until stopped."""
+        while not self._stop.wait(_SAMPLE_S):
+            self._peak = max(self._peak, int(self._process.memory_info().rss))
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Stop measuring."""
+        self.wall_s = time.perf_counter() - self._wall0
+        self.cpu_s = time.process_time() - self._cpu0
+        self._stop.set()
+        self._sampler.join()
+        peak = max(self._peak, int(self._process.memory_info().rss))
+        lifetime = peak_rss_bytes()
+        self.peak_rss_bytes = lifetime if lifetime > self._maxrss_before else peak
+
+
+@contextlib.contextmanager
+def _heartbeat(progress: Progress, name: str) -> Iterator[None]:
+    """Report ``name … still running`` every :data:`HEARTBEAT_S` seconds of a long step."""
+    stop = threading.Event()
+    start = time.perf_counter()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            progress(f"{name} … still running ({time.perf_counter() - start:.0f} s)")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Bench:
+    """One benchmark run in ``root``."""
+
+    def __init__(self, proof: RegisteredSealProof, selection: Selection, root: Path, *,
+                 isolate: bool, progress: Progress) -> None:
+        self.proof = proof
+        self.selection = selection
+        self.root = root
+        self.isolate = isolate
+        self.progress = progress
+        self.sector = SectorRef(BENCH_MINER, BENCH_SECTOR, proof.name)
+        self.paths = SectorPaths.under(root, self.sector)
+        self.steps: list[StepResult] = []
+
+    def library_step(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run a proofs-library step in this process and record it."""
+        self.progress(f"{name} …")
+        with _heartbeat(self.progress, name), _Meter() as meter:
+            value = fn()
+        self._record(StepResult(name, LIBRARY, meter.wall_s, meter.cpu_s,
+                                meter.peak_rss_bytes))
+        return value
+
+    def phase(self, request: PhaseRequest, expected: type[_ResultT]) -> _ResultT:
+        """Run one phase on the selected backend and record it."""
+        phase = request.phase
+        self.progress(f"{phase.label} …")
+        if self.isolate:
+            with _heartbeat(self.progress, phase.label):
+                outcome = run_phase_in_subprocess(phase, request, self.selection).wait()
+            run = outcome.as_run()
+            step = StepResult(phase.label, run.backend, outcome.wall_s, outcome.cpu_s,
+                              outcome.peak_rss_bytes)
+        else:
+            with _heartbeat(self.progress, phase.label), _Meter() as meter:
+                run = run_phase(phase, request, self.selection)
+            step = StepResult(phase.label, run.backend, meter.wall_s, meter.cpu_s,
+                              meter.peak_rss_bytes)
+        self._record(step)
+        return run.result_as(expected)
+
+    def _record(self, step: StepResult) -> None:
+        """Keep a row and report it."""
+        self.steps.append(step)
+        if step.skipped:
+            self.progress(f"{step.name}: skipped: {step.skipped}")
+        else:
+            self.progress(f"{step.name}: {step.wall_s:.3f} s on {step.backend}")
+
+    def run(self, cc: bool) -> BenchReport:
+        """Seal, verify, finalize and unseal one sector."""
+        unpadded = self.proof.sector_size // 128 * 127
+        piece_file = None if cc else self.root / "piece.dat"
+        if piece_file is not None:
+            _write_random(piece_file, unpadded)
+        self.library_step("Parents", lambda: parent_cache_file(self.proof))
+        s, paths = self.sector, self.paths
+        source = None if piece_file is None else str(piece_file)
+        ap = self.phase(AddPieceRequest(s, paths, unpadded, source), AddPieceResult)
+        ticket, seed = os.urandom(32).hex(), os.urandom(32).hex()
+        pc1 = self.phase(PreCommit1Request(s, paths, ticket, (ap.piece,)), PreCommit1Result)
+        pc2 = self.phase(PreCommit2Request(s, paths, pc1.pc1_output), PreCommit2Result)
+        c1 = self.phase(Commit1Request(s, paths, ticket, seed, (ap.piece,), pc2.comm_d,
+                                       pc2.comm_r), Commit1Result)
+        verified = bool(self.library_step("Verify", lambda: verify_seal_commit_phase1(
+            SealCommitPhase1Output.from_json(c1.c1_output), s.prover_id, s.number)))
+        try:
+            self.selection.candidates(Phase.COMMIT2)
+        except PluginError as exc:
+            self._record(StepResult(Phase.COMMIT2.label, None, skipped=str(exc)))
+        else:
+            self.phase(Commit2Request(s, c1.c1_output), Commit2Result)
+        self.phase(FinalizeRequest(s, paths, keep_unsealed=True), FinalizeResult)
+        recovered = self.root / "recovered.dat"
+        self.phase(UnsealRequest(s, paths, ticket, pc2.comm_d, 0, unpadded, str(recovered)),
+                   UnsealResult)
+        unseal_ok = _same_data(recovered, piece_file, unpadded)
+        self.progress("unsealed data " + ("matches" if unseal_ok else "DIFFERS"))
+        return BenchReport(self.proof.sector_size, self.proof.name,
+                           self.selection.requested, self.isolate, cc, tuple(self.steps),
+                           pc2.comm_d, pc2.comm_r, verified, unseal_ok)
+
+
+def _write_random(path: Path, size: int) -> None:
+    """Write ``size`` random bytes."""
+    with path.open("wb") as f:
+        for start in range(0, size, _CHUNK):
+            f.write(os.urandom(min(_CHUNK, size - start)))
+
+
+def _same_data(path: Path, original: Path | None, size: int) -> bool:
+    """True when ``path`` holds exactly ``original``'s bytes (or ``size`` zeros)."""
+    if not path.is_file() or path.stat().st_size != size:
+        return False
+    with contextlib.ExitStack() as stack:
+        got = stack.enter_context(path.open("rb"))
+        want = stack.enter_context(original.open("rb")) if original else None
+        for start in range(0, size, _CHUNK):
+            n = min(_CHUNK, size - start)
+            if got.read(n) != (want.read(n) if want else bytes(n)):
+                return False
+    return True
+
+
+@contextlib.contextmanager
+def _workdir(keep: Path | None) -> Iterator[Path]:
+    """``keep`` (created, must be empty), or a temporary directory removed afterwards."""
+    if keep is None:
+        path = Path(tempfile.mkdtemp(prefix="sealagent-bench-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+        return
+    if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        raise ConfigError(f"--keep directory {keep} exists and is not empty")
+    keep.mkdir(parents=True, exist_ok=True)
+    yield keep
+
+
+def run_bench(sector_size: int | str, plugins: Sequence[str] = (), *, cc: bool = False,
+              keep: Path | None = None, isolate: bool = False,
+              progress: Progress | None = None,
+              plugin_set: PluginSet | None = None) -> BenchReport:
+    """Seal one sector of ``sector_size`` (``"2KiB"``, ``"8MiB"``, …) and measure it.
+
+    :param plugins: backends to prefer, in order (``cpu`` runs whatever they do not).
+    :param cc: seal zeros (a committed-capacity sector) instead of random data.
+    :param keep: seal in this directory and leave the files there.
+    :param isolate: run each phase in its own child process (see the module docs).
+    :param progress: receives one line before and after each step.
+    :param plugin_set: the plugins to choose from (default: this process' plugins).
+    :raises PluginNotFoundError: a plugin name is not installed.
+    :raises PhaseFailedError: a phase failed.
+    """
+    proof = default_proof(parse_sector_size(sector_size))
+    plugin_set = plugin_set or PluginSet.load()
+    selection = plugin_set.select(plugins)
+    with _workdir(keep) as root:
+        bench = _Bench(proof, selection, root, isolate=isolate,
+                       progress=progress or (lambda line: None))
+        return bench.run(cc)

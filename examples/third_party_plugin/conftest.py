@@ -1,0 +1,3 @@
+"""Opt in to sealagent's fixtures for backend authors (``sector_inputs``)."""
+
+pytest_plugins = ["sealagent.testing"]
