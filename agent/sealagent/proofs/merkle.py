@@ -275,12 +275,12 @@ class PathElement:
         return hasher.hash_children(children)
 
 
-def _domain_json(value: bytes) -> list[int]:
+def domain_to_json(value: bytes) -> list[int]:
     """A domain as serde writes ``[u8; 32]``: an array of 32 ints."""
     return list(value)
 
 
-def _domain_from_json(obj: Any) -> bytes:
+def domain_from_json(obj: Any) -> bytes:
     """Parse a 32-int array back into 32 bytes."""
     if not isinstance(obj, list) or len(obj) != NODE_BYTES or not all(
         isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in obj
@@ -291,7 +291,7 @@ def _domain_from_json(obj: Any) -> bytes:
 
 def _path_json(path: Sequence[PathElement]) -> dict[str, Any]:
     """``InclusionPath`` in serde form: ``{"path": [{"hashes": [...], "index": i}]}``."""
-    return {"path": [{"hashes": [_domain_json(h) for h in el.hashes], "index": el.index}
+    return {"path": [{"hashes": [domain_to_json(h) for h in el.hashes], "index": el.index}
                      for el in path]}
 
 
@@ -306,7 +306,7 @@ def _path_from_json(obj: Any) -> tuple[PathElement, ...]:
         index = el.get("index")
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise InvalidInputError("a path element index must be a non-negative int")
-        elements.append(PathElement(tuple(_domain_from_json(h) for h in el["hashes"]), index))
+        elements.append(PathElement(tuple(domain_from_json(h) for h in el["hashes"]), index))
     return tuple(elements)
 
 
@@ -379,7 +379,7 @@ class MerkleProof:
 
     def to_json(self) -> dict[str, Any]:
         """serde form: ``{"data": {"Single": {"root", "leaf", "path"}}}`` and so on."""
-        root, leaf = _domain_json(self.root), _domain_json(self.leaf)
+        root, leaf = domain_to_json(self.root), domain_to_json(self.leaf)
         if self.sub_path is None:
             body = {"root": root, "leaf": leaf, "path": _path_json(self.base_path)}
         else:
@@ -400,7 +400,7 @@ class MerkleProof:
         if kind not in ("Single", "Sub", "Top") or not isinstance(body, dict):
             raise InvalidInputError(f"unknown Merkle proof variant {kind!r}")
         try:
-            root, leaf = _domain_from_json(body["root"]), _domain_from_json(body["leaf"])
+            root, leaf = domain_from_json(body["root"]), domain_from_json(body["leaf"])
             if kind == "Single":
                 return cls(hasher, root, leaf, _path_from_json(body["path"]))
             sub = _path_from_json(body["sub_proof"])
