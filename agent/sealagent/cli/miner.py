@@ -1,0 +1,132 @@
+"""``sealagent miner init|run``: create a manager repo, run the manager.
+
+Also the helpers every manager-facing command shares: ``--repo`` (else
+``$SEALAGENT_MINER_PATH``, else ``~/.sealagent-miner``) and ``--timeout``, and
+:func:`manager_call`, which never waits longer than that timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import signal
+import sys
+from typing import Any
+
+import trio
+
+from sealagent.errors import ConfigError, RPCTransportError
+from sealagent.manager.config import (
+    APIConfig,
+    ManagerConfig,
+    MinerConfig,
+    ProvingConfig,
+    SealingConfig,
+    parse_duration,
+)
+from sealagent.manager.logs import configure_logging
+from sealagent.manager.repo import DEFAULT_REPO, REPO_ENV, MinerRepo, resolve_repo
+from sealagent.manager.server import serve_manager
+from sealagent.proofs.registry import parse_sector_size
+from sealagent.rpc.client import Params, call_sync
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def add_repo_arguments(parser: argparse.ArgumentParser, *,
+                       timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Add ``--repo`` and ``--timeout`` to a manager-facing command."""
+    parser.add_argument("--repo", metavar="DIR",
+                        help=f"manager repo (default ${REPO_ENV} or {DEFAULT_REPO})")
+    parser.add_argument("--timeout", type=float, default=timeout, metavar="SECONDS",
+                        help=f"give up on the manager after this long (default {timeout:g})")
+
+
+def repo_of(args: argparse.Namespace) -> MinerRepo:
+    """The repo named by ``--repo`` / ``$SEALAGENT_MINER_PATH``."""
+    return MinerRepo(resolve_repo(args.repo))
+
+
+def manager_call(args: argparse.Namespace, method: str, params: Params = None) -> Any:
+    """Call the running manager of the repo; fails clearly within ``--timeout``."""
+    if args.timeout <= 0:
+        raise ConfigError("--timeout must be positive")
+    info = repo_of(args).require().api_info()
+    try:
+        return call_sync(info, method, params, timeout=args.timeout)
+    except RPCTransportError as exc:
+        raise RPCTransportError(f"{exc} (is `sealagent miner run` running for "
+                                f"{repo_of(args).root}?)") from None
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``miner init`` and ``miner run``."""
+    miner = subparsers.add_parser("miner", help="the sealing manager",
+                                  description="Create and run the sealing manager.")
+    sub = miner.add_subparsers(dest="miner_command", metavar="COMMAND", required=True)
+
+    init = sub.add_parser("init", help="create a manager repo",
+                          description="Create the manager repo: config.toml, the JWT secret, "
+                                      "an admin token, and a local storage path.")
+    add_repo_arguments(init)
+    init.add_argument("--actor", type=int, default=MinerConfig.actor_id,
+                      help="miner actor id (f0<id>; default %(default)s)")
+    init.add_argument("--sector-size", default="2KiB",
+                      help="sector size: 2KiB, 8MiB, 512MiB, 32GiB, 64GiB (default 2KiB)")
+    init.add_argument("--listen", default=APIConfig.listen_address,
+                      help="API listen multiaddr (default %(default)s)")
+    init.add_argument("--epoch-duration", default="4s",
+                      help="devnet epoch duration (default %(default)s)")
+    init.add_argument("--no-snark", action="store_true",
+                      help="check C1's vanilla proofs instead of running C2 ([Proving] Snark)")
+    init.add_argument("--no-local-storage", action="store_true",
+                      help="do not make the repo a storage path")
+    init.set_defaults(handler=run_init)
+
+    run = sub.add_parser("run", help="run the manager",
+                         description="Run the sealing manager: the API on /rpc/v0, the "
+                                     "sector pipeline, the scheduler.  Stops on SIGINT/SIGTERM.")
+    add_repo_arguments(run)
+    run.add_argument("--listen", help="override [API] ListenAddress (multiaddr or HOST:PORT)")
+    run.add_argument("--log-level", default="info",
+                     choices=["debug", "info", "warning", "error"])
+    run.set_defaults(handler=run_manager)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Create the repo."""
+    config = ManagerConfig(
+        api=APIConfig(listen_address=args.listen),
+        miner=MinerConfig(actor_id=args.actor, sector_size=parse_sector_size(args.sector_size)),
+        proving=ProvingConfig(snark=not args.no_snark),
+        sealing=SealingConfig(epoch_duration=parse_duration(args.epoch_duration)),
+    )
+    repo = repo_of(args)
+    repo.init(config, local_storage=not args.no_local_storage)
+    print(f"Initialized manager repo {repo.root} (miner f0{args.actor}, "
+          f"{args.sector_size} sectors)")
+    return 0
+
+
+def run_manager(args: argparse.Namespace) -> int:
+    """Run until a signal arrives."""
+    repo = repo_of(args).require()
+    lock = repo.lock()
+    configure_logging(args.log_level)
+    try:
+        trio.run(_serve_until_signal, repo, args.listen)
+    finally:
+        lock.close()
+    return 0
+
+
+async def _serve_until_signal(repo: MinerRepo, listen: str | None) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            running = await nursery.start(functools.partial(serve_manager, repo,
+                                                            listen=listen))
+            print(f"manager listening on {running.url}", file=sys.stderr, flush=True)
+            async for _ in signals:
+                running.stop()
+                nursery.cancel_scope.cancel()
+                break

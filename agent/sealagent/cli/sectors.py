@@ -1,0 +1,163 @@
+"""``sealagent sectors``: pledge, add a piece, list, status, remove."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+from sealagent.cli.miner import add_repo_arguments, manager_call
+from sealagent.cli.plugins import format_table
+from sealagent.errors import ConfigError
+from sealagent.proofs.pieces import PieceInfo, generate_piece_commitment
+
+ADD_PIECE_TIMEOUT = 600.0
+"""Default ``--timeout`` of ``add-piece``: the manager copies and hashes the piece."""
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``sectors pledge|add-piece|list|status|remove``."""
+    sectors = subparsers.add_parser("sectors", help="sectors of the manager",
+                                    description="Create, inspect and remove sectors.")
+    sub = sectors.add_subparsers(dest="sectors_command", metavar="COMMAND", required=True)
+
+    pledge = sub.add_parser("pledge", help="start a committed-capacity sector")
+    add_repo_arguments(pledge)
+    pledge.set_defaults(handler=run_pledge)
+
+    add = sub.add_parser("add-piece", help="start a deal sector holding FILE",
+                         description="Compute FILE's piece commitment (CommP, zero-padded to "
+                                     "the next 127·2^k bytes) and start a sector with it.  "
+                                     "FILE must be readable by the manager (same host); the "
+                                     "manager copies it, checks the CommP again, and the "
+                                     "sector's AddPiece result is checked against it too.")
+    add_repo_arguments(add, timeout=ADD_PIECE_TIMEOUT)
+    add.add_argument("file", type=Path)
+    add.set_defaults(handler=run_add_piece)
+
+    listing = sub.add_parser("list", help="list sectors")
+    add_repo_arguments(listing)
+    listing.set_defaults(handler=run_list)
+
+    status = sub.add_parser("status", help="show one sector")
+    add_repo_arguments(status)
+    status.add_argument("number", type=int)
+    status.add_argument("--log", action="store_true", help="print the sector's event log")
+    status.set_defaults(handler=run_status)
+
+    remove = sub.add_parser("remove", help="remove a sector and its files")
+    add_repo_arguments(remove)
+    remove.add_argument("number", type=int)
+    remove.add_argument("--really-do-it", action="store_true",
+                        help="confirm: the sector's files are deleted everywhere")
+    remove.set_defaults(handler=run_remove)
+
+
+def run_pledge(args: argparse.Namespace) -> int:
+    """Start a CC sector."""
+    answer = manager_call(args, "Sectors.Pledge")
+    print(f"Created CC sector: {answer['number']}")
+    return 0
+
+
+class _ZeroPadded(io.RawIOBase):
+    """A file followed by zeros, ``size`` bytes in all."""
+
+    def __init__(self, file: io.BufferedReader, size: int) -> None:
+        self._file, self._left = file, size
+
+    def readable(self) -> bool:
+        """Always readable."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` from the file, then with zeros."""
+        view = memoryview(buffer).cast("B")
+        want = min(len(view), self._left)
+        got = self._file.readinto(view[:want]) or 0
+        if got < want:
+            view[got:want] = bytes(want - got)
+        self._left -= want
+        return want
+
+
+def piece_size_for(length: int) -> int:
+    """The smallest unpadded piece size ``127·2^k`` that holds ``length`` bytes."""
+    size = 127
+    while size < length:
+        size *= 2
+    return size
+
+
+def commp_of_file(path: Path) -> tuple[PieceInfo, int]:
+    """CommP of the file zero-padded to a piece size, and that (unpadded) size."""
+    try:
+        length = path.stat().st_size
+        size = piece_size_for(length)
+        with open(path, "rb") as file:
+            padded = io.BufferedReader(_ZeroPadded(file, size))
+            return generate_piece_commitment(padded, size), size
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+
+
+def run_add_piece(args: argparse.Namespace) -> int:
+    """Compute CommP and start a deal sector."""
+    piece, size = commp_of_file(args.file)
+    print(f"Piece {piece.cid} ({size} bytes, padded {piece.size})")
+    answer = manager_call(args, "Sectors.AddPiece",
+                          [str(args.file.resolve()), piece.cid, size])
+    print(f"Created deal sector: {answer['number']}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print every sector."""
+    rows = []
+    for s in manager_call(args, "Sectors.List"):
+        task = s.get("task")
+        rows.append([str(s["number"]), s["state"], "deal" if s["deal"] else "cc",
+                     f"{task['short']} {task['state']}" if task else "-",
+                     s.get("waiting") or ""])
+    print(format_table(["ID", "STATE", "KIND", "TASK", "WAITING"], rows))
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print one sector."""
+    s = manager_call(args, "Sectors.Status", [args.number, args.log])
+    lines = [("SectorID", s["number"]), ("Status", s["state"]), ("Proof", s["proof_name"]),
+             ("Pieces", ", ".join(f"{p['cid']} ({p['size']})" for p in s["pieces"])),
+             ("Ticket", s.get("ticket")), ("TicketH", s.get("ticket_epoch")),
+             ("CommD", s.get("comm_d")), ("CommR", s.get("comm_r")),
+             ("PreCommitH", s.get("precommit_epoch")), ("Seed", s.get("seed")),
+             ("SeedH", s.get("seed_epoch")),
+             ("Proof check", "SNARK" if s["snark"] else "vanilla proofs (Snark = false)"),
+             ("Retries", f"PC1 {s['precommit1_fails']}, PC2 {s['precommit2_fails']}, "
+                         f"proof {s['compute_proof_fails']}, AP {s['add_piece_fails']}")]
+    task = s.get("task")
+    if task:
+        lines.append(("Task", f"{task['task_id']} {task['short']} {task['state']}"))
+    if s.get("waiting"):
+        lines.append(("Waiting", s["waiting"]))
+    if s.get("last_error"):
+        lines.append(("Last error", s["last_error"]))
+    for key, value in lines:
+        print(f"{key}:\t{'' if value is None else value}")
+    if args.log:
+        print("\nEvent Log:")
+        for i, entry in enumerate(s["log"]):
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["at"]))
+            print(f"{i}.\t{stamp}:\t[{entry['kind']}]\t{entry['message']}")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    """Remove a sector (needs --really-do-it)."""
+    if not args.really_do_it:
+        raise ConfigError("pass --really-do-it to confirm removing the sector and its files")
+    manager_call(args, "Sectors.Remove", [args.number])
+    print(f"Removing sector {args.number}")
+    return 0

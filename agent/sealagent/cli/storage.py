@@ -1,0 +1,73 @@
+"""``sealagent storage``: the manager's storage paths and the index."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sealagent.cli.miner import add_repo_arguments, manager_call
+from sealagent.cli.sealing import bar, size_str
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``storage attach`` and ``storage list``."""
+    storage = subparsers.add_parser("storage", help="storage paths",
+                                    description="Attach and list storage paths.")
+    sub = storage.add_subparsers(dest="storage_command", metavar="COMMAND", required=True)
+
+    attach = sub.add_parser("attach", help="attach a directory of the manager's host",
+                            description="Attach DIR as a storage path of the manager; with "
+                                        "--init, first make it one (sectorstore.json).")
+    add_repo_arguments(attach)
+    attach.add_argument("dir", type=Path)
+    attach.add_argument("--init", action="store_true", help="initialise the directory")
+    attach.add_argument("--seal", action="store_true", help="use it for sealing (with --init)")
+    attach.add_argument("--store", action="store_true",
+                        help="use it for long-term storage (with --init)")
+    attach.add_argument("--weight", type=int, default=10, help="path weight (default 10)")
+    attach.set_defaults(handler=run_attach)
+
+    listing = sub.add_parser("list", help="every path the manager knows, on every host")
+    add_repo_arguments(listing)
+    listing.set_defaults(handler=run_list)
+
+
+def run_attach(args: argparse.Namespace) -> int:
+    """Attach a path."""
+    answer = manager_call(args, "Storage.Attach", {
+        "path": str(args.dir.resolve()), "seal": args.seal, "store": args.store,
+        "init": args.init, "weight": args.weight})
+    print(f"Attached {answer['path']} ({answer['id']})")
+    return 0
+
+
+def format_path(p: dict[str, Any]) -> list[str]:
+    """One path as ``lotus-miner storage list`` prints it."""
+    lines = [f"{p['id']}:"]
+    stat = p.get("stat")
+    if stat:
+        capacity, available = stat["capacity"], stat["available"]
+        used = max(0, capacity - available)
+        percent = used * 100 // capacity if capacity else 0
+        lines.append(f"\t[{bar(capacity, 0, used)}] {size_str(used)}/{size_str(capacity)} "
+                     f"{percent}%")
+    use = " ".join(name for name, on in (("Seal", p["can_seal"]), ("Store", p["can_store"]))
+                   if on) or "ReadOnly"
+    health = "ok" if p["healthy"] else f"unhealthy ({p.get('error') or 'no heartbeat'})"
+    lines.append(f"\tSectors: {p['sectors']}; Health: {health}")
+    lines.append(f"\tWeight: {p['weight']}; Use: {use}")
+    if p.get("local"):
+        lines.append(f"\tLocal: {p['local']}")
+    lines.extend(f"\tURL: {url}" for url in p["urls"])
+    return lines
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """List every path."""
+    paths = manager_call(args, "Storage.List")
+    for p in paths:
+        print("\n".join(format_path(p)))
+    if not paths:
+        print("no storage paths")
+    return 0

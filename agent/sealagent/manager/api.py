@@ -1,0 +1,194 @@
+"""The manager's JSON-RPC methods (docs/protocol.md), one object per namespace.
+
+Agents call ``Sealing.WorkerConnect``, ``WorkerHeartbeat``, ``RequestWindow``,
+``TaskState`` and ``ReportResult``; the CLI calls the admin methods.  Every handler
+validates its parameters and raises errors of the :mod:`sealagent.errors` tree, which the
+dispatcher answers as JSON-RPC errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import trio
+
+from sealagent import __version__
+from sealagent.errors import AuthError, ManagerError
+from sealagent.manager import views
+from sealagent.manager.service import ManagerService
+from sealagent.manager.workers import WorkerReport
+from sealagent.rpc.auth import check_permission, create_token, verify_token
+from sealagent.rpc.jsonrpc import MethodRegistry, exported
+from sealagent.storage.paths import LocalPath, RepoStorage, init_path, open_path
+
+API_VERSION: Final = "0.1.0"
+
+
+class SealingAPI:
+    """``Sealing.*``: the agents' methods and the scheduler's admin views."""
+
+    def __init__(self, service: ManagerService) -> None:
+        self.service = service
+
+    @exported("admin")
+    async def worker_connect(self, info: dict[str, Any]) -> dict[str, str]:
+        """Register or re-register an agent; returns its worker id and a new session."""
+        return await self.service.connect(WorkerReport.from_json(info))
+
+    @exported("admin")
+    async def worker_heartbeat(self, session: str, info: dict[str, Any]) -> dict[str, Any]:
+        """Fresh inventory from an agent; answers the tasks it must abort."""
+        report = WorkerReport.from_json(info)
+        return {"abort": await self.service.heartbeat(session, report)}
+
+    @exported("admin")
+    async def request_window(self, session: str, timeout_s: float) -> dict[str, Any]:
+        """Long-poll for a window of tasks (empty after ``timeout_s``, held at most
+        ``[Sealing] WindowTimeout``)."""
+        if timeout_s < 0:
+            raise ManagerError("timeout_s cannot be negative")
+        wait = min(float(timeout_s), self.service.config.sealing.window_timeout)
+        return {"tasks": await self.service.request_window(session, wait)}
+
+    @exported("admin")
+    async def task_state(self, session: str, task_id: str, attempt: int,
+                         state: str) -> dict[str, bool]:
+        """An agent prepared or started a task."""
+        await self.service.task_state(session, task_id, attempt, state)
+        return {"ack": True}
+
+    @exported("admin")
+    async def report_result(self, session: str, report: dict[str, Any]) -> dict[str, bool]:
+        """A task's result; acknowledged once it is on disk (idempotent)."""
+        await self.service.report_result(session, report)
+        return {"ack": True}
+
+    @exported("read")
+    async def workers(self) -> list[dict[str, Any]]:
+        """Connected agents with their resources, usage and task counts."""
+        return views.workers_info(self.service)
+
+    @exported("read")
+    async def jobs(self) -> list[dict[str, Any]]:
+        """Tasks given to agents: assigned, prepared, running, ret-wait."""
+        return views.jobs(self.service)
+
+    @exported("read")
+    async def sched_diag(self) -> dict[str, Any]:
+        """The scheduler's queue, open windows and workers."""
+        return views.sched_diag(self.service)
+
+    @exported("admin")
+    async def abort(self, job_id: str, sched: bool = False) -> dict[str, Any]:
+        """Abort a job by id prefix (``sched``: remove a queued task)."""
+        return await self.service.abort(job_id, sched=sched)
+
+
+class SectorsAPI:
+    """``Sectors.*``: create, inspect and remove sectors."""
+
+    def __init__(self, service: ManagerService) -> None:
+        self.service = service
+
+    @exported("admin")
+    async def pledge(self) -> dict[str, int]:
+        """Start a committed-capacity sector."""
+        return {"number": await self.service.pledge()}
+
+    @exported("admin")
+    async def add_piece(self, path: str, cid: str, size: int) -> dict[str, int]:
+        """Start a deal sector with the piece at ``path`` (CommP ``cid``, ``size`` bytes)."""
+        return {"number": await self.service.add_piece(path, cid, size)}
+
+    @exported("read")
+    async def list(self) -> list[dict[str, Any]]:
+        """Every sector with its state and why it waits."""
+        service = self.service
+        return [views.sector_summary(service, s) for _, s in sorted(service.sectors.items())]
+
+    @exported("read")
+    async def status(self, number: int, log: bool = False) -> dict[str, Any]:
+        """One sector in full, with its event log when ``log``."""
+        return await self.service.sector_status(number, log)
+
+    @exported("admin")
+    async def remove(self, number: int) -> dict[str, int]:
+        """Remove a sector and its files."""
+        await self.service.remove_sector(number)
+        return {"number": number}
+
+
+class StorageAPI:
+    """``Storage.*``: the manager's own storage paths and the index."""
+
+    def __init__(self, service: ManagerService, repo_storage: RepoStorage | None) -> None:
+        self.service = service
+        self.repo_storage = repo_storage
+
+    @exported("admin")
+    async def attach(self, path: str, seal: bool = False, store: bool = False,
+                     init: bool = False, weight: int = 10) -> dict[str, Any]:
+        """Attach a directory of this host (``init`` makes it a storage path first)."""
+        if init and not (seal or store):
+            raise ManagerError("--init needs --seal and/or --store")
+
+        def open_it() -> LocalPath:
+            local = (init_path(path, can_seal=seal, can_store=store, weight=weight) if init
+                     else open_path(path))
+            if self.repo_storage is not None:
+                self.repo_storage.attach(local.root)
+            return local
+
+        local = await trio.to_thread.run_sync(open_it)
+        await self.service.attach_local(local)
+        return {"id": local.id, "path": str(local.root)}
+
+    @exported("read")
+    async def list(self) -> list[dict[str, Any]]:
+        """Every indexed path with its space, health and sector count."""
+        return views.storage_info(self.service)
+
+
+class AuthAPI:
+    """``Auth.*``: tokens signed with the manager's secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    @exported("admin")
+    async def new(self, perms: list[str]) -> str:
+        """A new token granting ``perms``."""
+        if not perms:
+            raise AuthError("a token needs at least one permission")
+        return create_token(self._secret, [check_permission(p) for p in perms])
+
+    @exported("read")
+    async def verify(self, token: str) -> list[str]:
+        """The permissions ``token`` grants."""
+        return sorted(verify_token(self._secret, token))
+
+
+class CommonAPI:
+    """``Common.*``: what the manager is."""
+
+    def __init__(self, service: ManagerService) -> None:
+        self.service = service
+
+    @exported("read")
+    async def version(self) -> dict[str, Any]:
+        """The sealagent version, the API version, the miner and its sector size."""
+        return {"version": __version__, "api": API_VERSION,
+                "miner": self.service.miner, "sector_size": self.service.proof.sector_size,
+                "proof": self.service.proof.name}
+
+
+def build_registry(service: ManagerService, secret: bytes,
+                   repo_storage: RepoStorage | None = None) -> MethodRegistry:
+    """Every method of the manager's API."""
+    registry = MethodRegistry()
+    registry.add_object("Sealing", SealingAPI(service))
+    registry.add_object("Sectors", SectorsAPI(service))
+    registry.add_object("Storage", StorageAPI(service, repo_storage))
+    registry.add_object("Auth", AuthAPI(secret))
+    registry.add_object("Common", CommonAPI(service))
+    return registry

@@ -1,0 +1,125 @@
+"""How the sector pipeline becomes tasks: pieces, selectors, inputs and request params.
+
+Pure functions of a :class:`~sealagent.manager.fsm.SectorInfo`:
+
+- :func:`pledge_pieces` / :func:`deal_pieces`: the pieces of a new sector (a deal piece
+  first, then the zero pieces that fill the sector, as Lotus lays them out);
+- :func:`selector_for`: which workers may run a phase (Lotus' selectors per call);
+- :data:`PHASE_INPUTS`: the sector files a phase reads, fetched when the worker lacks them;
+- :func:`task_params`: the phase request the agent runs, without its local ``paths``;
+- :func:`expected_comm_d`: CommD the pieces imply, to check PreCommit2's answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sealagent.errors import ManagerError
+from sealagent.manager.fsm import SectorInfo, SectorPiece
+from sealagent.phases import Phase, PieceRef, SectorRef
+from sealagent.proofs.cid import unsealed_commitment_to_cid
+from sealagent.proofs.fr32 import to_unpadded_size
+from sealagent.proofs.pieces import PieceInfo, fill_pieces, generate_data_commitment
+from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
+from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
+from sealagent.sched.storage_view import FileType as SchedFileType
+from sealagent.storage.layout import FileType
+
+PHASE_INPUTS: Final[dict[Phase, FileType]] = {
+    Phase.ADD_PIECE: FileType(0),
+    Phase.PRECOMMIT1: FileType.UNSEALED,
+    Phase.PRECOMMIT2: FileType.SEALED | FileType.CACHE,
+    Phase.COMMIT1: FileType.SEALED | FileType.CACHE,
+    Phase.COMMIT2: FileType(0),
+    Phase.FINALIZE: FileType.CACHE,
+}
+"""Sector files each phase reads (AddPiece after the first piece reads the unsealed file
+in place: its selector only accepts workers holding it)."""
+
+PHASE_OUTPUTS: Final[dict[Phase, FileType]] = {
+    Phase.ADD_PIECE: FileType.UNSEALED,
+    Phase.PRECOMMIT1: FileType.SEALED | FileType.CACHE,
+}
+"""Sector files a phase creates (where a worker needs room for them)."""
+
+_SEALED_AND_CACHE: Final = SchedFileType.SEALED | SchedFileType.CACHE
+
+
+def _piece(info: PieceInfo, *, deal: bool = False, source: str | None = None) -> SectorPiece:
+    return SectorPiece(size=info.size, cid=info.cid, deal=deal, source=source)
+
+
+def pledge_pieces(proof: RegisteredSealProof) -> tuple[SectorPiece, ...]:
+    """A committed-capacity sector: zero pieces filling it."""
+    return tuple(_piece(p) for p in fill_pieces(proof, []))
+
+
+def deal_pieces(proof: RegisteredSealProof, piece: PieceInfo,
+                source: str) -> tuple[SectorPiece, ...]:
+    """A deal sector: ``piece`` (staged as ``source``) then the zero fillers."""
+    fillers = fill_pieces(proof, [piece])[1:]
+    return (_piece(piece, deal=True, source=source), *(_piece(p) for p in fillers))
+
+
+def expected_comm_d(proof: int, pieces: tuple[SectorPiece, ...]) -> str:
+    """CommD (as a CID) of a sector holding ``pieces``."""
+    infos = [PieceInfo.from_cid(p.cid, p.size) for p in pieces]
+    return unsealed_commitment_to_cid(generate_data_commitment(resolve_proof(proof), infos))
+
+
+def selector_for(phase: Phase, sector: SectorInfo, *,
+                 disallow_remote_finalize: bool) -> Selector:
+    """Which workers may run ``phase`` for ``sector`` (Lotus' selector per sealing call)."""
+    if phase is Phase.ADD_PIECE:
+        if sector.next_piece:
+            return ExistingSelector(SchedFileType.UNSEALED, allow_fetch=False)
+        return AllocSelector(SchedFileType.UNSEALED)
+    if phase is Phase.PRECOMMIT1:
+        return AllocSelector(_SEALED_AND_CACHE)
+    if phase is Phase.PRECOMMIT2:
+        return ExistingSelector(_SEALED_AND_CACHE, allow_fetch=True)
+    if phase is Phase.COMMIT1:
+        return ExistingSelector(_SEALED_AND_CACHE, allow_fetch=False)
+    if phase is Phase.FINALIZE:
+        return ExistingSelector(SchedFileType.CACHE, allow_fetch=not disallow_remote_finalize)
+    return TaskSelector()
+
+
+def sector_ref(miner: int, sector: SectorInfo) -> SectorRef:
+    """The sector as phase requests name it."""
+    return SectorRef(miner=miner, number=sector.number,
+                     proof=resolve_proof(sector.proof).name)
+
+
+def _pieces(sector: SectorInfo) -> list[dict[str, Any]]:
+    return [PieceRef(size=p.size, cid=p.cid).to_json() for p in sector.pieces]
+
+
+def task_params(phase: Phase, miner: int, sector: SectorInfo, *,
+                piece_url: str | None = None, c1_output: str | None = None) -> dict[str, Any]:
+    """The request of ``phase`` for ``sector`` as JSON, without ``paths``.
+
+    AddPiece carries ``piece_url`` (None for a zero piece) instead of ``piece_file``;
+    Commit2 needs the Commit1 output, which the manager keeps apart from the sector.
+    """
+    params: dict[str, Any] = {"sector": sector_ref(miner, sector).to_json()}
+    if phase is Phase.ADD_PIECE:
+        index = sector.next_piece
+        if index is None:
+            raise ManagerError(f"sector {sector.number} has no piece left to add")
+        params.update(piece_size=to_unpadded_size(sector.pieces[index].size),
+                      existing_piece_sizes=[to_unpadded_size(p.size)
+                                            for p in sector.pieces[:index]],
+                      piece_url=piece_url)
+    elif phase is Phase.PRECOMMIT1:
+        params.update(ticket=sector.ticket, pieces=_pieces(sector))
+    elif phase is Phase.PRECOMMIT2:
+        params.update(pc1_output=sector.pc1_output)
+    elif phase is Phase.COMMIT1:
+        params.update(ticket=sector.ticket, seed=sector.seed, pieces=_pieces(sector),
+                      comm_d=sector.comm_d, comm_r=sector.comm_r)
+    elif phase is Phase.COMMIT2:
+        params.update(c1_output=c1_output)
+    elif phase is Phase.FINALIZE:
+        params.update(keep_unsealed=True)
+    return params

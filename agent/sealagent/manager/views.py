@@ -1,0 +1,119 @@
+"""What the admin commands show: sectors, workers, jobs, storage, metrics.
+
+Read-only functions of a :class:`~sealagent.manager.state.ServiceState`; they never
+block and never touch the database, so ``sealing jobs`` answers even on a busy manager.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from sealagent.manager import fsm
+from sealagent.manager.fsm import SectorInfo, SectorState
+from sealagent.manager.metrics import Snapshot
+from sealagent.manager.tasks import TaskState
+from sealagent.sched.tasks import TaskType
+
+if TYPE_CHECKING:
+    from sealagent.manager.state import ServiceState
+
+
+def waiting_reason(service: ServiceState, sector: SectorInfo) -> str | None:
+    """Why a sector is not moving, in words (None when it is busy or done)."""
+    if sector.state.is_terminal:
+        return None
+    if sector.retry_at is not None and sector.retry_at > service.clock():
+        return f"retrying in {sector.retry_at - service.clock():.0f}s: {sector.last_error}"
+    if sector.state is SectorState.WAIT_SEED and sector.precommit_epoch is not None:
+        ready = fsm.seed_epoch(sector, service.policy) + service.policy.seed_confidence
+        return f"waiting for the seed: epoch {service.beacon.head()} of {ready}"
+    task = service.tasks.get(sector.task_id or "")
+    if task is None or task.state is not TaskState.QUEUED:
+        return None
+    task_type = TaskType(task.phase.task_type)
+    able = [s for s in service.sessions.values() if task_type in s.report.tasks]
+    if not able:
+        return (f"no connected worker offers {task_type.short} ({task_type.value}); "
+                f"the {task.phase.label} task waits in the queue")
+    return f"{task.phase.label} task queued, waiting for a window"
+
+def sector_summary(service: ServiceState, sector: SectorInfo) -> dict[str, Any]:
+    """What ``sectors list`` shows for a sector."""
+    task = service.tasks.get(sector.task_id or "")
+    return {"number": sector.number, "state": str(sector.state),
+            "deal": any(p.deal for p in sector.pieces), "piece_count": len(sector.pieces),
+            "task": None if task is None else task.to_json(),
+            "waiting": waiting_reason(service, sector), "last_error": sector.last_error}
+
+def workers_info(service: ServiceState) -> list[dict[str, Any]]:
+    """``sealing workers``: every connected agent with its resources and usage."""
+    out = []
+    for session in sorted(service.sessions.values(), key=lambda s: s.worker_id):
+        worker = service.sched.workers.get(session.worker_id)
+        counts = Counter(t.phase.task_type for t in service.tasks.values()
+                         if t.worker_id == session.worker_id
+                         and t.state not in (TaskState.QUEUED, TaskState.RET_WAIT))
+        report = session.report
+        limits = {t.value: report.resources.spec(service.proof, t).max_concurrent
+                  for t in report.tasks if t.sector_sized}
+        active = worker.active if worker is not None else None
+        out.append({
+            "worker_id": session.worker_id, "name": report.name,
+            "hostname": report.hostname, "url": report.url,
+            "enabled": worker.enabled if worker is not None else False,
+            "tasks": sorted(t.value for t in report.tasks),
+            "resources": {k: v for k, v in report.resources.to_json().items()
+                          if k != "table"},
+            "usage": {"cpu_use": active.cpu_use if active else 0,
+                      "mem_used_min": active.mem_used_min if active else 0,
+                      "mem_used_max": active.mem_used_max if active else 0,
+                      "gpu_used": active.gpu_used if active else 0.0},
+            "task_counts": dict(counts), "max_concurrent": limits,
+            "plugins": dict(report.plugins), "last_seen": session.last_seen})
+    return out
+
+def jobs(service: ServiceState) -> list[dict[str, Any]]:
+    """``sealing jobs``: tasks given to workers, with the window rank of assigned ones."""
+    ranks: dict[str, int] = {}
+    by_worker: dict[str, list[int]] = {}
+    for worker_id, window_id in service.task_windows.values():
+        by_worker.setdefault(worker_id, []).append(window_id)
+    for task_id, (worker_id, window_id) in service.task_windows.items():
+        ranks[task_id] = sorted(set(by_worker[worker_id])).index(window_id)
+    now = service.clock()
+    out = []
+    for task in service.tasks.values():
+        if task.state is TaskState.QUEUED:
+            continue
+        since = task.started_at if task.state is TaskState.RUNNING else task.state_since
+        out.append({"task_id": task.task_id, "sector": task.sector,
+                    "worker_id": task.worker_id, "hostname": service.hostname(task.worker_id),
+                    "task_type": task.phase.task_type, "short": task.phase.short,
+                    "state": str(task.state), "window": ranks.get(task.task_id, 0),
+                    "attempt": task.attempt, "elapsed": now - (since or now)})
+    return out
+
+def sched_diag(service: ServiceState) -> dict[str, Any]:
+    """``sealing sched-diag``: the scheduler's view plus tasks in ret-wait."""
+    diag = service.sched.diag()
+    diag["RetWait"] = sorted(t.task_id for t in service.tasks.values()
+                             if t.state is TaskState.RET_WAIT)
+    return diag
+
+def storage_info(service: ServiceState) -> list[dict[str, Any]]:
+    """``storage list``: every indexed path with its space and sector count."""
+    local = {p.id: str(p.root) for p in service.local_paths}
+    return [{"id": r.id, "urls": list(r.urls), "weight": r.meta.weight,
+             "can_seal": r.meta.can_seal, "can_store": r.meta.can_store,
+             "stat": None if r.stat is None else r.stat.to_json(),
+             "healthy": service.index.is_healthy(r.id), "error": r.error,
+             "sectors": len(service.index.sectors_in(r.id)), "local": local.get(r.id)}
+            for r in service.index.paths()]
+
+
+def metrics_snapshot(service: ServiceState) -> Snapshot:
+    """The numbers ``/debug/metrics`` reports."""
+    queue = Counter(t.task_type.value for t in service.sched.queue.ordered())
+    return Snapshot(queue=queue, open_windows=len(service.sched.open_windows),
+                    sectors=Counter(str(s.state) for s in service.sectors.values()))

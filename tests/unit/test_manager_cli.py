@@ -1,0 +1,141 @@
+"""The manager's commands: repo handling, Lotus' layouts, clear errors without a manager."""
+
+from __future__ import annotations
+
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from sealagent.cli import main
+from sealagent.cli.sealing import bar, format_jobs, format_worker, go_duration, size_str
+from sealagent.cli.sectors import commp_of_file, piece_size_for
+from sealagent.cli.storage import format_path
+from sealagent.errors import ConfigError
+from sealagent.manager.config import load_config
+from sealagent.manager.repo import MinerRepo, resolve_repo
+from sealagent.proofs.pieces import generate_piece_commitment
+from sealagent.rpc.auth import verify_token
+
+
+def test_repo_resolution_order() -> None:
+    assert resolve_repo("/x", {"SEALAGENT_MINER_PATH": "/y"}) == Path("/x")
+    assert resolve_repo(None, {"SEALAGENT_MINER_PATH": "/y"}) == Path("/y")
+    assert resolve_repo(None, {}).name == ".sealagent-miner"
+
+
+def test_miner_init_writes_the_repo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo_dir = tmp_path / "repo"
+    assert main(["miner", "init", "--repo", str(repo_dir), "--actor", "1234",
+                 "--sector-size", "8MiB", "--epoch-duration", "250ms", "--no-snark"]) == 0
+    assert "Initialized manager repo" in capsys.readouterr().out
+    repo = MinerRepo(repo_dir)
+    config = load_config(repo.config_file)
+    assert (config.miner.actor_id, config.miner.sector_size) == (1234, 8 << 20)
+    assert config.sealing.epoch_duration == 0.25 and config.proving.snark is False
+    assert stat.S_IMODE(repo.token_file.stat().st_mode) == 0o600
+    assert verify_token(repo.secret(), repo.token()) == {"read", "write", "sign", "admin"}
+    assert (repo_dir / "sectorstore.json").exists() and repo.storage.attached() == [repo_dir]
+    assert main(["miner", "init", "--repo", str(repo_dir)]) == 2
+    assert "already a manager repo" in capsys.readouterr().err
+
+
+def test_commands_fail_clearly_without_a_repo_or_a_manager(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = str(tmp_path / "none")
+    assert main(["sectors", "list", "--repo", missing]) == 2
+    assert "sealagent miner init" in capsys.readouterr().err
+    repo = MinerRepo(tmp_path / "repo")
+    repo.init(load_config(tmp_path / "absent.toml"), local_storage=False)
+    assert main(["sealing", "jobs", "--repo", str(repo.root)]) == 2
+    assert "is `sealagent miner run` running?" in capsys.readouterr().err
+    repo.write_api("/ip4/127.0.0.1/tcp/9/http")
+    started = time.monotonic()
+    assert main(["sealing", "workers", "--repo", str(repo.root), "--timeout", "2"]) == 1
+    assert time.monotonic() - started < 5
+    assert "sealagent miner run" in capsys.readouterr().err
+    assert main(["miner", "run", "--repo", missing]) == 2
+
+
+def test_repo_lock_is_exclusive(tmp_path: Path) -> None:
+    repo = MinerRepo(tmp_path)
+    held = repo.lock()
+    try:
+        with pytest.raises(ConfigError, match="in use"):
+            MinerRepo(tmp_path).lock()
+    finally:
+        held.close()
+    MinerRepo(tmp_path).lock().close()
+
+
+def test_piece_sizes_and_commp_of_a_short_file(tmp_path: Path) -> None:
+    assert [piece_size_for(n) for n in (0, 1, 127, 128, 300, 2032)] == \
+        [127, 127, 127, 254, 508, 2032]
+    data = tmp_path / "d.bin"
+    data.write_bytes(b"\x07" * 300)
+    piece, size = commp_of_file(data)
+    assert size == 508
+    assert piece == generate_piece_commitment(b"\x07" * 300 + bytes(208), 508)
+    with pytest.raises(ConfigError):
+        commp_of_file(tmp_path / "missing")
+
+
+def test_lotus_number_formats() -> None:
+    assert [size_str(v) for v in (0, 2048, 184_792_064_000, 270_582_939_648)] == \
+        ["0 B", "2 KiB", "172.1 GiB", "252 GiB"]
+    assert [go_duration(s) for s in (0, 0.04, 41.33, 182.1, 11529.4)] == \
+        ["0s", "0s", "41.3s", "3m2.1s", "3h12m9.4s"]
+    assert bar(64, 0, 13) == "|" * 13 + " " * 51
+    assert bar(10, 2, 3) == "|" * 32 + " " * 32
+    assert bar(0, 0, 0) == " " * 64
+
+
+def test_sealing_workers_layout() -> None:
+    worker = {
+        "worker_id": "5d7d3c2e-9a1b", "hostname": "pc1-node-01", "enabled": True,
+        "resources": {"cpus": 64, "mem_physical": 256 << 30, "mem_used": 20 << 30,
+                      "mem_swap": 0, "mem_swap_used": 0,
+                      "gpus": [{"name": "NVIDIA GeForce RTX 3090", "memory": 0}]},
+        "usage": {"cpu_use": 13, "mem_used_min": 150 << 30, "mem_used_max": 170 << 30,
+                  "gpu_used": 0.0},
+        "task_counts": {"seal/v0/precommit/1": 3, "seal/v0/addpiece": 1},
+        "max_concurrent": {"seal/v0/precommit/1": 4, "seal/v0/addpiece": 0}}
+    lines = format_worker(worker)
+    assert lines[0] == "Worker 5d7d3c2e-9a1b, host pc1-node-01"
+    assert lines[1] == "\tTASK: PC1(3/4) AP(1)"
+    assert lines[2].startswith("\tCPU:  [" + "|" * 13 + " ")
+    assert lines[2].endswith("] 13/64 core(s) in use")
+    assert lines[3].endswith("] 58% 150 GiB/256 GiB")
+    assert lines[4].endswith("] 66% 170 GiB/256 GiB")
+    assert lines[5].endswith("] 0% 0.00/1 gpu(s) in use")
+    assert lines[6] == "\tGPU: NVIDIA GeForce RTX 3090, not used"
+    assert format_worker({**worker, "enabled": False})[0].endswith("(disabled)")
+
+
+def test_sealing_jobs_layout() -> None:
+    jobs = [
+        {"task_id": "t-9", "sector": 1038, "worker_id": "5d7d3c2e-1", "hostname": "h1",
+         "short": "PC1", "state": "assigned", "window": 0, "elapsed": 182.1},
+        {"task_id": "t-3", "sector": 1031, "worker_id": "5d7d3c2e-1", "hostname": "h1",
+         "short": "PC1", "state": "running", "window": 0, "elapsed": 11529.4},
+        {"task_id": "t-1", "sector": 1001, "worker_id": "8c3b9e10-2", "hostname": "h2",
+         "short": "C2", "state": "ret-wait", "window": 0, "elapsed": 41.3},
+    ]
+    rows = [line.split() for line in format_jobs(jobs).splitlines()]
+    assert rows[0] == ["ID", "Sector", "Worker", "Hostname", "Task", "State", "Time"]
+    assert rows[1] == ["t-3", "1031", "5d7d3c2e", "h1", "PC1", "running", "3h12m9.4s"]
+    assert rows[2] == ["t-9", "1038", "5d7d3c2e", "h1", "PC1", "assigned(1)", "3m2.1s"]
+    assert rows[3] == ["t-1", "1001", "00000000", "h2", "C2", "ret-wait", "41.3s"]
+
+
+def test_storage_list_layout() -> None:
+    lines = format_path({"id": "p1", "urls": ["http://h:1/remote"], "weight": 10,
+                         "can_seal": True, "can_store": False,
+                         "stat": {"capacity": 100 << 30, "available": 25 << 30},
+                         "healthy": False, "error": "stat failed", "sectors": 3,
+                         "local": "/data"})
+    assert lines[0] == "p1:"
+    assert lines[1].endswith("] 75 GiB/100 GiB 75%")
+    assert lines[2] == "\tSectors: 3; Health: unhealthy (stat failed)"
+    assert lines[3:] == ["\tWeight: 10; Use: Seal", "\tLocal: /data", "\tURL: http://h:1/remote"]

@@ -1,0 +1,223 @@
+"""The manager service without HTTP: agents lost, re-attached, timed out; abort; remove."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from sealagent.errors import ManagerError, SessionError
+from sealagent.manager import views
+from sealagent.manager.beacon import LocalBeacon
+from sealagent.manager.config import ManagerConfig, SealingConfig
+from sealagent.manager.db import Database
+from sealagent.manager.fsm import SectorInfo, SectorState
+from sealagent.manager.service import ManagerService
+from sealagent.manager.tasks import ReportOutcome, TaskState
+from sealagent.manager.workers import WorkerReport
+from sealagent.phases import AddPieceResult, PieceRef
+
+CONFIG = ManagerConfig(sealing=SealingConfig(
+    epoch_duration=0.05, min_retry_time=0.3, soft_error_retry_wait=0.1,
+    worker_timeout=0.6, reattach_timeout=0.6))
+
+
+def worker_info(name: str, running: Sequence[tuple[str, int]] = ()) -> dict[str, Any]:
+    """A WorkerInfo with one sealing path and the AddPiece task type."""
+    return {"name": name, "url": f"http://{name}:1", "tasks": ["seal/v0/addpiece"],
+            "resources": {"cpus": 8, "mem_physical": 1 << 36},
+            "paths": [{"meta": {"ID": f"path-{name}", "CanSeal": True, "CanStore": True},
+                       "stat": {"capacity": 1 << 40, "available": 1 << 40,
+                                "fs_available": 1 << 40, "reserved": 0}}],
+            "running": [{"task_id": t, "attempt": a} for t, a in running]}
+
+
+def never_checked(sector: SectorInfo, miner: int, snark: bool, c1: str) -> tuple[bool, str]:
+    """These tests never reach the proof check."""
+    raise AssertionError("unexpected proof check")
+
+
+@asynccontextmanager
+async def running_service(tmp_path: Path) -> AsyncIterator[ManagerService]:
+    """A service with its loops running on a fresh database."""
+    db = await Database.open(tmp_path / "manager.db")
+    beacon = LocalBeacon(trio.current_time(), 0.05, b"s" * 32)
+    service = ManagerService(CONFIG, db, beacon, token="token", proof_checker=never_checked)
+    await service.load()
+    service.set_public_url("http://manager:2345")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        yield service
+        nursery.cancel_scope.cancel()
+    await db.aclose()
+
+
+async def until(condition: Callable[[], bool], limit: float = 5.0) -> None:
+    """Wait until ``condition()`` holds."""
+    with trio.fail_after(limit):
+        while True:
+            if condition():
+                return
+            await trio.sleep(0.02)
+
+
+async def connect(service: ManagerService, name: str,
+                  running: Sequence[tuple[str, int]] = ()) -> str:
+    """Connect an agent; returns its session."""
+    answer = await service.connect(WorkerReport.from_json(worker_info(name, running)))
+    return answer["session"]
+
+
+async def window(service: ManagerService, session: str) -> list[dict[str, Any]]:
+    """One window long-poll."""
+    return await service.request_window(session, 2.0)
+
+
+def ap_result(service: ManagerService, number: int) -> dict[str, Any]:
+    """A correct AddPiece result for a pledged sector."""
+    piece = service.sectors[number].pieces[0]
+    return AddPieceResult(PieceRef(piece.size, piece.cid), 0, 2032).to_json()
+
+
+def report(task: dict[str, Any], result: dict[str, Any] | None = None, *,
+           ok: bool = True, error: str | None = None, code: int = 0) -> dict[str, Any]:
+    """A report object."""
+    return {"task_id": task["task_id"], "attempt": task["attempt"], "ok": ok,
+            "result": result, "error": error, "code": code}
+
+
+async def test_a_lost_agents_unstarted_task_moves_to_another_agent(tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        a = await connect(service, "a")
+        await service.pledge()
+        [task] = await window(service, a)
+        assert (task["task_type"], task["attempt"]) == ("seal/v0/addpiece", 1)
+        assert task["params"]["piece_url"] is None and task["fetch"] == []
+        # "a" goes silent: after WorkerTimeout its assigned task is queued again
+        await until(lambda: service.tasks[task["task_id"]].state is TaskState.QUEUED)
+        with pytest.raises(SessionError):
+            await service.heartbeat(a, WorkerReport.from_json(worker_info("a")))
+        b = await connect(service, "b")
+        [again] = await window(service, b)
+        assert (again["task_id"], again["attempt"]) == (task["task_id"], 2)
+        # the old attempt's late report is acknowledged and ignored
+        late = await service.report_result(a, report(task, ap_result(service, 0)))
+        assert late is ReportOutcome.STALE
+        ok = await service.report_result(b, report(again, ap_result(service, 0)))
+        assert ok is ReportOutcome.ACCEPTED
+        assert await service.report_result(b, report(again, ap_result(service, 0))) \
+            is ReportOutcome.DUPLICATE
+        await until(lambda: service.sectors[0].state is SectorState.PRECOMMIT1)
+
+
+async def test_a_running_task_is_reattached_when_its_agent_returns(tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        a = await connect(service, "a")
+        await service.pledge()
+        [task] = await window(service, a)
+        await service.task_state(a, task["task_id"], 1, "running")
+        assert service.tasks[task["task_id"]].state is TaskState.RUNNING
+        await until(lambda: service.tasks[task["task_id"]].state is TaskState.RET_WAIT)
+        assert [j["state"] for j in views.jobs(service)] == ["ret-wait"]
+        a2 = await connect(service, "a", running=[(task["task_id"], 1)])
+        assert service.tasks[task["task_id"]].state is TaskState.RUNNING
+        assert await service.report_result(a2, report(task, ap_result(service, 0))) \
+            is ReportOutcome.ACCEPTED
+        await until(lambda: service.sectors[0].state is SectorState.PRECOMMIT1)
+
+
+async def test_ret_wait_times_out_into_a_temporary_failure_and_a_retry(tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        a = await connect(service, "a")
+        await service.pledge()
+        [task] = await window(service, a)
+        await service.task_state(a, task["task_id"], 1, "running")
+        await until(lambda: task["task_id"] not in service.tasks)
+        sector = service.sectors[0]
+        assert sector.state is SectorState.PACKING and sector.soft_errors == 1
+        assert "did not come back" in (sector.last_error or "")
+        # the step is retried as a new task once an agent is there
+        b = await connect(service, "b")
+        [retry] = await window(service, b)
+        assert retry["task_id"] != task["task_id"] and retry["attempt"] == 1
+
+
+async def test_an_agent_that_restarted_without_the_task_fails_it_temporarily(
+        tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        a = await connect(service, "a")
+        await service.pledge()
+        [task] = await window(service, a)
+        await service.task_state(a, task["task_id"], 1, "running")
+        await connect(service, "a", running=[("t-999", 3)])
+        assert task["task_id"] not in service.tasks
+        assert service.sectors[0].soft_errors == 1
+        assert "restarted" in (service.sectors[0].last_error or "")
+        # the agent is told to drop the task the manager does not know
+        assert service.aborts[service.worker_ids["a"]] == {"t-999"}
+
+
+async def test_a_lost_window_answer_is_noticed_by_heartbeats(tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        a = await connect(service, "a")
+        await service.pledge()
+        [task] = await window(service, a)
+        # the agent keeps heartbeating but never got (or lost) the window's answer
+        info = WorkerReport.from_json(worker_info("a"))
+        await service.heartbeat(a, info)
+        assert service.tasks[task["task_id"]].state is TaskState.ASSIGNED
+        await trio.sleep(CONFIG.sealing.worker_timeout + 0.1)
+        await service.heartbeat(a, info)
+        assert service.tasks[task["task_id"]].state is TaskState.QUEUED
+
+
+async def test_abort_and_remove(tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        await service.pledge()
+        await until(lambda: service.sectors[0].task_id is not None)
+        queued = service.sectors[0].task_id
+        assert queued is not None
+        with pytest.raises(ManagerError, match="no open job"):
+            await service.abort("t-77", sched=True)
+        job = await service.abort(queued, sched=True)
+        assert (job["task_id"], job["state"]) == (queued, "queued")
+        sector = service.sectors[0]
+        assert sector.state is SectorState.ADD_PIECE_FAILED
+        assert sector.last_error == "task aborted" and sector.add_piece_fails == 1
+        assert len(service.sched.queue) == 0
+        # after the cooldown the sector queues the step again; abort it while running
+        a = await connect(service, "a")
+        [task] = await window(service, a)
+        await service.task_state(a, task["task_id"], 1, "running")
+        with pytest.raises(ManagerError, match="not queued"):
+            await service.abort(task["task_id"], sched=True)
+        await service.abort(task["task_id"][:3], sched=False)
+        abort = await service.heartbeat(a, WorkerReport.from_json(
+            worker_info("a", [(task["task_id"], 1)])))
+        assert abort == [task["task_id"]]
+        await service.remove_sector(0)
+        await until(lambda: service.sectors[0].state is SectorState.REMOVED)
+        with pytest.raises(ManagerError, match="already Removed"):
+            await service.remove_sector(0)
+        with pytest.raises(ManagerError, match="no sector 4"):
+            await service.remove_sector(4)
+
+
+async def test_temporary_errors_retry_the_step_and_malformed_results_fail_it(
+        tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        a = await connect(service, "a")
+        await service.pledge()
+        [task] = await window(service, a)
+        await service.report_result(a, report(task, ok=False, error="no space yet", code=102))
+        sector = service.sectors[0]
+        assert sector.state is SectorState.PACKING and sector.add_piece_fails == 0
+        [retry] = await window(service, a)
+        piece = ap_result(service, 0)["piece"]
+        await service.report_result(a, report(retry, {"piece": piece}))
+        assert service.sectors[0].state is SectorState.ADD_PIECE_FAILED
+        assert "malformed AddPiece result" in (service.sectors[0].last_error or "")
