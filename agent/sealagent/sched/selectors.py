@@ -1,0 +1,165 @@
+"""Selectors: which workers may take a task, as pure functions of a storage snapshot.
+
+Every selector first requires the task type among the worker's enabled types (the pass
+does that).  A selector works in two steps, so that tasks with the same answer share one
+group and one candidate pool:
+
+* :meth:`Selector.locality`, when a task is queued, reads where the sector's files are
+  from the :class:`~sealagent.sched.storage_view.StorageView` (``None`` when the selector
+  does not care);
+* :meth:`Selector.pools`, once per pass for each group, turns the locality into a
+  *preferred* and a *fallback* :class:`PoolSpec`.  When some open window of a preferred
+  worker could take the task, only preferred windows are used (Lotus' rule); otherwise
+  the fallback, if any.
+
+A caller that moves a queued sector's files re-adds the task so its locality is read
+again.
+
+Selectors (Lotus' names):
+
+``AllocSelector``  the worker has a local path of the right kind (sealing / storage),
+                   healthy, with room for the new files (``FSOverheadSeal``, e.g. 14.1 ×
+                   sector size for ``cache``).  Space taken by earlier assignments in the
+                   same pass is counted, so one pass never hands a path more sectors than
+                   it has room for (Lotus only notices when the worker reserves space).
+``ExistingSelector`` the worker holds the sector's files.  With ``allow_fetch`` the
+                   holders are *preferred* and any worker with room to fetch the files is
+                   the fallback (Lotus never prefers holders, so sealed data moved to
+                   whichever worker had the lowest utilization); without it any holder of
+                   any of the types is acceptable.
+``TaskSelector``   any worker with the task type; workers with fewer enabled task types
+                   come first on ties (Lotus' ``Cmp``), keeping generalists free.
+
+``SectorAffinity`` (the scheduler's switch) never moves sealing data between hosts: the
+fetch fallback is limited to hosts that already hold some of the files, and an allocation
+for a sector that already has files (PC1 after AddPiece) goes to a host holding them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from sealagent.proofs.registry import RegisteredSealProof
+from sealagent.sched.storage_view import (
+    SEALING_FILES,
+    FileType,
+    Locations,
+    PathKind,
+    StorageView,
+)
+from sealagent.sched.tasks import SectorID
+
+
+class SpaceNeed(NamedTuple):
+    """Room a worker must offer on one of its local paths of ``kind``."""
+
+    size: int
+    kind: PathKind
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpec:
+    """The windows a group of tasks may use in one pass."""
+
+    workers: frozenset[str] | None = None
+    """Only these workers (None = every worker with the task type)."""
+    space: SpaceNeed | None = None
+    """A local path with at least this much room (counting this pass's reservations)."""
+    prefer_specialized: bool = False
+    """On equal load, prefer workers with fewer enabled task types."""
+
+
+class Pools(NamedTuple):
+    """A selector's answer for one group: preferred windows first, else the fallback."""
+
+    preferred: PoolSpec | None
+    fallback: PoolSpec | None
+
+
+class HolderLookup(Protocol):
+    """What a selector needs from the pass: which workers have some paths locally."""
+
+    def workers_with(self, paths: frozenset[str]) -> frozenset[str]:
+        """Ids of the workers that have any of ``paths`` as a local path."""
+
+
+class Selector(Protocol):
+    """Decides which workers may run a task (hashable: it is part of the group key)."""
+
+    def locality(self, sector: SectorID, view: StorageView, affinity: bool) -> Hashable:
+        """Where the files that matter to this selector are (read when the task is queued)."""
+
+    def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
+              affinity: bool) -> Pools:
+        """The preferred and fallback windows for tasks with this locality."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSelector:
+    """Any worker that has the task type enabled."""
+
+    def locality(self, sector: SectorID, view: StorageView, affinity: bool) -> Hashable:
+        """Nothing: the sector's files do not matter."""
+        return None
+
+    def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
+              affinity: bool) -> Pools:
+        """Every worker; specialized workers first on ties."""
+        return Pools(None, PoolSpec(prefer_specialized=True))
+
+
+@dataclass(frozen=True, slots=True)
+class AllocSelector:
+    """A worker with room on a local path of ``kind`` for new ``file_types`` files."""
+
+    file_types: FileType
+    kind: PathKind = PathKind.SEAL
+
+    def locality(self, sector: SectorID, view: StorageView, affinity: bool) -> Hashable:
+        """With affinity, the paths already holding any sealing file of the sector."""
+        if not affinity:
+            return None
+        held = view.locations(sector, SEALING_FILES).all_paths()
+        return held or None
+
+    def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
+              affinity: bool) -> Pools:
+        """Workers with room (limited to the sector's hosts under affinity)."""
+        space = SpaceNeed(self.file_types.seal_space(proof.sector_size), self.kind)
+        if isinstance(locality, frozenset):
+            return Pools(None, PoolSpec(workers=holders.workers_with(locality), space=space))
+        return Pools(None, PoolSpec(space=space))
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingSelector:
+    """A worker that holds the sector's ``file_types`` (or may fetch them)."""
+
+    file_types: FileType
+    allow_fetch: bool = False
+
+    def locality(self, sector: SectorID, view: StorageView, affinity: bool) -> Hashable:
+        """The paths holding each requested file type."""
+        return view.locations(sector, self.file_types)
+
+    def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
+              affinity: bool) -> Pools:
+        """Holders preferred; with ``allow_fetch``, workers with room as the fallback."""
+        if not isinstance(locality, Locations):
+            return Pools(None, None)
+        any_holder = holders.workers_with(locality.all_paths())
+        if not any_holder:
+            return Pools(None, None)
+        if not self.allow_fetch:
+            return Pools(None, PoolSpec(workers=any_holder))
+        full: frozenset[str] | None = None
+        for _, paths in locality.by_type:
+            have = holders.workers_with(paths)
+            full = have if full is None else full & have
+        preferred = PoolSpec(workers=full) if full else None
+        space = SpaceNeed(self.file_types.seal_space(proof.sector_size), PathKind.SEAL)
+        fallback = PoolSpec(workers=any_holder if affinity else None, space=space)
+        return Pools(preferred, fallback)
+

@@ -1,0 +1,110 @@
+"""The storage index as the scheduler sees it: a snapshot passed into every pass.
+
+The storage index (manager side) owns the truth; it hands the scheduler a
+:class:`StorageView` – path health, free space, and which paths hold which sector files.
+Which paths are local to which worker comes from each worker's report
+(:attr:`sealagent.sched.windows.SchedWorker.paths`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
+
+from sealagent.sched.tasks import SectorID
+
+OVERHEAD_DENOMINATOR: Final = 10
+
+
+class FileType(enum.IntFlag):
+    """Sector file types (Lotus' bit values)."""
+
+    UNSEALED = 1
+    SEALED = 2
+    CACHE = 4
+    UPDATE = 8
+    UPDATE_CACHE = 16
+    PIECE = 32
+
+    def singles(self) -> tuple[FileType, ...]:
+        """The single types in this set, lowest bit first."""
+        found = _SINGLES.get(self.value)
+        if found is None:
+            found = _SINGLES[self.value] = tuple(
+                FileType(1 << bit) for bit in range(self.value.bit_length())
+                if self.value >> bit & 1)
+        return found
+
+    def seal_space(self, sector_size: int) -> int:
+        """Bytes to reserve while sealing: Lotus' ``FSOverheadSeal`` (cache = 14.1 × size)."""
+        return sum(sector_size * _SEAL_OVERHEAD[t] // OVERHEAD_DENOMINATOR
+                   for t in self.singles())
+
+
+_SINGLES: dict[int, tuple[FileType, ...]] = {}
+
+_SEAL_OVERHEAD: Final[dict[FileType, int]] = {
+    FileType.UNSEALED: 10,
+    FileType.SEALED: 10,
+    FileType.CACHE: 141,
+    FileType.UPDATE: 10,
+    FileType.UPDATE_CACHE: 21,
+    FileType.PIECE: 10,
+}
+
+SEALING_FILES: Final = (FileType.UNSEALED | FileType.SEALED | FileType.CACHE
+                        | FileType.UPDATE | FileType.UPDATE_CACHE)
+"""The files whose movement between hosts ``SectorAffinity`` forbids."""
+
+
+class PathKind(enum.StrEnum):
+    """What a path is used for: sealing scratch space or long-term storage."""
+
+    SEAL = "seal"
+    STORE = "store"
+
+
+@dataclass(frozen=True, slots=True)
+class PathStat:
+    """One storage path: what it may hold, its free space and health."""
+
+    path_id: str
+    can_seal: bool = True
+    can_store: bool = False
+    available: int = 0
+    """Bytes free for new reservations (filesystem free minus outstanding reservations)."""
+    weight: int = 10
+    healthy: bool = True
+    """False when the path's heartbeat is stale or its last stat failed."""
+
+    def allows(self, kind: PathKind) -> bool:
+        """True when the path is healthy and may hold files of ``kind``."""
+        if not self.healthy:
+            return False
+        return self.can_seal if kind is PathKind.SEAL else self.can_store
+
+
+class Locations(NamedTuple):
+    """Where each requested file type of one sector is: ``((type, path ids), ...)``."""
+
+    by_type: tuple[tuple[FileType, frozenset[str]], ...]
+
+    def all_paths(self) -> frozenset[str]:
+        """Every path holding any of the types."""
+        return frozenset().union(*(paths for _, paths in self.by_type))
+
+
+@dataclass(frozen=True)
+class StorageView:
+    """A snapshot of the storage index for one scheduling pass."""
+
+    paths: Mapping[str, PathStat] = field(default_factory=dict)
+    sectors: Mapping[SectorID, Mapping[FileType, frozenset[str]]] = field(default_factory=dict)
+    """Sector → single file type → ids of the paths that hold it."""
+
+    def locations(self, sector: SectorID, file_types: FileType) -> Locations:
+        """For each single type of ``file_types``, the paths holding it (maybe none)."""
+        held = self.sectors.get(sector, {})
+        return Locations(tuple((t, frozenset(held.get(t, ()))) for t in file_types.singles()))

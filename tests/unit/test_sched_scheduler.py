@@ -1,0 +1,491 @@
+"""Scheduling passes: windows, selectors, assigners, determinism and cost."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sealagent.errors import ConfigError, SchedulerError
+from sealagent.proofs.registry import GIB, RegisteredSealProof
+from sealagent.resources import (
+    DEFAULT_TABLE,
+    GpuInfo,
+    ResourceTable,
+    WorkerResources,
+    parse_resource_env,
+)
+from sealagent.sched.assigners import Assigner
+from sealagent.sched.fit import ActiveResources
+from sealagent.sched.queue import SchedTask
+from sealagent.sched.scheduler import Scheduler
+from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
+from sealagent.sched.storage_view import FileType, PathKind, PathStat, StorageView
+from sealagent.sched.tasks import SealTaskType, SectorID, TaskType
+from sealagent.sched.windows import Assignment, SchedWorker
+
+T = TaskType
+P32 = RegisteredSealProof.StackedDrg32GiBV1_1
+P32S = RegisteredSealProof.StackedDrg32GiBV1_1_Feat_SyntheticPoRep
+TIB = 1024 * GIB
+SEALING = frozenset(TaskType) - {T.WINDOW_POST, T.WINNING_POST}
+ALWAYS = frozenset({T.FETCH, T.COMMIT_1, T.PROVE_REPLICA_UPDATE_1, T.FINALIZE,
+                    T.FINALIZE_UNSEALED, T.FINALIZE_REPLICA_UPDATE})
+SEAL = FileType.SEALED | FileType.CACHE
+PC1_SPACE = SEAL.seal_space(32 * GIB)
+
+
+def worker(wid: str, tasks: frozenset[TaskType] = SEALING, *, cpus: int = 64,
+           ram: int = 256 * GIB, gpus: int = 0, mem_used: int = 0,
+           paths: tuple[str, ...] = (), table: ResourceTable = DEFAULT_TABLE,
+           ignore: bool = False) -> SchedWorker:
+    res = WorkerResources(cpus=cpus, mem_physical=ram, mem_used=mem_used,
+                          gpus=tuple(GpuInfo(f"gpu{i}") for i in range(gpus)), table=table)
+    return SchedWorker(wid, res, tasks, frozenset(paths), hostname=wid, ignore_resources=ignore)
+
+
+def scheduler(*workers: SchedWorker, windows: int = 1, assigner: str = "utilization",
+              affinity: bool = False) -> Scheduler:
+    sched = Scheduler(assigner, sector_affinity=affinity)
+    for w in workers:
+        sched.add_worker(w)
+    for w in workers:
+        for _ in range(windows):
+            sched.open_window(w.worker_id)
+    return sched
+
+
+def req(task_id: str, task_type: TaskType, number: int, *, proof: RegisteredSealProof = P32,
+        priority: int = 0, selector: Selector | None = None) -> SchedTask:
+    return SchedTask(task_id, task_type, proof, SectorID(1000, number), priority,
+                     selector or TaskSelector())
+
+
+def placed(assignments: list[Assignment]) -> dict[str, str]:
+    return {a.task.task_id: a.worker_id for a in assignments}
+
+
+def storage(*paths: PathStat, sectors: dict[int, str] | None = None) -> StorageView:
+    """A view whose sectors hold every file type on the given path."""
+    held = {SectorID(1000, n): {t: frozenset({p}) for t in FileType}
+            for n, p in (sectors or {}).items()}
+    return StorageView({p.path_id: p for p in paths}, held)
+
+
+def pc1s(count: int, first: int = 1, **kw: object) -> list[SchedTask]:
+    return [req(f"pc1-{n}", T.PRE_COMMIT_1, n, **kw) for n in  # type: ignore[arg-type]
+            range(first, first + count)]
+
+
+# --- windows ------------------------------------------------------------------------------
+
+class TestWindows:
+    def test_windows_filled_as_if_idle_even_when_the_worker_is_busy(self) -> None:
+        w = worker("w1")
+        busy = w.need(T.PRE_COMMIT_1, P32)
+        for i in range(3):
+            w.active.add(f"running-{i}", busy, w.resources)
+        sched = scheduler(w)
+        sched.add_tasks(pc1s(5))
+        assert len(sched.schedule()) == 3
+
+    def test_window_that_got_tasks_closes_and_an_empty_one_stays_open(self) -> None:
+        sched = scheduler(worker("w1"), windows=2)
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        [a] = sched.schedule()
+        assert a.window_id == 1
+        assert list(sched.open_windows) == [2]
+        assert sched.schedule() == []
+
+    def test_second_window_takes_what_the_first_cannot(self) -> None:
+        sched = scheduler(worker("w1"), windows=2)
+        sched.add_tasks(pc1s(7))
+        windows = [a.window_id for a in sched.schedule()]
+        assert windows == [1, 1, 1, 2, 2, 2]
+        assert len(sched.queue) == 1 and sched.open_windows == {}
+
+    def test_only_workers_with_the_task_type_enabled_get_it(self) -> None:
+        sched = scheduler(worker("w1", ALWAYS | {T.PRE_COMMIT_1}),
+                          worker("w2", ALWAYS | {T.PRE_COMMIT_2}))
+        sched.add_tasks([req("pc2", T.PRE_COMMIT_2, 1), req("pc1", T.PRE_COMMIT_1, 2)])
+        assert placed(sched.schedule()) == {"pc2": "w2", "pc1": "w1"}
+
+    def test_disabled_worker_gets_nothing_and_loses_its_open_windows(self) -> None:
+        sched = scheduler(worker("w1"), windows=2)
+        sched.set_enabled("w1", False)
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        assert sched.schedule() == [] and sched.open_windows == {}
+        with pytest.raises(SchedulerError, match="disabled"):
+            sched.open_window("w1")
+        sched.set_enabled("w1", True)
+        sched.open_window("w1")
+        assert len(sched.schedule()) == 1
+
+    def test_assigned_windows_count_toward_load_until_started(self) -> None:
+        sched = scheduler(worker("w1"))
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        [a] = sched.schedule()
+        w = sched.workers["w1"]
+        assert w.utilization() > 0 and w.count(SealTaskType(P32, T.PRE_COMMIT_1)) == 1
+        window = sched.window_started("w1", a.window_id)
+        assert [t.task_id for t in window.todo] == ["pc1"]
+        assert w.utilization() == 0 and w.count() == 0
+
+    def test_max_concurrent_counts_tasks_the_worker_already_runs(self) -> None:
+        table = parse_resource_env({"PC1_32G_MAX_CONCURRENT": "2"})
+        w = worker("w1", ram=TIB, table=table)
+        w.active.add("running", w.need(T.PRE_COMMIT_1, P32), w.resources)
+        sched = scheduler(w, windows=2)
+        sched.add_tasks(pc1s(5))
+        assert len(sched.schedule()) == 1
+        assert list(sched.open_windows) == [2]
+
+    def test_task_that_fits_nowhere_does_not_block_later_tasks(self) -> None:
+        sched = scheduler(worker("w1", ram=100 * GIB))
+        big = req("pc1-64g", T.PRE_COMMIT_1, 1, proof=RegisteredSealProof.StackedDrg64GiBV1_1,
+                  priority=1024)
+        sched.add_tasks([big, req("ap", T.ADD_PIECE, 2)])
+        assert placed(sched.schedule()) == {"ap": "w1"}
+        assert "pc1-64g" in sched.queue
+
+    def test_priority_decides_which_tasks_get_scarce_room(self) -> None:
+        sched = scheduler(worker("w1"))
+        tasks = pc1s(4)
+        tasks.append(req("deal", T.PRE_COMMIT_1, 5, priority=1024))
+        sched.add_tasks(tasks)
+        assert [a.task.task_id for a in sched.schedule()] == ["deal", "pc1-1", "pc1-2"]
+
+    def test_queue_order_is_kept_across_competing_groups(self) -> None:
+        sched = scheduler(worker("w1"))
+        sched.add_tasks([req(f"v11-{n}", T.PRE_COMMIT_1, n) for n in (1, 4, 6)]
+                        + [req(f"syn-{n}", T.PRE_COMMIT_1, n, proof=P32S) for n in (2, 3, 5)])
+        assert [a.task.task_id for a in sched.schedule()] == ["v11-1", "syn-2", "syn-3"]
+
+    def test_ignore_resources_worker_takes_everything_its_limits_allow(self) -> None:
+        table = parse_resource_env({"PC1_MAX_CONCURRENT": "8"})
+        sched = scheduler(worker("local", ram=GIB, cpus=1, table=table, ignore=True))
+        sched.add_tasks(pc1s(10))
+        assert len(sched.schedule()) == 8
+
+    def test_remove_worker_returns_the_tasks_of_its_unstarted_windows(self) -> None:
+        sched = scheduler(worker("w1"), worker("w2"), windows=2)
+        sched.add_tasks(pc1s(2))
+        sched.schedule()
+        lost = sched.remove_worker("w1")
+        assert [t.task_id for t in lost] == ["pc1-1"]
+        assert set(sched.open_windows.values()) == {"w2"}
+        sched.add_tasks(lost)
+        assert placed(sched.schedule()) == {"pc1-1": "w2"}
+
+    def test_window_bookkeeping_errors(self) -> None:
+        sched = scheduler(worker("w1"))
+        with pytest.raises(SchedulerError):
+            sched.open_window("nobody")
+        with pytest.raises(SchedulerError):
+            sched.close_window(99)
+        with pytest.raises(SchedulerError):
+            sched.window_started("w1", 1)
+        sched.close_window(1)
+        assert sched.open_windows == {}
+
+    def test_worker_snapshot_is_validated_and_accepts_short_names(self) -> None:
+        res = WorkerResources(cpus=4, mem_physical=GIB)
+        w = SchedWorker("w1", res, frozenset({"PC1", "seal/v0/fetch"}))  # type: ignore[arg-type]
+        assert w.task_types == {T.PRE_COMMIT_1, T.FETCH}
+        with pytest.raises(SchedulerError):
+            SchedWorker("", res, frozenset())
+        with pytest.raises(SchedulerError):
+            SchedWorker("w2", res, frozenset({"PC9"}))  # type: ignore[arg-type]
+
+    def test_aborted_request_is_not_scheduled(self) -> None:
+        sched = scheduler(worker("w1"))
+        sched.add_tasks(pc1s(2))
+        assert sched.remove_task("pc1-1").task_id == "pc1-1"
+        assert placed(sched.schedule()) == {"pc1-2": "w1"}
+
+
+# --- selectors ----------------------------------------------------------------------------
+
+class TestSelectors:
+    alloc = AllocSelector(SEAL)
+
+    def test_alloc_selector_needs_room_for_the_new_files(self) -> None:
+        assert PC1_SPACE == 32 * GIB * 141 // 10 + 32 * GIB
+        sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("p2",)))
+        view = storage(PathStat("p1", available=PC1_SPACE - 1),
+                       PathStat("p2", available=PC1_SPACE))
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1, selector=self.alloc), view)
+        assert placed(sched.schedule(view)) == {"pc1": "w2"}
+
+    def test_alloc_selector_counts_space_promised_earlier_in_the_pass(self) -> None:
+        sched = scheduler(worker("w1", ram=TIB, paths=("p1",)))
+        view = storage(PathStat("p1", available=2 * PC1_SPACE + 1))
+        sched.add_tasks(pc1s(5, selector=self.alloc), view)
+        assert len(sched.schedule(view)) == 2
+
+    def test_alloc_selector_picks_the_roomiest_weighted_path(self) -> None:
+        sched = scheduler(worker("w1", ram=TIB, paths=("small", "big")))
+        view = storage(PathStat("small", available=PC1_SPACE),
+                       PathStat("big", available=2 * PC1_SPACE, weight=1),
+                       PathStat("other", available=100 * TIB))
+        sched.add_tasks(pc1s(4, selector=self.alloc), view)
+        assert len(sched.schedule(view)) == 3
+
+    def test_alloc_selector_for_storage_needs_a_can_store_path(self) -> None:
+        store = AllocSelector(FileType.SEALED, PathKind.STORE)
+        sched = scheduler(worker("w1", paths=("seal",)), worker("w2", paths=("store",)))
+        view = storage(PathStat("seal", available=TIB),
+                       PathStat("store", can_seal=False, can_store=True, available=TIB))
+        sched.add_task(req("get", T.FETCH, 1, selector=store), view)
+        assert placed(sched.schedule(view)) == {"get": "w2"}
+
+    def test_alloc_selector_skips_unhealthy_and_unknown_paths(self) -> None:
+        sched = scheduler(worker("w1", paths=("sick",)), worker("w2", paths=("gone",)))
+        view = storage(PathStat("sick", available=100 * TIB, healthy=False))
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1, selector=self.alloc), view)
+        assert sched.schedule(view) == []
+
+    def test_existing_selector_without_fetch_only_goes_to_holders(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("p2",)))
+        view = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
+        sched.add_task(req("c1", T.COMMIT_1, 7, selector=ExistingSelector(SEAL)), view)
+        assert placed(sched.schedule(view)) == {"c1": "w2"}
+
+    def test_existing_selector_without_any_holder_waits(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)))
+        view = storage(PathStat("p1", available=TIB))
+        sched.add_task(req("pc2", T.PRE_COMMIT_2, 7,
+                           selector=ExistingSelector(SEAL, allow_fetch=True)), view)
+        assert sched.schedule(view) == []
+
+    def test_existing_selector_with_fetch_prefers_the_holder(self) -> None:
+        w1 = worker("w1", paths=("p1",))
+        w2 = worker("w2", paths=("p2",), mem_used=100 * GIB)
+        sched = scheduler(w1, w2)
+        view = storage(PathStat("p1", available=TIB), PathStat("p2", available=TIB),
+                       sectors={7: "p2"})
+        sched.add_task(req("pc2", T.PRE_COMMIT_2, 7,
+                           selector=ExistingSelector(SEAL, allow_fetch=True)), view)
+        assert placed(sched.schedule(view)) == {"pc2": "w2"}
+
+    def test_busy_holder_keeps_the_task_instead_of_moving_the_data(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",), gpus=1),
+                          worker("w2", paths=("p2",), gpus=1))
+        view = storage(PathStat("p1", available=TIB), PathStat("p2", available=TIB),
+                       sectors={7: "p2", 8: "p2"})
+        fetch = ExistingSelector(SEAL, allow_fetch=True)
+        sched.add_tasks([req("a", T.PRE_COMMIT_2, 7, selector=fetch),
+                         req("b", T.PRE_COMMIT_2, 8, selector=fetch)], view)
+        assert placed(sched.schedule(view)) == {"a": "w2"}
+
+    @pytest.mark.parametrize(("affinity", "expected"), [(False, {"pc2": "w1"}), (True, {})])
+    def test_fetch_fallback_when_the_holder_cannot_run_the_task_unless_affinity(
+            self, affinity: bool, expected: dict[str, str]) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)),
+                          worker("w2", ALWAYS | {T.PRE_COMMIT_1}, paths=("p2",)),
+                          affinity=affinity)
+        view = storage(PathStat("p1", available=TIB), PathStat("p2", available=TIB),
+                       sectors={7: "p2"})
+        sched.add_task(req("pc2", T.PRE_COMMIT_2, 7,
+                           selector=ExistingSelector(SEAL, allow_fetch=True)), view)
+        assert placed(sched.schedule(view)) == expected
+
+    def test_fetch_fallback_needs_room_for_the_fetched_files(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)),
+                          worker("w2", ALWAYS | {T.PRE_COMMIT_1}, paths=("p2",)))
+        view = storage(PathStat("p1", available=PC1_SPACE - 1), PathStat("p2"),
+                       sectors={7: "p2"})
+        sched.add_task(req("pc2", T.PRE_COMMIT_2, 7,
+                           selector=ExistingSelector(SEAL, allow_fetch=True)), view)
+        assert sched.schedule(view) == []
+
+    @pytest.mark.parametrize(("affinity", "expected"), [(False, "w1"), (True, "w2")])
+    def test_sector_affinity_allocates_where_the_sector_already_is(self, affinity: bool,
+                                                                   expected: str) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)),
+                          worker("w2", paths=("p2",), mem_used=100 * GIB), affinity=affinity)
+        view = StorageView({"p1": PathStat("p1", available=TIB),
+                            "p2": PathStat("p2", available=TIB)},
+                           {SectorID(1000, 7): {FileType.UNSEALED: frozenset({"p2"})}})
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 7, selector=self.alloc), view)
+        assert placed(sched.schedule(view)) == {"pc1": expected}
+
+    def test_task_selector_prefers_the_specialized_worker_on_equal_load(self) -> None:
+        sched = scheduler(worker("generalist", gpus=1),
+                          worker("c2-box", ALWAYS | {T.COMMIT_2}, gpus=1))
+        sched.add_task(req("c2", T.COMMIT_2, 1))
+        assert placed(sched.schedule()) == {"c2": "c2-box"}
+
+    def test_new_worker_holding_the_files_gets_a_waiting_task(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)))
+        view = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
+        sched.add_task(req("c1", T.COMMIT_1, 7, selector=ExistingSelector(SEAL)), view)
+        assert sched.schedule(view) == []
+        sched.add_worker(worker("w2", paths=("p2",)))
+        sched.open_window("w2")
+        assert placed(sched.schedule(view)) == {"c1": "w2"}
+
+
+# --- assigners ----------------------------------------------------------------------------
+
+class TestAssigners:
+    def test_utilization_assigner_picks_the_least_loaded_worker(self) -> None:
+        busy = worker("busy")
+        busy.active.add("x", busy.need(T.PRE_COMMIT_1, P32), busy.resources)
+        sched = scheduler(busy, worker("idle"))
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        assert placed(sched.schedule()) == {"pc1": "idle"}
+
+    def test_utilization_assigner_spreads_a_batch_over_equal_workers(self) -> None:
+        sched = scheduler(*(worker(f"w{i}") for i in range(4)))
+        sched.add_tasks(pc1s(4))
+        assert sorted(placed(sched.schedule()).values()) == ["w0", "w1", "w2", "w3"]
+
+    def test_ties_go_to_the_worker_whose_window_waited_longest(self) -> None:
+        sched = Scheduler()
+        for wid in ("w1", "w2"):
+            sched.add_worker(worker(wid))
+        sched.open_window("w2")
+        sched.open_window("w1")
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        assert placed(sched.schedule()) == {"pc1": "w2"}
+
+    def test_spread_assigner_counts_tasks_given_this_pass_not_load(self) -> None:
+        busy = worker("busy", mem_used=200 * GIB)
+        tasks = [req(f"ap-{n}", T.ADD_PIECE, n) for n in range(4)]
+        by_util = scheduler(busy, worker("idle"))
+        by_util.add_tasks(tasks)
+        assert set(placed(by_util.schedule()).values()) == {"idle"}
+        busy = worker("busy", mem_used=200 * GIB)
+        by_count = scheduler(busy, worker("idle"), assigner="spread")
+        by_count.add_tasks([req(f"ap-{n}", T.ADD_PIECE, n) for n in range(4)])
+        assert sorted(placed(by_count.schedule()).values()) == ["busy", "busy", "idle", "idle"]
+
+    @pytest.mark.parametrize(("assigner", "ap_on"), [("spread", "w2"), ("spread-tasks", "w1")])
+    def test_spread_tasks_counts_per_task_type(self, assigner: str, ap_on: str) -> None:
+        sched = scheduler(worker("w1"), worker("w2"), assigner=assigner)
+        sched.add_tasks([req("pc1", T.PRE_COMMIT_1, 1), req("ap", T.ADD_PIECE, 2)])
+        assert placed(sched.schedule()) == {"pc1": "w1", "ap": ap_on}
+
+    @pytest.mark.parametrize(("assigner", "expected"), [
+        ("spread", "w1"), ("experiment-spread-qcount", "w2"),
+        ("spread-tasks-qcount", "w2")])
+    def test_spread_qcount_also_counts_tasks_already_on_the_worker(self, assigner: str,
+                                                                   expected: str) -> None:
+        w1 = worker("w1")
+        w1.active.add("running", w1.need(T.ADD_PIECE, P32), w1.resources)
+        sched = scheduler(w1, worker("w2"), assigner=assigner)
+        sched.add_task(req("ap", T.ADD_PIECE, 1))
+        assert placed(sched.schedule()) == {"ap": expected}
+
+    def test_spread_tasks_qcount_counts_only_the_same_task_type(self) -> None:
+        w1 = worker("w1")
+        w1.active.add("running", w1.need(T.ADD_PIECE, P32), w1.resources)
+        sched = scheduler(w1, worker("w2"), assigner="spread-tasks-qcount")
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        assert placed(sched.schedule()) == {"pc1": "w1"}
+
+    def test_random_assigner_is_reproducible_with_its_seed(self) -> None:
+        def run(seed: int) -> list[str]:
+            sched = Scheduler(Assigner.parse("experiment-random", seed))
+            for i in range(8):
+                sched.add_worker(worker(f"w{i}"))
+                sched.open_window(f"w{i}")
+            sched.add_tasks(pc1s(12))
+            return [a.worker_id for a in sched.schedule()]
+        assert run(3) == run(3)
+        assert len(set(run(3))) > 1
+
+    def test_assigner_names_accept_lotus_spellings(self) -> None:
+        assert Assigner.parse("").name == "utilization"
+        assert Assigner.parse("experiment-spread-tasks-qcount").name == "spread-tasks-qcount"
+        with pytest.raises(ConfigError, match="darts"):
+            Assigner.parse("darts")
+
+
+# --- the pass as a whole --------------------------------------------------------------------
+
+def random_cluster(seed: int, tasks: int) -> tuple[Scheduler, StorageView]:
+    rng = random.Random(seed)
+    sched = Scheduler()
+    paths = {}
+    for i in range(12):
+        kind = rng.choice([ALWAYS | {T.ADD_PIECE, T.PRE_COMMIT_1}, ALWAYS | {T.PRE_COMMIT_2},
+                           ALWAYS | {T.COMMIT_2}, SEALING])
+        sched.add_worker(worker(f"w{i:02d}", kind, ram=rng.choice([256, 512]) * GIB,
+                                gpus=rng.choice([0, 1, 2]), paths=(f"p{i}",),
+                                mem_used=rng.randrange(8) * GIB))
+        paths[f"p{i}"] = PathStat(f"p{i}", available=rng.choice([2, 10]) * TIB)
+    for wid in list(sched.workers) * 2:
+        sched.open_window(wid)
+    sectors = {n: f"p{rng.randrange(12)}" for n in range(tasks)}
+    view = storage(*paths.values(), sectors=sectors)
+    mix: list[tuple[TaskType, Selector]] = [
+        (T.ADD_PIECE, AllocSelector(FileType.UNSEALED)), (T.PRE_COMMIT_1, AllocSelector(SEAL)),
+        (T.PRE_COMMIT_2, ExistingSelector(SEAL, allow_fetch=True)),
+        (T.COMMIT_1, ExistingSelector(SEAL)), (T.COMMIT_2, TaskSelector()),
+        (T.FINALIZE, ExistingSelector(FileType.CACHE))]
+    queue = []
+    for n in range(tasks):
+        task_type, selector = rng.choice(mix)
+        queue.append(req(f"t{n}", task_type, n, proof=rng.choice([P32, P32S]),
+                         priority=rng.choice([0, 0, 1024]), selector=selector))
+    sched.add_tasks(queue, view)
+    return sched, view
+
+
+def test_schedule_is_deterministic() -> None:
+    runs = []
+    for _ in range(2):
+        sched, view = random_cluster(5, 400)
+        runs.append([(a.task.task_id, a.worker_id, a.window_id, a.threads, a.gpu)
+                     for a in sched.schedule(view)])
+    assert runs[0] == runs[1] and len(runs[0]) > 20
+
+
+def test_every_window_holds_only_what_fits_an_idle_worker() -> None:
+    sched, view = random_cluster(9, 600)
+    assignments = sched.schedule(view)
+    replayed = 0
+    for w in sched.workers.values():
+        for window in w.assigned.values():
+            acc = ActiveResources()
+            for task in window.todo:
+                need = w.need(task.task_type, task.proof)
+                assert acc.can_handle(task.task_id, need, w.resources)
+                acc.add(task.task_id, need, w.resources)
+                replayed += 1
+            assert acc.mem_used_min == window.allocated.mem_used_min
+            assert acc.cpu_use == window.allocated.cpu_use
+    assert replayed == len(assignments) > 50
+
+
+def test_pass_cost_does_not_grow_with_queue_length() -> None:
+    stats = []
+    for count in (100, 10_000):
+        sched = scheduler(worker("w1"), worker("w2"), windows=2)
+        sched.add_tasks(pc1s(count) + [req(f"ap-{n}", T.ADD_PIECE, n) for n in range(count)])
+        assigned = len(sched.schedule())
+        assert 12 < assigned < count
+        stats.append((assigned, sched.last_pass.probes, sched.last_pass.groups_visited))
+    assert stats[0] == stats[1]
+
+
+def test_diag_reports_queue_in_order_open_windows_workers_and_last_pass() -> None:
+    sched = scheduler(worker("w1", ram=72 * GIB), worker("w2", ALWAYS), windows=2)
+    sched.add_tasks([req("ap", T.ADD_PIECE, 3), req("fin", T.FINALIZE, 9, priority=5),
+                     req("pc1", T.PRE_COMMIT_1, 1, priority=1024)])
+    before = sched.diag()
+    assert [r["SchedId"] for r in before["SchedInfo"]["Requests"]] == ["fin", "pc1", "ap"]
+    assert before["SchedInfo"]["Requests"][1] == {
+        "Priority": 1024, "SchedId": "pc1", "Sector": {"Miner": 1000, "Number": 1},
+        "TaskType": "seal/v0/precommit/1"}
+    assert before["SchedInfo"]["OpenWindows"] == ["w1", "w1", "w2", "w2"]
+    sched.schedule()
+    after = sched.diag()
+    assert after["LastPass"]["Assigned"] == 3 and after["LastPass"]["Queued"] == 3
+    assert after["Workers"]["w1"]["AssignedWindows"] == [1]
+    assert after["Workers"]["w2"]["AssignedWindows"] == [3]
+    assert after["SchedInfo"]["Requests"] == [] and after["SchedInfo"]["OpenWindows"] == [
+        "w1", "w2"]
+    assert after["Assigner"] == "utilization" and after["SectorAffinity"] is False
