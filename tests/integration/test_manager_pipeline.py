@@ -29,12 +29,6 @@ from sealagent.rpc.auth import create_token, parse_api_info, verify_token
 from sealagent.rpc.client import RPCClient
 from tests.integration.manager_fake_agent import SEALING_TASKS, FakeAgent
 
-# httpx leaves its request-body async generator unfinished when a request is cut off
-# (here: the manager is killed or the test stops mid long-poll); trio then warns when it
-# is garbage collected.  Upstream: encode/httpx#3686.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Async generator 'httpx._content.ByteStream.__aiter__':ResourceWarning")
-
 SEALED_PHASES = ("AP", "PC1", "PC2", "C1", "FIN")
 
 

@@ -23,12 +23,6 @@ from sealagent.rpc.client import RPCClient
 from tests.integration.manager_fake_agent import FakeAgent
 from tests.integration.test_manager_pipeline import SEALED_PHASES, fast_config
 
-# httpx leaves its request-body async generator unfinished when a request is cut off
-# (here: the manager is killed or the test stops mid long-poll); trio then warns when it
-# is garbage collected.  Upstream: encode/httpx#3686.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Async generator 'httpx._content.ByteStream.__aiter__':ResourceWarning")
-
 SECTORS = 3
 
 

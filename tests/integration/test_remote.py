@@ -20,6 +20,7 @@ from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.layout import FileType, SectorID
 from sealagent.storage.paths import LocalPath, init_path
 from sealagent.storage.remote import RemoteHandler
+from tests.unit.test_rpc_client import no_leaked_async_generators
 
 SECRET = b"r" * 32
 ADMIN = create_token(SECRET, ["read", "write", "sign", "admin"])
@@ -138,6 +139,25 @@ async def test_a_partial_longer_than_the_source_starts_over(host: Host) -> None:
     partial.write_bytes(b"x" * (len(SEALED) + 10))
     async with RemoteClient(ADMIN) as client:
         assert await client.fetch(host.file_url("sealed"), dest) == len(SEALED)
+    assert dest.read_bytes() == SEALED
+
+
+class GiveUp(Exception):
+    """Raised by a progress callback to abandon a download."""
+
+
+async def test_a_download_abandoned_mid_body_leaves_no_generator(host: Host) -> None:
+    dest = host.dest.sector_path(FileType.SEALED, SECTOR)
+
+    def give_up(done: int, total: int | None) -> None:
+        raise GiveUp(f"{done} of {total}")
+
+    async with RemoteClient(ADMIN) as client:
+        with no_leaked_async_generators(), pytest.raises(GiveUp):
+            await client.fetch(host.file_url("sealed"), dest, progress=give_up)
+        kept = (dest.parent / "fetching" / dest.name).stat().st_size
+        assert 0 < kept < len(SEALED)
+        assert await client.fetch(host.file_url("sealed"), dest) == len(SEALED) - kept
     assert dest.read_bytes() == SEALED
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import socket
+import struct
+import warnings
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -184,3 +188,92 @@ def test_call_sync_never_hangs(silent_port: int) -> None:
                        match=rf"manager at http://127.0.0.1:{silent_port} did not answer "
                              r"within 0.3 s"):
         call_sync(info, "Test.Add", [1, 2], timeout=0.3)
+
+
+@contextmanager
+def no_leaked_async_generators() -> Iterator[None]:
+    """Fail if an async generator is garbage collected unfinished inside the block.
+
+    Trio reports such a generator with a ResourceWarning from its finalizer, so the block
+    ends with a collection to catch one that is held by a reference cycle.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+SOCKET_BUFFER = 64 * 1024
+STALLED_BODY = 4 * 1024 * 1024
+"""A request body far larger than what two sockets with SOCKET_BUFFER buffers take in."""
+
+
+class StallingPeer:
+    """A loopback HTTP peer that reads a request's head and then stops reading: it stalls
+    until released, or resets the connection."""
+
+    def __init__(self, reset: bool) -> None:
+        self.reset = reset
+        self.release = trio.Event()
+        self.body_received = -1
+        self.drained = trio.Event()
+        self.url = ""
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Listen on a loopback port (with a small receive buffer, so that a large body
+        cannot all be taken in) and serve from ``nursery``."""
+        sock = trio.socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+        await sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        nursery.start_soon(trio.serve_listeners, self._serve, [trio.SocketListener(sock)])
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive_some()
+        if self.reset:
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await stream.aclose()
+            return
+        await self.release.wait()
+        received = len(data) - data.index(b"\r\n\r\n") - 4
+        while chunk := await stream.receive_some():
+            received += len(chunk)
+        self.body_received = received
+        self.drained.set()
+
+
+@pytest.mark.parametrize("cut", ["cancelled", "deadline", "reset"])
+async def test_a_call_cut_off_mid_request_leaves_no_generator(cut: str,
+                                                              nursery: trio.Nursery) -> None:
+    peer = StallingPeer(reset=cut == "reset")
+    await peer.start(nursery)
+    params = ["x" * STALLED_BODY]
+    small_sends = httpx.AsyncHTTPTransport(
+        socket_options=[(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)])
+    async with RPCClient(peer.url, ADMIN, transport=small_sends) as rpc:
+        with no_leaked_async_generators():
+            if cut == "cancelled":
+                with trio.move_on_after(0.3) as scope:
+                    await rpc.call("Test.Echo", params)
+                assert scope.cancelled_caught
+            else:
+                with pytest.raises(RPCTransportError,
+                                   match="did not answer within" if cut == "deadline"
+                                   else "cannot reach manager"):
+                    await rpc.call("Test.Echo", params, timeout=0.3 if cut == "deadline" else 10)
+    if not peer.reset:
+        peer.release.set()
+        with trio.fail_after(10):
+            await peer.drained.wait()
+        assert 0 <= peer.body_received < STALLED_BODY  # the call stopped mid-body
+
+
+async def test_unserialisable_params_are_rpc_errors(client: RPCClient) -> None:
+    with pytest.raises(RPCError, match=r"params of Test\.Add cannot be sent as JSON"):
+        await client.call("Test.Add", [float("nan"), 1])
+    with pytest.raises(RPCError, match="cannot be sent as JSON"):
+        await client.call("Test.Add", [object(), 1])

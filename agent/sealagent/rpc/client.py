@@ -10,6 +10,11 @@ Errors come back as the project's own exceptions:
 
 Every call has a deadline (a Trio cancel scope around the whole exchange), so a call never
 hangs; long-polls pass a ``timeout`` longer than the wait they ask the server for.
+
+The request body is sent from :class:`_RequestBody`, not from httpx's own body stream: that
+one is an async generator, and a send cut off mid-body (a cancelled call, a peer that resets
+the connection) leaves it suspended, which Trio reports as a ``ResourceWarning`` when it is
+garbage collected (encode/httpx#3686).
 """
 
 from __future__ import annotations
@@ -35,6 +40,25 @@ CONNECT_TIMEOUT: Final = 10.0
 """Seconds to establish a connection."""
 
 Params = Sequence[Any] | Mapping[str, Any] | None
+
+
+class _RequestBody(httpx.AsyncByteStream):
+    """A request body of known bytes whose iterator is a plain object (no async generator
+    that an interrupted send could leave suspended)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._sent = True
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._sent = False
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._sent:
+            raise StopAsyncIteration
+        self._sent = True
+        return self._data
 
 
 class RPCClient:
@@ -70,19 +94,22 @@ class RPCClient:
         """Call ``method`` with positional (sequence) or named (mapping) params."""
         limit = self.timeout if timeout is None else timeout
         request_id = next(self._ids)
-        request: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method,
-                                   "params": _params(params)}
+        body = _encode({"jsonrpc": "2.0", "id": request_id, "method": method,
+                        "params": _params(params)}, method)
         with trio.move_on_after(limit) as scope:
-            response = await self._post(request, method)
+            response = await self._post(body, method)
         if scope.cancelled_caught:
             raise RPCTransportError(
                 f"{self.peer} at {self.url} did not answer within {limit:g} s ({method})"
             )
         return self._result(response, request_id, method)
 
-    async def _post(self, request: dict[str, Any], method: str) -> httpx.Response:
+    async def _post(self, body: bytes, method: str) -> httpx.Response:
+        request = self._http.build_request("POST", self.url + RPC_PATH, content=body,
+                                           headers={"Content-Type": "application/json"})
+        request.stream = _RequestBody(body)
         try:
-            return await self._http.post(self.url + RPC_PATH, json=request)
+            return await self._http.send(request)
         except httpx.TimeoutException:
             raise RPCTransportError(
                 f"{self.peer} at {self.url} did not accept a connection within "
@@ -122,6 +149,13 @@ def _params(params: Params) -> list[Any] | dict[str, Any]:
     if isinstance(params, str | bytes):
         raise RPCError("params must be a sequence or a mapping, not a string")
     return list(params)
+
+
+def _encode(request: dict[str, Any], method: str) -> bytes:
+    try:
+        return json.dumps(request, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise RPCError(f"params of {method} cannot be sent as JSON: {exc}") from None
 
 
 def _error_message(answer: Any) -> str | None:

@@ -306,17 +306,34 @@ async def _coalesce(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]
 async def _body(url: str, response: httpx.Response) -> AsyncIterator[AsyncIterator[bytes]]:
     """The response body in large chunks, closed on exit, with transport errors mapped.
 
-    Both generators are closed explicitly: Trio warns about async generators left to the
-    garbage collector.  (httpx's own fixed-size chunking is avoided: it copies every read
-    through a BytesIO.)
+    (httpx's own fixed-size chunking is avoided: it copies every read through a BytesIO.)
     """
     raw = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
     try:
-        async with contextlib.aclosing(raw), contextlib.aclosing(_coalesce(raw)) as chunks:
-            yield chunks
+        try:
+            async with contextlib.aclosing(_coalesce(raw)) as chunks:
+                yield chunks
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(CONNECT_TIMEOUT):
+                await _finish_body(response, raw)
     except httpx.HTTPError as exc:
         raise RPCTransportError(
             f"download of {url} failed: {exc or type(exc).__name__}") from None
+
+
+async def _finish_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> None:
+    """Close ``response`` and run its byte iterator to the end.
+
+    httpx reads a body through a chain of async generators, and closing the outermost one
+    leaves the inner ones suspended mid-body; Trio reports each with a ``ResourceWarning``
+    when it is garbage collected.  Once the connection is closed, the next read fails in the
+    innermost generator and that failure unwinds, and so finishes, the whole chain (after at
+    most the few bytes already buffered).
+    """
+    await response.aclose()
+    with contextlib.suppress(httpx.HTTPError, httpx.StreamError):
+        async for _ in raw:
+            pass
 
 
 def _status_error(url: str, response: httpx.Response) -> Exception:
