@@ -17,6 +17,19 @@ from sealagent import __version__
 from sealagent.errors import ConfigError, SealAgentError
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "plugins",
+    "bench",
+    "proofs",
+    "miner",
+    "sectors",
+    "sealing",
+    "storage",
+    "auth",
+    "run",
+    "info",
+    "tasks",
+    "devnet",
+    "resources",
 )
 """Modules under ``sealagent.cli`` that register subcommands, in help order."""
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sealagent.cli import worker_storage
 from sealagent.cli.miner import add_repo_arguments, manager_call
 from sealagent.cli.sealing import bar, size_str
 
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     attach.add_argument("--store", action="store_true",
                         help="use it for long-term storage (with --init)")
     attach.add_argument("--weight", type=int, default=10, help="path weight (default 10)")
+    worker_storage.add_arguments(attach)
     attach.set_defaults(handler=run_attach)
 
     listing = sub.add_parser("list", help="every path the manager knows, on every host")
@@ -35,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run_attach(args: argparse.Namespace) -> int:
     """Attach a path."""
+    if args.worker:
+        return worker_storage.attach(args)
     answer = manager_call(args, "Storage.Attach", {
         "path": str(args.dir.resolve()), "seal": args.seal, "store": args.store,
         "init": args.init, "weight": args.weight})

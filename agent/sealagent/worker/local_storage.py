@@ -1,0 +1,105 @@
+"""The storage paths of one agent: where a sector's files are, or will go.
+
+The agent keeps its paths in ``<repo>/storage.json`` (Lotus' format, see
+:class:`sealagent.storage.paths.RepoStorage`).  For a task it finds each sector file in
+whichever path holds it; a file that is not here yet goes to the best sealing path:
+``CanSeal``, accepting the file types, with the most available space × weight (Lotus'
+``StorageBestAlloc`` order).  All methods block on the filesystem; call them through
+``trio.to_thread.run_sync``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from sealagent.errors import NoSpaceError, StorageError
+from sealagent.phases import SectorPaths
+from sealagent.proofs.registry import RegisteredSealProof
+from sealagent.storage.layout import FileType, SectorID, sector_path, space_needed
+from sealagent.storage.paths import LocalPath, RepoStorage
+from sealagent.worker.assignment import SECTOR_FILES
+from sealagent.worker.outbox import Declared
+
+
+class LocalStorage:
+    """The agent's opened storage paths (thread-safe)."""
+
+    def __init__(self, repo: RepoStorage, paths: Sequence[LocalPath] = ()) -> None:
+        self.repo = repo
+        self._paths = list(paths)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, repo_dir: str | Path) -> LocalStorage:
+        """Open every path listed in ``<repo_dir>/storage.json``."""
+        repo = RepoStorage(repo_dir)
+        return cls(repo, repo.open_all())
+
+    def paths(self) -> list[LocalPath]:
+        """The opened paths, in attach order."""
+        with self._lock:
+            return list(self._paths)
+
+    def attach(self, directory: str | Path) -> LocalPath:
+        """Add an initialised path (``sectorstore.json`` present) to the repo and open it."""
+        path = self.repo.attach(directory)
+        with self._lock:
+            if all(p.id != path.id for p in self._paths):
+                self._paths.append(path)
+        return path
+
+    def find(self, file_type: FileType, sector: SectorID) -> LocalPath | None:
+        """The path holding the ``file_type`` file of ``sector``, if any."""
+        return next((p for p in self.paths() if p.has(file_type, sector)), None)
+
+    def best_for(self, file_types: FileType, proof: RegisteredSealProof,
+                 sector: SectorID) -> LocalPath:
+        """The sealing path new ``file_types`` files of ``sector`` should go to.
+
+        :raises StorageError: no healthy ``CanSeal`` path accepts these file types.
+        :raises NoSpaceError: none of them has the space.
+        """
+        needed = space_needed(file_types, proof) if file_types else 0
+        candidates = []
+        for path in self.paths():
+            meta = path.meta
+            if not meta.can_seal or meta.weight == 0 or not meta.allows(file_types) \
+                    or not meta.allows_miner(sector.miner):
+                continue
+            try:
+                stat = path.stat()
+            except StorageError:
+                continue
+            candidates.append((stat.available * meta.weight, stat.available, path))
+        if not candidates:
+            names = ", ".join(file_types.names) or "sector"
+            raise StorageError(f"no sealing path on this agent accepts {names} files "
+                               "(attach one with CanSeal)")
+        candidates.sort(key=lambda c: -c[0])
+        _, available, best = candidates[0]
+        if available < needed:
+            raise NoSpaceError(f"no sealing path has {needed} bytes free for "
+                               f"{', '.join(file_types.names)} of {sector} "
+                               f"(best: {best.root} with {available})")
+        return best
+
+    def sector_paths(self, sector: SectorID, root: Path) -> SectorPaths:
+        """Where each of the sector's files is, or goes (under ``root`` when absent)."""
+        where = {}
+        for file_type in SECTOR_FILES.split():
+            holder = self.find(file_type, sector)
+            where[file_type] = (holder.sector_path(file_type, sector) if holder is not None
+                                else sector_path(root, file_type, sector))
+        return SectorPaths(unsealed=str(where[FileType.UNSEALED]),
+                           sealed=str(where[FileType.SEALED]), cache=str(where[FileType.CACHE]))
+
+    def declared(self, sector: SectorID) -> tuple[Declared, ...]:
+        """Every file of ``sector`` held here, as the result report declares them."""
+        out = []
+        for path in self.paths():
+            for file_type in SECTOR_FILES.split():
+                if path.has(file_type, sector):
+                    out.append(Declared(path.id, file_type.dir_name))
+        return tuple(out)

@@ -1,0 +1,215 @@
+"""The preparing window: make a task's sector files local before it runs.
+
+A task enters the preparing window when it fits there (the same fit check as the
+executing window; its task counters are shared with the executing window, so
+``MaxConcurrent`` counts a task once).  Preparing then:
+
+1. finds each file the phase uses in this agent's paths;
+2. picks the sealing path for the files the phase creates or downloads and reserves their
+   space there (:class:`~sealagent.errors.NoSpaceError` when it is not free);
+3. downloads every file the manager listed in the assignment's ``fetch`` and that is not
+   here yet, from the holder's ``/remote``.  At most ``--parallel-fetch-limit`` downloads
+   run at once (shared by all tasks), and their progress is visible in
+   :attr:`Preparer.progress` and in the log;
+4. completes the move, as Lotus' sealing fetches do: the holder deletes its copy (a
+   stale copy must not serve a later task once this one rewrote the files), and the
+   task's report names the copies dropped there.  A holder that cannot be reached keeps
+   its copy; the task goes on.
+
+Commit1 and Commit2 skip the preparing window, as in Lotus: C1 runs where the files are,
+C2 needs none; they only get their paths resolved (:meth:`Preparer.locate`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+import trio
+
+from sealagent.errors import SealAgentError, SectorFileNotFoundError, StorageError
+from sealagent.phases import SectorPaths
+from sealagent.resources import WorkerResources
+from sealagent.sched.fit import ActiveResources
+from sealagent.storage.fetch import RemoteClient
+from sealagent.storage.layout import FileType
+from sealagent.storage.paths import Reservation
+from sealagent.worker.assignment import Assignment
+from sealagent.worker.execute import resolve_need
+from sealagent.worker.local_storage import LocalStorage
+from sealagent.worker.outbox import Declared
+
+PROGRESS_LOG_STEP = 0.25
+"""Log a download's progress every time it passes another quarter."""
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass
+class FetchProgress:
+    """Bytes received so far of one task's downloads (``total`` None while unknown)."""
+
+    file_type: str
+    done: int = 0
+    total: int | None = None
+    _logged: float = field(default=0.0, repr=False)
+
+    def update(self, done: int, total: int | None) -> None:
+        """Record a chunk; logs every :data:`PROGRESS_LOG_STEP` of the total."""
+        self.done, self.total = done, total
+        if total:
+            fraction = done / total
+            if fraction >= self._logged + PROGRESS_LOG_STEP or done == total:
+                self._logged = fraction
+                _log.info("fetching", file_type=self.file_type, done=done, total=total,
+                          percent=round(100 * fraction))
+
+
+@dataclass
+class Prepared:
+    """A prepared task: its file paths and the space reserved for what it will write."""
+
+    paths: SectorPaths
+    reservation: Reservation | None = None
+    dropped: tuple[Declared, ...] = ()
+    """Copies at peers that were moved here."""
+
+    def release(self) -> None:
+        """Give the reserved space back (the files now hold it)."""
+        if self.reservation is not None:
+            self.reservation.release()
+
+
+class Preparer:
+    """Prepares tasks for one agent."""
+
+    def __init__(self, storage: LocalStorage, remote: RemoteClient, worker: WorkerResources,
+                 *, counters: ActiveResources, scratch: Path,
+                 ignore_resources: bool = False) -> None:
+        """
+        :param storage: this agent's paths.
+        :param scratch: a directory for the unused paths of tasks that place no file.
+        :param remote: the ``/remote`` client (its limiter is ``--parallel-fetch-limit``).
+        :param worker: the hardware the agent reported (the fit check's capacity).
+        :param counters: the accumulator whose task counters the executing window shares.
+        :param ignore_resources: accept every task (MaxConcurrent still applies).
+        """
+        self.storage = storage
+        self.scratch = scratch
+        self.remote = remote
+        self.worker = worker
+        self.ignore_resources = ignore_resources
+        self.preparing = ActiveResources(counters=counters.counters)
+        self.progress: dict[str, FetchProgress] = {}
+        self._accounted = 0
+        self._freed = trio.Event()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, assignment: Assignment) -> AsyncIterator[None]:
+        """Wait until ``assignment`` fits in the preparing window; hold it in the body."""
+        need = resolve_need(assignment, self.worker)
+        while self._accounted and not self.preparing.can_handle(
+                assignment.key, need, self.worker, self.ignore_resources):
+            await self._freed.wait()
+        self.preparing.add(assignment.key, need, self.worker)
+        self._accounted += 1
+        try:
+            yield
+        finally:
+            self._accounted -= 1
+            self.preparing.free(assignment.key, need)
+            self._freed.set()
+            self._freed = trio.Event()
+
+    async def locate(self, assignment: Assignment) -> Prepared:
+        """Resolve the task's paths and reserve space for the files it will create.
+
+        :raises SectorFileNotFoundError: an input of the phase is not on this agent.
+        """
+        prepared = await trio.to_thread.run_sync(self._locate, assignment)
+        await self._check_inputs(assignment, prepared)
+        return prepared
+
+    async def _check_inputs(self, assignment: Assignment, prepared: Prepared) -> None:
+        missing = [t.dir_name for t in assignment.reads.split()
+                   if not await trio.to_thread.run_sync(_exists, _path_of(prepared.paths, t))]
+        if missing:
+            prepared.release()
+            raise SectorFileNotFoundError(
+                f"{assignment.phase.label} of {assignment.sector} needs its "
+                f"{', '.join(missing)} file(s), which are not on this agent")
+
+    def _locate(self, assignment: Assignment) -> Prepared:
+        """Paths, and space in the best sealing path for files to create or download.
+
+        A task that places no file (C1, C2, Finalize) needs no sealing path; the paths of
+        files it does not have then point into the scratch directory, unused.
+        """
+        sector = assignment.sector
+        placed = FileType(0)
+        for file_type in (assignment.creates | assignment.fetched).split():
+            if self.storage.find(file_type, sector) is None:
+                placed |= file_type
+        if not placed:
+            return Prepared(self.storage.sector_paths(sector, self.scratch))
+        seal = self.storage.best_for(placed, assignment.proof, sector)
+        reservation = seal.reserve_sector(sector, placed, assignment.proof)
+        return Prepared(self.storage.sector_paths(sector, seal.root), reservation)
+
+    async def prepare(self, assignment: Assignment) -> Prepared:
+        """Locate the task's files and fetch the missing ones; returns their paths.
+
+        :raises RPCTransportError, AuthError, SectorFileNotFoundError, StorageError: a
+            download failed (see :mod:`sealagent.storage.fetch`); the reservation is
+            released.
+        """
+        prepared = await trio.to_thread.run_sync(self._locate, assignment)
+        dropped: list[Declared] = []
+        try:
+            for source in assignment.fetch:
+                dest = _path_of(prepared.paths, source.file_type)
+                if await trio.to_thread.run_sync(_exists, dest):
+                    continue
+                progress = FetchProgress(source.file_type.dir_name)
+                self.progress[assignment.task_id] = progress
+                try:
+                    received = await self.remote.fetch(source.url, dest,
+                                                       progress=progress.update)
+                finally:
+                    del self.progress[assignment.task_id]
+                _log.info("fetched", file_type=source.file_type.dir_name, bytes=received,
+                          source=source.url)
+                dropped += await self._drop_source(source.url, source.file_type)
+        except BaseException:
+            prepared.release()
+            raise
+        prepared.dropped = tuple(dropped)
+        await self._check_inputs(assignment, prepared)
+        return prepared
+
+    async def _drop_source(self, url: str, file_type: FileType) -> list[Declared]:
+        """Delete the holder's copy after a move; returns where it was removed from."""
+        keep = [p.id for p in self.storage.paths()]
+        try:
+            removed = await self.remote.delete(url, keep=keep)
+        except SealAgentError as exc:
+            _log.warning("source copy kept", source=url, error=str(exc))
+            return []
+        return [Declared(path_id, file_type.dir_name) for path_id in removed]
+
+
+def _path_of(paths: SectorPaths, file_type: FileType) -> str:
+    by_type = {FileType.UNSEALED: paths.unsealed, FileType.SEALED: paths.sealed,
+               FileType.CACHE: paths.cache}
+    try:
+        return by_type[file_type]
+    except KeyError:
+        raise StorageError(f"cannot fetch {file_type.dir_name} files for a sealing "
+                           "task") from None
+
+
+def _exists(path: str) -> bool:
+    return Path(path).exists()

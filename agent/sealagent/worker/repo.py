@@ -1,0 +1,124 @@
+"""The agent's repo directory (Lotus' ``LOTUS_WORKER_PATH``).
+
+::
+
+    <repo>/sectorstore.json  the repo is itself a sealing path (unless --no-local-storage)
+    <repo>/unsealed/ sealed/ cache/ ...   its sector files
+    <repo>/storage.json     the storage paths this agent uses
+    <repo>/api              the agent's API multiaddr, written while ``run`` listens
+    <repo>/token            the token the agent accepts (its ``MINER_API_INFO`` token)
+    <repo>/outbox/          results not yet acknowledged by the manager
+    <repo>/journal/         tasks that started and have no result yet
+    <repo>/work/            downloaded deal pieces of running AddPiece tasks
+    <repo>/repo.lock        held by the running agent
+
+The repo is ``--worker-repo``, else ``$SEALAGENT_WORKER_PATH``, else
+``~/.sealagent-worker``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final, TextIO
+
+from sealagent.errors import ConfigError
+from sealagent.rpc.auth import APIInfo, parse_api_info
+from sealagent.storage.paths import SECTORSTORE_FILE, RepoStorage, init_path
+
+REPO_ENV: Final = "SEALAGENT_WORKER_PATH"
+DEFAULT_REPO: Final = "~/.sealagent-worker"
+API_INFO_ENV: Final = "WORKER_API_INFO"
+"""An agent's API info for the CLI, instead of reading its repo (Lotus' name)."""
+
+
+def resolve_repo(arg: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The repo directory: ``arg``, else ``$SEALAGENT_WORKER_PATH``, else the default."""
+    env = os.environ if environ is None else environ
+    return Path(arg or env.get(REPO_ENV) or DEFAULT_REPO).expanduser().absolute()
+
+
+class WorkerRepo:
+    """Paths and small files of one agent repo."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.api_file = root / "api"
+        self.token_file = root / "token"
+        self.outbox = root / "outbox"
+        self.journal = root / "journal"
+        self.work = root / "work"
+        self.lock_file = root / "repo.lock"
+        self.storage = RepoStorage(root)
+
+    def init(self, *, local_storage: bool) -> None:
+        """Create the directories; make the repo a sealing path unless told not to.
+
+        Lotus' default: weight 10, ``CanSeal``, not ``CanStore``.  An existing repo is
+        left as it is.
+        """
+        try:
+            for directory in (self.root, self.outbox, self.journal, self.work):
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create {self.root}: {exc.strerror}") from None
+        if local_storage and not (self.root / SECTORSTORE_FILE).exists():
+            init_path(self.root, can_seal=True, can_store=False)
+            self.storage.attach(self.root)
+
+    def lock(self) -> TextIO:
+        """Take the repo lock; keep the returned file open while running.
+
+        :raises ConfigError: another agent holds it.
+        """
+        handle = open(self.lock_file, "a+")  # noqa: SIM115 - held for the agent's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise ConfigError(f"{self.root} is in use by another running agent") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return handle
+
+    def write_api(self, info: APIInfo) -> None:
+        """Record where the agent listens and the token it accepts, for the CLI."""
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(info.token + "\n")
+        tmp = self.api_file.with_suffix(".tmp")
+        tmp.write_text(info.multiaddr + "\n")
+        os.replace(tmp, self.api_file)
+
+    def clear_api(self) -> None:
+        """Forget the listening address (the agent stopped)."""
+        self.api_file.unlink(missing_ok=True)
+
+    def api_info(self) -> APIInfo:
+        """Where the running agent listens, with its token.
+
+        :raises ConfigError: no agent listens from this repo.
+        """
+        try:
+            address = self.api_file.read_text().strip()
+            token = self.token_file.read_text().strip()
+        except OSError:
+            raise ConfigError(f"no agent API in {self.root} (is `sealagent run` running "
+                              f"with this repo? it writes {self.api_file})") from None
+        return parse_api_info(f"{token}:{address}")
+
+
+def agent_api_info(repo_arg: str | None, environ: Mapping[str, str] | None = None) -> APIInfo:
+    """The API info of an agent for the CLI: ``$WORKER_API_INFO``, else its repo's files."""
+    env = os.environ if environ is None else environ
+    text = env.get(API_INFO_ENV, "").strip()
+    if text:
+        try:
+            return parse_api_info(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{API_INFO_ENV}: {exc}") from None
+    return WorkerRepo(resolve_repo(repo_arg, env)).api_info()

@@ -1,0 +1,29 @@
+"""Test hook, loaded by Python at start-up when this directory is on ``PYTHONPATH``.
+
+With ``SEALAGENT_TEST_PC1_PAUSE_AFTER_LAYER=N`` set, a PreCommit1 stops right after it
+completed label layer ``N``: it writes its pid to ``$SEALAGENT_TEST_PC1_PAUSED_FILE`` and
+sleeps, so a test can kill the agent at a known point of the labeling.
+"""
+
+from __future__ import annotations
+
+import os
+
+_LAYER = os.environ.get("SEALAGENT_TEST_PC1_PAUSE_AFTER_LAYER")
+
+if _LAYER:
+    import time
+    from pathlib import Path
+    from typing import Any
+
+    from sealagent.proofs import labels
+
+    _write_layer = labels._write_layer
+
+    def _write_then_pause(path: Path, replica_id: bytes, layer: int, *args: Any) -> None:
+        _write_layer(path, replica_id, layer, *args)
+        if layer == int(str(_LAYER)):
+            Path(os.environ["SEALAGENT_TEST_PC1_PAUSED_FILE"]).write_text(str(os.getpid()))
+            time.sleep(3600)
+
+    labels._write_layer = _write_then_pause

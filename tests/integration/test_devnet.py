@@ -1,0 +1,47 @@
+"""``sealagent devnet`` end to end, as a child process: the README's main job."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DEVNET = [sys.executable, "-m", "sealagent", "devnet"]
+
+
+def run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*DEVNET, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
+
+
+def test_devnet_seals_two_sectors(tmp_path: Path) -> None:
+    done = run(["--sectors", "2", "--dir", str(tmp_path / "net")])
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Snark = false" in out
+    assert "2 agent(s) registered: worker-1, worker-2" in out
+    assert "sector 0: PreCommit1" in out and "sector 1: Proving" in out
+    header = next(line for line in out.splitlines() if "Sector" in line and "PC1" in line)
+    cells = [cell.strip() for cell in header.split("┃") if cell.strip()]
+    assert cells == ["Sector", "State", "AP", "PC1", "PC2", "C1", "FIN", "Total", "Workers"]
+    rows = [line for line in out.splitlines() if "Proving" in line and "worker-" in line]
+    assert len(rows) == 2
+    assert not (tmp_path / "net").exists()  # a successful devnet cleans up
+
+
+def test_devnet_that_times_out_fails_and_keeps_its_logs(tmp_path: Path) -> None:
+    done = run(["--sectors", "1", "--workers", "1", "--timeout", "0.5",
+                "--dir", str(tmp_path / "net")])
+    assert done.returncode == 1
+    assert "timed out after 0.5s" in done.stdout
+    assert (tmp_path / "net" / "logs" / "worker-1.log").exists()
+    assert (tmp_path / "net" / "logs" / "manager.log").exists()
+
+
+def test_devnet_with_snark_needs_a_commit2_backend(tmp_path: Path) -> None:
+    done = run(["--snark", "--dir", str(tmp_path / "net")], timeout=60)
+    assert done.returncode == 2
+    assert "Commit2" in done.stderr
+    assert not (tmp_path / "net").exists()

@@ -1,0 +1,79 @@
+"""The preparing window's placement of files: paths, reservations, missing inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sealagent.errors import NoSpaceError, SectorFileNotFoundError, StorageError
+from sealagent.resources import WorkerResources
+from sealagent.sched.fit import ActiveResources
+from sealagent.storage.fetch import RemoteClient
+from sealagent.storage.layout import FileType, SectorID
+from sealagent.storage.paths import RepoStorage, init_path
+from sealagent.worker.assignment import Assignment
+from sealagent.worker.local_storage import LocalStorage
+from sealagent.worker.prepare import Preparer
+
+SECTOR = SectorID(1000, 4)
+
+
+def task(task_type: str, **params: Any) -> Assignment:
+    return Assignment.from_json({"task_id": "t-1", "attempt": 1, "task_type": task_type,
+                                 "sector": {"miner": 1000, "number": 4}, "proof": 5,
+                                 "params": params})
+
+
+def storage(repo: Path, *paths: Path) -> LocalStorage:
+    local = LocalStorage(RepoStorage(repo))
+    for path in paths:
+        local.attach(path)
+    return local
+
+
+async def preparer(local: LocalStorage, scratch: Path) -> Preparer:
+    return Preparer(local, RemoteClient("t"), WorkerResources(cpus=2, mem_physical=1 << 30),
+                    counters=ActiveResources(), scratch=scratch)
+
+
+async def test_commit2_needs_no_storage(tmp_path: Path) -> None:
+    prep = await preparer(storage(tmp_path / "repo"), tmp_path / "scratch")
+    prepared = await prep.locate(task("seal/v0/commit/2", c1_output="{}"))
+    assert prepared.reservation is None
+    assert prepared.paths.cache == str(tmp_path / "scratch" / "cache" / SECTOR.name)
+
+
+async def test_pc1_reads_where_the_file_is_and_reserves_its_outputs(tmp_path: Path) -> None:
+    small = init_path(tmp_path / "small", can_seal=True, can_store=False, weight=1)
+    big = init_path(tmp_path / "big", can_seal=True, can_store=False, weight=100)
+    (small.sector_path(FileType.UNSEALED, SECTOR)).write_bytes(b"\0" * 2048)
+    prep = await preparer(storage(tmp_path / "repo", small.root, big.root), tmp_path / "s")
+    prepared = await prep.locate(task("seal/v0/precommit/1", ticket="00" * 32, pieces=[]))
+    assert prepared.paths.unsealed == str(small.sector_path(FileType.UNSEALED, SECTOR))
+    assert prepared.paths.sealed == str(big.root / "sealed" / SECTOR.name)
+    assert prepared.paths.cache == str(big.root / "cache" / SECTOR.name)
+    assert prepared.reservation is not None and prepared.reservation.path.id == big.id
+    assert prepared.reservation.nbytes > 2 * 2048
+    prepared.release()
+    assert prepared.reservation.released
+
+
+async def test_a_missing_input_is_a_temporary_error(tmp_path: Path) -> None:
+    seal = init_path(tmp_path / "p", can_seal=True, can_store=False)
+    prep = await preparer(storage(tmp_path / "repo", seal.root), tmp_path / "s")
+    with pytest.raises(SectorFileNotFoundError, match="needs its sealed, cache file"):
+        await prep.locate(task("seal/v0/commit/1", ticket="00" * 32, seed="00" * 32,
+                               pieces=[], comm_d="d", comm_r="r"))
+
+
+async def test_no_sealing_path_or_no_space(tmp_path: Path) -> None:
+    store_only = init_path(tmp_path / "store", can_seal=False, can_store=True)
+    prep = await preparer(storage(tmp_path / "repo", store_only.root), tmp_path / "s")
+    with pytest.raises(StorageError, match="no sealing path on this agent accepts unsealed"):
+        await prep.locate(task("seal/v0/addpiece", piece_size=2032))
+    tiny = init_path(tmp_path / "tiny", can_seal=True, can_store=False, max_storage=1024)
+    prep = await preparer(storage(tmp_path / "repo2", tiny.root), tmp_path / "s")
+    with pytest.raises(NoSpaceError):
+        await prep.locate(task("seal/v0/addpiece", piece_size=2032))
