@@ -60,6 +60,12 @@ from sealagent.proofs.merkle import (
     tree_r_last_layout,
     tree_rows,
 )
+from sealagent.proofs.parameters import (
+    ParameterFiles,
+    parameter_file_stem,
+    parameter_files,
+    parameter_identifier,
+)
 from sealagent.proofs.parent_cache import (
     PARENT_CACHE_MANIFEST,
     load_parents,
@@ -130,6 +136,7 @@ __all__ = [
     "ApiVersion",
     "Feature",
     "MerkleProof",
+    "ParameterFiles",
     "PathElement",
     "PersistentAux",
     "PieceInfo",
@@ -178,6 +185,9 @@ __all__ = [
     "non_interactive_challenges",
     "pad",
     "padded_piece_offsets",
+    "parameter_file_stem",
+    "parameter_files",
+    "parameter_identifier",
     "parent_cache_dir",
     "parent_cache_file",
     "parent_cache_path",
