@@ -185,7 +185,7 @@ class TestStackedGraph:
         [
             ((1, bytes(32), ApiVersion.V1_1_0), "between 2 and 2\\^32"),
             ((64, bytes(31), ApiVersion.V1_1_0), "porep_id must be 32 bytes"),
-            ((64, bytes(32), "1.1.0"), "not an API version"),
+            ((64, bytes(32), "7.0.0"), "unknown proofs API version"),
         ],
     )
     def test_bad_graphs(self, args: tuple[object, ...], match: str) -> None:

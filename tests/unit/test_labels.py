@@ -291,3 +291,14 @@ class TestLabels:
             label_layer(REPLICA, 1, parents, memoryview(bytearray(2048)), prev)
         with pytest.raises(InvalidInputError, match="numbered from 1"):
             label_layer(REPLICA, 0, parents, memoryview(bytearray(2048)), None)
+
+
+@pytest.mark.parametrize("text", ["1.1.0", "V1_1_0", "1.1"])
+def test_generate_labels_accepts_the_api_version_as_text(text: str) -> None:
+    as_enum = generate_labels(bytes([9] * 32), bytes([123] * 32), 16, 2, ApiVersion.V1_1_0)
+    assert generate_labels(bytes([9] * 32), bytes([123] * 32), 16, 2, text) == as_enum
+
+
+def test_generate_labels_rejects_an_unknown_api_version() -> None:
+    with pytest.raises(InvalidInputError, match="API version"):
+        generate_labels(bytes(32), bytes(32), 16, 2, "9.9.9")

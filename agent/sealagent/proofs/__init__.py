@@ -103,6 +103,7 @@ from sealagent.proofs.registry import (
     SectorShape,
     default_proof,
     parse_sector_size,
+    resolve_api_version,
     resolve_proof,
 )
 from sealagent.proofs.seal import (
@@ -199,6 +200,7 @@ __all__ = [
     "poseidon_hash_ints",
     "poseidon_hash_level",
     "poseidon_hash_md",
+    "resolve_api_version",
     "resolve_proof",
     "seal_commit_phase1",
     "seal_pre_commit_phase1",

@@ -29,7 +29,12 @@ import numpy.typing as npt
 
 from sealagent.errors import InvalidInputError
 from sealagent.proofs.chacha import chacha_batch_words, chacha_keystream
-from sealagent.proofs.registry import ApiVersion, RegisteredSealProof, resolve_proof
+from sealagent.proofs.registry import (
+    ApiVersion,
+    RegisteredSealProof,
+    resolve_api_version,
+    resolve_proof,
+)
 
 BASE_DEGREE: Final = 6
 """DRG parents per node."""
@@ -157,13 +162,12 @@ class FeistelParams:
 class StackedGraph:
     """The SDR graph of one porep id and size: 6 DRG + 8 expander parents per node."""
 
-    def __init__(self, nodes: int, porep_id: bytes, api_version: ApiVersion) -> None:
+    def __init__(self, nodes: int, porep_id: bytes, api_version: ApiVersion | str) -> None:
         if not isinstance(nodes, int) or not _MIN_NODES <= nodes <= _MAX_NODES:
             raise InvalidInputError(
                 f"a graph needs between {_MIN_NODES} and 2^32 − 1 nodes, got {nodes}"
             )
-        if not isinstance(api_version, ApiVersion):
-            raise InvalidInputError(f"not an API version: {api_version!r}")
+        api_version = resolve_api_version(api_version)
         self.nodes: Final = nodes
         self.porep_id: Final = _check_porep_id(porep_id)
         self.api_version: Final = api_version

@@ -179,12 +179,13 @@ def label_layer(
 
 
 def generate_labels(
-    replica_id: bytes, porep_id: bytes, nodes: int, layers: int, api_version: ApiVersion
+    replica_id: bytes, porep_id: bytes, nodes: int, layers: int, api_version: ApiVersion | str
 ) -> list[bytes]:
     """All labels of a small graph, in memory: one ``nodes·32``-byte string per layer.
 
     The graph is computed directly from ``porep_id`` and ``api_version`` (no parent
-    cache file), as rust-fil-proofs' labeling tests do.
+    cache file), as rust-fil-proofs' labeling tests do.  ``api_version`` is an
+    :class:`ApiVersion` or its text (``"1.1.0"``).
     """
     if layers < 1:
         raise InvalidInputError(f"need at least one layer, got {layers}")

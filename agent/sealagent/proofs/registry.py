@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from sealagent.errors import UnknownProofError
+from sealagent.errors import InvalidInputError, UnknownProofError
 
 KIB: Final = 1024
 MIB: Final = 1024 * KIB
@@ -36,6 +36,23 @@ class ApiVersion(enum.Enum):
     def is_legacy(self) -> bool:
         """True for 1.0.0, whose graph has the legacy parent order and expander truncation."""
         return self is ApiVersion.V1_0_0
+
+
+def resolve_api_version(version: ApiVersion | str) -> ApiVersion:
+    """Accept an API version as the enum member, ``"1.1.0"``, ``"V1_1_0"`` or ``"1.1"``."""
+    if isinstance(version, ApiVersion):
+        return version
+    if isinstance(version, str):
+        text = version.strip().removeprefix("v").removeprefix("V").replace("_", ".")
+        if text.count(".") == 1:
+            text += ".0"
+        for member in ApiVersion:
+            if member.value == text:
+                return member
+    raise InvalidInputError(
+        f"unknown proofs API version {version!r}; expected one of "
+        + ", ".join(m.value for m in ApiVersion)
+    )
 
 
 class Feature(enum.Enum):
