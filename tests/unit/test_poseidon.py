@@ -31,6 +31,39 @@ def test_fast_permutation_equals_reference(arity: int) -> None:
         assert poseidon.permute(state, consts) == poseidon.permute_reference(state, consts)
 
 
+@pytest.mark.parametrize("arity", [2, 4, 8, 11])
+@pytest.mark.parametrize("dense_max_width", [0, 12])
+def test_both_partial_round_forms_equal_reference(
+    monkeypatch: pytest.MonkeyPatch, arity: int, dense_max_width: int
+) -> None:
+    """The dense and the sparse partial rounds are exact at any width, not only where used."""
+    monkeypatch.setattr(poseidon, "DENSE_PARTIAL_MAX_WIDTH", dense_max_width)
+    consts = poseidon.constants(arity)
+    fast = poseidon._fast_schedule(consts.full_rounds, consts.partial_rounds,
+                                   consts.round_constants, consts.mds)
+    dense = isinstance(fast.partial, poseidon.DensePartialRounds)
+    assert dense == (dense_max_width > arity) and len(fast.partial) == consts.partial_rounds
+    rng = random.Random(200 + arity)
+    for state in [[R - 1] * (arity + 1), _random_state(rng, arity)]:
+        lanes = [np.array([x, 1, R - 1 - x], dtype=object) for x in state]
+        by_lane = poseidon._permute_lanes(lanes, fast)
+        for j, column in enumerate([state, [1] * (arity + 1), [R - 1 - x for x in state]]):
+            expected = poseidon.permute_reference(column, consts)
+            assert poseidon._permute_lanes(list(column), fast) == expected
+            assert [int(lane[j]) for lane in by_lane] == expected
+
+
+def test_partial_round_form_per_width() -> None:
+    """Width 3 keeps the dense integer matrix; each of its rounds grows values by < 2^9."""
+    fast = poseidon.constants(2).fast
+    assert isinstance(fast.partial, poseidon.DensePartialRounds)
+    assert fast.pre_matrix == fast.int_mds
+    assert 3 * max(max(row) for row in fast.int_mds) < 1 << 9
+    for arity in poseidon.ARITIES[1:]:
+        fast = poseidon.constants(arity).fast
+        assert isinstance(fast.partial, poseidon.SparsePartialRounds)
+
+
 def test_permutation_is_not_trivial() -> None:
     consts = poseidon.constants(2)
     a = poseidon.permute([3, 1, 2], consts)
@@ -108,7 +141,12 @@ def test_hash_md_short_last_chunk_is_zero_padded() -> None:
 
 
 @pytest.mark.parametrize("arity", [2, 8, 11])
-def test_level_equals_single_hashes(arity: int) -> None:
+@pytest.mark.parametrize("min_array_groups", [1, 5])
+def test_level_equals_single_hashes(
+    monkeypatch: pytest.MonkeyPatch, arity: int, min_array_groups: int
+) -> None:
+    """Rows are hashed alike with object-array lanes (1) and one group at a time (5)."""
+    monkeypatch.setattr(poseidon, "MIN_ARRAY_GROUPS", min_array_groups)
     rng = random.Random(100 + arity)
     values = [rng.randrange(R) for _ in range(3 * arity)] + [R - 1] * arity
     parents = poseidon.poseidon_hash_level(_encode(values), arity)
@@ -123,6 +161,7 @@ def test_level_is_chunked_transparently(monkeypatch: pytest.MonkeyPatch, tmp_pat
     row = _encode([rng.randrange(R) for _ in range(2 * 11)])
     whole = poseidon.poseidon_hash_level(row, 2)
     monkeypatch.setattr(poseidon, "LEVEL_CHUNK", 3)
+    monkeypatch.setattr(poseidon, "MIN_ARRAY_GROUPS", 3)  # the last chunk, 2 groups, as ints
     path = tmp_path / "row.dat"
     path.write_bytes(row.tobytes())
     mapped = np.memmap(path, dtype=np.uint8, mode="r", shape=(22, 32))

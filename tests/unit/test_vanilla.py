@@ -29,6 +29,7 @@ from sealagent.proofs import (
     verify_seal_commit_phase1,
 )
 from sealagent.proofs.cache_files import layer_path
+from sealagent.proofs.field import R
 from tests.unit.test_seal import PROVER_ID, SEED, TICKET, Sealed, seal_sector
 
 V1_1 = RegisteredSealProof.StackedDrg2KiBV1_1
@@ -204,6 +205,19 @@ def test_verifier_says_why(v1_1: Sealed) -> None:
     TAMPERINGS["labeling parent"](obj)
     with pytest.raises(VerificationError, match="parent labels differ"):
         check_seal_commit_phase1(SealCommitPhase1Output.from_json(obj))
+
+
+@pytest.mark.parametrize(("where", "reason"), [
+    (lambda o: _col(o, "drg_parents", 1)["column"]["rows"], "parent column 1: .*canonical"),
+    (lambda o: _single(_col(o, "exp_parents", 3)["inclusion_proof"])["path"]["path"][0]
+     ["hashes"], "parent column 9: the path does not hash"),
+])
+def test_non_canonical_values_are_rejected(v1_1: Sealed, where: Any, reason: str) -> None:
+    obj = copy.deepcopy(_c1(v1_1).to_json())
+    where(obj)[0] = list(R.to_bytes(32, "little"))
+    c1 = SealCommitPhase1Output.from_json(obj)
+    with pytest.raises(VerificationError, match=reason):
+        check_seal_commit_phase1(c1)
 
 
 def test_from_json_rejects_malformed(v1_1: Sealed) -> None:

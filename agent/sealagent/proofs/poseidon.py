@@ -8,22 +8,32 @@ generated here from those rules and cached per arity.
 Two permutations give identical results:
 
 * :func:`permute_reference` follows the definition round by round (spec §8.5).
-* :func:`permute` is the fast one (spec §8.6).  Its partial rounds add one constant and
-  multiply by a *sparse* matrix (dense first row and column, identity elsewhere), like
-  neptune's ``OptimizedStatic`` mode.  The factorisation is derived in closed form: with
-  ``M = [[m00, m01ᵀ], [m10, M̂]]`` and ``k`` partial rounds left, the sparse matrix has
-  first row ``(m00, (M̂⁻¹)ᵏ·m01)`` and first column ``(m00, M̂ᵏ⁻¹·m10)``, and the last full
-  round before them multiplies by ``diag(1, M̂ᴿᴾ)·M`` instead of ``M``.  The constants the
-  partial rounds would add to the other state elements are pushed forward through ``M``
-  into the first full round after them.  On top of that the state is kept scaled by a
-  known factor ``λ``, so that the full rounds multiply by the *integer* matrix
-  ``L·M`` (``L = lcm(t … 3t−2)``, entries of a few dozen bits, much cheaper than field
-  elements) and values are reduced only before an S-box.
+* :func:`permute` is the fast one (spec §8.6).  The state is kept scaled by a known
+  factor ``λ``, so that the full rounds multiply by the *integer* matrix ``L·M``
+  (``L = lcm(t … 3t−2)``, entries of a few dozen bits, much cheaper than field elements)
+  and values are reduced only before an S-box.  The partial rounds take one of two forms:
+
+  - *sparse* (width above :data:`DENSE_PARTIAL_MAX_WIDTH`), like neptune's
+    ``OptimizedStatic`` mode: each round adds one constant and multiplies by a sparse
+    matrix (dense first row and column, identity elsewhere).  The factorisation is
+    derived in closed form: with ``M = [[m00, m01ᵀ], [m10, M̂]]`` and ``k`` partial rounds
+    left, the sparse matrix has first row ``(m00, (M̂⁻¹)ᵏ·m01)`` and first column
+    ``(m00, M̂ᵏ⁻¹·m10)``, and the last full round before them multiplies by
+    ``diag(1, M̂ᴿᴾ)·M`` instead of ``M``;
+  - *dense* (narrow widths): each round adds one constant and keeps multiplying by
+    ``L·M``; at width 3 its nine products with 8-bit factors cost less than the sparse
+    round's five products with 255-bit ones.  The S-box output is brought back to the
+    scale of the other elements inside the S-box: ``λ⁴·y⁵ = (λ²·y²)²·y``.
+
+  Either way the constants the partial rounds would add to the other state elements are
+  pushed forward through ``M`` into the first full round after them.
 
 The fast permutation works on "lanes": a lane is either one Python int or a numpy object
 array of ints, so the same code hashes one preimage or a whole tree row at once
-(:func:`poseidon_hash_level`).  Field elements are ints in ``[0, r)``; on the byte level
-they are 32-byte little-endian canonical encodings (:mod:`sealagent.proofs.field`).
+(:func:`poseidon_hash_level`; rows of fewer than :data:`MIN_ARRAY_GROUPS` groups are
+hashed one group at a time, as an object-array operation has a fixed cost of about a
+microsecond).  Field elements are ints in ``[0, r)``; on the byte level they are 32-byte
+little-endian canonical encodings (:mod:`sealagent.proofs.field`).
 """
 
 from __future__ import annotations
@@ -58,6 +68,13 @@ FIELD_BITS: Final = 255
 
 LEVEL_CHUNK: Final = 4096
 """Hashes computed together by :func:`poseidon_hash_level` (bounds its working memory)."""
+
+MIN_ARRAY_GROUPS: Final = 16
+"""Fewest groups :func:`poseidon_hash_level` hashes with object-array lanes; fewer are hashed
+one at a time with int lanes (measured break-even: 16 to 32 groups, by arity)."""
+
+DENSE_PARTIAL_MAX_WIDTH: Final = 3
+"""Widest instance whose partial rounds keep the dense integer matrix (see module docstring)."""
 
 Matrix: TypeAlias = tuple[tuple[int, ...], ...]
 Lane = TypeVar("Lane", int, npt.NDArray[np.object_])
@@ -192,6 +209,63 @@ def _as_matrix(rows: Sequence[Sequence[int]]) -> Matrix:
     return tuple(tuple(row) for row in rows)
 
 
+SparseRound: TypeAlias = tuple[int, int, tuple[int, ...], tuple[int, ...]]
+"""``(constant of state[0], m00, first row w, first column v)`` of a sparse partial round."""
+
+DenseRound: TypeAlias = tuple[int, int]
+"""``(constant of state[0], λ²)`` of a dense partial round (``λ``: the scale in force)."""
+
+
+@dataclass(frozen=True)
+class SparsePartialRounds:
+    """Partial rounds as sparse matrices (widths above :data:`DENSE_PARTIAL_MAX_WIDTH`)."""
+
+    rounds: tuple[SparseRound, ...]
+
+    def __len__(self) -> int:
+        """The number of partial rounds."""
+        return len(self.rounds)
+
+    def apply(self, lanes: list[Lane]) -> list[Lane]:
+        """Run the rounds; ``state[0]`` leaves reduced, the others unreduced."""
+        first: Lane = lanes[0] % R
+        rest: list[Lane] = [y % R for y in lanes[1:]]
+        for a, m00, w, v in self.rounds:
+            x = _sbox(first + a)
+            first = sum(map(mul, w, rest), m00 * x) % R
+            rest = [y + c * x for y, c in zip(rest, v, strict=True)]
+        rest.insert(0, first)
+        return rest
+
+
+@dataclass(frozen=True)
+class DensePartialRounds:
+    """Partial rounds with the integer matrix ``L·M`` (narrow widths).
+
+    With the state carried as ``λ·u``, the S-box of ``y = u[0] + constant`` must output
+    ``λ⁴·y⁵ = (λ²·y²)²·y`` to stay on the scale of the other elements; ``L·M`` then
+    divides the scale by ``L``.  The elements that skip the S-box grow by less than
+    ``t·max(L·M)`` per round (``2^9`` at width 3) and are reduced every other round.
+    """
+
+    int_mds: Matrix
+    rounds: tuple[DenseRound, ...]
+
+    def __len__(self) -> int:
+        """The number of partial rounds."""
+        return len(self.rounds)
+
+    def apply(self, lanes: list[Lane]) -> list[Lane]:
+        """Run the rounds; every element leaves unreduced."""
+        for k, (a, scale_squared) in enumerate(self.rounds):
+            y = lanes[0] + a
+            x = y * y * scale_squared % R
+            lanes = _mat_apply(self.int_mds, x * x * y % R, lanes[1:])
+            if k % 2:
+                lanes[1:] = [z % R for z in lanes[1:]]
+        return lanes
+
+
 @dataclass(frozen=True)
 class FastSchedule:
     """The precomputed form of the fast permutation (see the module docstring).
@@ -206,10 +280,11 @@ class FastSchedule:
     """Constants of the first-half full rounds except the last one."""
     pre_constants: tuple[int, ...]
     """Constants of the last first-half full round."""
-    pre_sparse: Matrix
-    """Matrix of the last first-half full round: ``diag(1, M̂ᴿᴾ)·M``."""
-    partial: tuple[tuple[int, int, tuple[int, ...], tuple[int, ...]], ...]
-    """Per partial round ``(constant of state[0], m00, first row w, first column v)``."""
+    pre_matrix: Matrix
+    """Matrix of the last first-half full round: ``diag(1, M̂ᴿᴾ)·M`` before sparse partial
+    rounds, ``L·M`` before dense ones."""
+    partial: SparsePartialRounds | DensePartialRounds
+    """The partial rounds."""
     tail_constants: Matrix
     """Constants of the second-half full rounds."""
     out_scale: int
@@ -234,37 +309,54 @@ class PoseidonConstants:
         return self.arity + 1
 
 
+def _push_partial_constants(rounds: list[list[int]], half: int, partial: int,
+                            mds: Matrix) -> list[int]:
+    """The constant of ``state[0]`` per partial round; the others move into the next round.
+
+    A constant added to ``state[1:]`` in a partial round passes the S-box untouched, so it
+    can be added after the matrix instead (multiplied by ``M``), and so on until the first
+    full round after the partial ones, whose constants in ``rounds`` are updated.
+    """
+    carry = [0] * len(mds)
+    adds = []
+    for k in range(partial):
+        acc = [(c + d) % R for c, d in zip(rounds[half + k], carry, strict=True)]
+        adds.append(acc[0])
+        carry = _mat_vec(mds, [0, *acc[1:]])
+    after = rounds[half + partial]
+    rounds[half + partial] = [(c + d) % R for c, d in zip(after, carry, strict=True)]
+    return adds
+
+
+def _sparse_factors(mds: Matrix, partial: int) -> tuple[Matrix, list[tuple[int, ...]],
+                                                        list[tuple[int, ...]]]:
+    """``diag(1, M̂ᴿᴾ)·M`` and the first rows ``w`` and columns ``v`` of the sparse rounds."""
+    width = len(mds)
+    m_hat = [list(row[1:]) for row in mds[1:]]
+    m_hat_inv = _mat_inv(m_hat)
+    w, v = list(mds[0][1:]), [row[0] for row in mds[1:]]
+    rows, columns = [], []
+    for _ in range(partial):
+        w = _mat_vec(m_hat_inv, w)
+        rows.append(tuple(w))
+        columns.append(tuple(v))
+        v = _mat_vec(m_hat, v)
+    rows.reverse()
+    columns.reverse()
+    lift = [[1] + [0] * (width - 1)] + [[0, *row] for row in _mat_pow(m_hat, partial)]
+    return _as_matrix(_mat_mul(lift, mds)), rows, columns
+
+
 def _fast_schedule(full: int, partial: int, rc: Sequence[int], mds: Matrix) -> FastSchedule:
     """Derive :class:`FastSchedule` from the definition of an instance."""
     width, half = len(mds), full // 2
     rounds = [list(rc[i * width : (i + 1) * width]) for i in range(full + partial)]
-
-    # Push the partial rounds' constants of state[1:] forward through M.
-    carry = [0] * width
-    partial_adds = []
-    for k in range(partial):
-        acc = [(c + d) % R for c, d in zip(rounds[half + k], carry, strict=True)]
-        partial_adds.append(acc[0])
-        carry = _mat_vec(mds, [0, *acc[1:]])
-    after = rounds[half + partial]
-    rounds[half + partial] = [(c + d) % R for c, d in zip(after, carry, strict=True)]
-
-    # Sparse factors, from the last partial round backwards.
-    m_hat = [list(row[1:]) for row in mds[1:]]
-    m_hat_inv = _mat_inv(m_hat)
-    m00, w, v = mds[0][0], list(mds[0][1:]), [row[0] for row in mds[1:]]
-    sparse: list[tuple[list[int], list[int]]] = []
-    for _ in range(partial):
-        w = _mat_vec(m_hat_inv, w)
-        sparse.append((w, v))
-        v = _mat_vec(m_hat, v)
-    sparse.reverse()
-    lift = [[1] + [0] * (width - 1)] + [[0, *row] for row in _mat_pow(m_hat, partial)]
-    pre_sparse = _mat_mul(lift, mds)
+    partial_adds = _push_partial_constants(rounds, half, partial, mds)
 
     # Scale the state so that ordinary full rounds multiply by the integer matrix L·M.
     big_l = lcm(*range(width, 3 * width - 1))
-    int_mds = [[big_l // (i + j + width) for j in range(width)] for i in range(width)]
+    int_mds = _as_matrix([[big_l // (i + j + width) for j in range(width)]
+                          for i in range(width)])
     inv_l = pow(big_l, -1, R)
     scale = 1
 
@@ -277,20 +369,33 @@ def _fast_schedule(full: int, partial: int, rc: Sequence[int], mds: Matrix) -> F
         head.append(scaled(rounds[rnd]))
         scale = pow(scale, 5, R) * inv_l % R
     pre_constants = scaled(rounds[half - 1])
-    scale = pow(scale, 5, R)
-    inverse, fourth = pow(scale, -1, R), pow(scale, 4, R)
-    partial_rounds = tuple(
-        (a * inverse % R, m00 * fourth % R, tuple(w_k), tuple(x * fourth % R for x in v_k))
-        for a, (w_k, v_k) in zip(partial_adds, sparse, strict=True)
-    )
+    partial_rounds: SparsePartialRounds | DensePartialRounds
+    if width <= DENSE_PARTIAL_MAX_WIDTH:
+        # The last first-half round is an ordinary one; each partial round divides by L.
+        pre_matrix = int_mds
+        scale = pow(scale, 5, R) * inv_l % R
+        dense = []
+        for a in partial_adds:
+            dense.append((a * pow(scale, -1, R) % R, scale * scale % R))
+            scale = scale * inv_l % R
+        partial_rounds = DensePartialRounds(int_mds, tuple(dense))
+    else:
+        # The scale stays put through the field-element matrices of the sparse form.
+        pre_matrix, rows, columns = _sparse_factors(mds, partial)
+        scale = pow(scale, 5, R)
+        inverse, fourth = pow(scale, -1, R), pow(scale, 4, R)
+        partial_rounds = SparsePartialRounds(tuple(
+            (a * inverse % R, mds[0][0] * fourth % R, w_k, tuple(x * fourth % R for x in v_k))
+            for a, w_k, v_k in zip(partial_adds, rows, columns, strict=True)
+        ))
     tail = []
     for rnd in range(half + partial, full + partial):
         tail.append(scaled(rounds[rnd]))
         scale = pow(scale, 5, R) * inv_l % R
     return FastSchedule(
-        int_mds=_as_matrix(int_mds), head_constants=_as_matrix(head),
-        pre_constants=pre_constants, pre_sparse=_as_matrix(pre_sparse),
-        partial=partial_rounds, tail_constants=_as_matrix(tail), out_scale=scale,
+        int_mds=int_mds, head_constants=_as_matrix(head), pre_constants=pre_constants,
+        pre_matrix=pre_matrix, partial=partial_rounds, tail_constants=_as_matrix(tail),
+        out_scale=scale,
     )
 
 
@@ -342,25 +447,22 @@ def _sbox(x: Lane) -> Lane:
     return result
 
 
-def _full_round(lanes: list[Lane], added: Sequence[int], matrix: Matrix) -> list[Lane]:
+def _mat_apply(matrix: Matrix, first: Lane, rest: Sequence[Lane]) -> list[Lane]:
+    """``matrix · (first, *rest)``, unreduced (each sum starts from a product, not from 0)."""
+    return [sum(map(mul, row[1:], rest), row[0] * first) for row in matrix]
+
+
+def _full_round(lanes: Sequence[Lane], added: Sequence[int], matrix: Matrix) -> list[Lane]:
     """Add constants, S-box every lane, multiply by ``matrix`` (results left unreduced)."""
     boxed = [_sbox(x + c) for x, c in zip(lanes, added, strict=True)]
-    return [sum(map(mul, row, boxed)) for row in matrix]
+    return _mat_apply(matrix, boxed[0], boxed[1:])
 
 
 def _permute_lanes(lanes: list[Lane], fast: FastSchedule, only: int | None = None) -> list[Lane]:
     """The fast permutation over lanes; with ``only``, just that output element is computed."""
     for added in fast.head_constants:
         lanes = _full_round(lanes, added, fast.int_mds)
-    lanes = [x % R for x in _full_round(lanes, fast.pre_constants, fast.pre_sparse)]
-    first: Lane = lanes[0]
-    rest: list[Lane] = lanes[1:]
-    for a, m00, w, v in fast.partial:
-        x = _sbox(first + a)
-        first = (m00 * x + sum(map(mul, w, rest))) % R
-        rest = [y + c * x for y, c in zip(rest, v, strict=True)]
-    rest.insert(0, first)
-    lanes = rest
+    lanes = fast.partial.apply(_full_round(lanes, fast.pre_constants, fast.pre_matrix))
     for added in fast.tail_constants[:-1]:
         lanes = _full_round(lanes, added, fast.int_mds)
     rows = fast.int_mds if only is None else (fast.int_mds[only],)
@@ -443,25 +545,34 @@ def _chunk_ints(chunk: npt.NDArray[np.uint8]) -> list[int]:
     return values
 
 
+def _merkle_digests(values: list[int], consts: PoseidonConstants) -> list[int]:
+    """MerkleTree-tagged Poseidon of each group of ``arity`` consecutive ``values``."""
+    arity, fast = consts.arity, consts.fast
+    tag = merkle_tree_tag(arity)
+    groups = len(values) // arity
+    if groups < MIN_ARRAY_GROUPS:
+        return [_permute_lanes([tag, *values[i : i + arity]], fast, only=1)[0]
+                for i in range(0, len(values), arity)]
+    inputs = np.array(values, dtype=object).reshape(groups, arity)
+    lanes: list[npt.NDArray[np.object_]] = [np.full(groups, tag, dtype=object)]
+    lanes += [inputs[:, j] for j in range(arity)]
+    (digests,) = _permute_lanes(lanes, fast, only=1)
+    return list(digests)
+
+
 def poseidon_hash_level(level: npt.NDArray[np.uint8], arity: int) -> npt.NDArray[np.uint8]:
     """Hash a tree row ``(arity·n, 32)`` uint8 into its parent row ``(n, 32)``.
 
     Each group of ``arity`` consecutive nodes is hashed with the MerkleTree tag.  ``level``
-    may be a memmap: it is read :data:`LEVEL_CHUNK` groups at a time, each chunk hashed
-    with numpy object arrays as lanes.
+    may be a memmap: it is read :data:`LEVEL_CHUNK` groups at a time.
     """
     consts = constants(arity)
     _check_row(level, arity)
     groups = level.shape[0] // arity
     out = np.empty((groups, FR_BYTES), dtype=np.uint8)
-    tag = merkle_tree_tag(arity)
     for first in range(0, groups, LEVEL_CHUNK):
         last = min(first + LEVEL_CHUNK, groups)
-        values = np.array(_chunk_ints(level[first * arity : last * arity]), dtype=object)
-        inputs = values.reshape(last - first, arity)
-        lanes: list[npt.NDArray[np.object_]] = [np.full(last - first, tag, dtype=object)]
-        lanes += [inputs[:, j] for j in range(arity)]
-        (digests,) = _permute_lanes(lanes, consts.fast, only=1)
-        raw = b"".join([int(d).to_bytes(FR_BYTES, "little") for d in digests])
+        digests = _merkle_digests(_chunk_ints(level[first * arity : last * arity]), consts)
+        raw = b"".join([d.to_bytes(FR_BYTES, "little") for d in digests])
         out[first:last] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, FR_BYTES)
     return out

@@ -21,13 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import numpy as np
-
 from sealagent.errors import InvalidInputError, VerificationError
 from sealagent.proofs.field import fr_from_bytes, fr_to_bytes
 from sealagent.proofs.graph import BASE_DEGREE, EXP_DEGREE, StackedGraph
 from sealagent.proofs.merkle import (
-    NODE_BYTES,
     POSEIDON_HASHER,
     SHA256_HASHER,
     MerkleProof,
@@ -286,27 +283,12 @@ def _check_shape(proof: MerkleProof, what: str, index: int, hasher: TreeHasher,
     _require(proof.proves_index(index), f"{what}: proves leaf {proof.leaf_index()}, not {index}")
 
 
-def _hash_groups(groups: Sequence[Sequence[bytes]], arity: int) -> list[bytes]:
-    """Poseidon of many groups of ``arity`` domains with one row hash; bad values reject."""
-    row = np.frombuffer(b"".join(b"".join(g) for g in groups), dtype=np.uint8)
+def _column_hash(column: Column, what: str) -> bytes:
+    """The tree_c leaf of ``column``: Poseidon of its rows (VerificationError if malformed)."""
     try:
-        parents = POSEIDON_HASHER.hash_row(row.reshape(-1, NODE_BYTES), arity)
+        return POSEIDON_HASHER.hash_children(column.rows)
     except InvalidInputError as exc:
-        raise VerificationError(str(exc)) from None
-    return [bytes(node) for node in parents]
-
-
-def _poseidon_roots(proofs: Sequence[MerkleProof]) -> list[bytes]:
-    """Hash every proof's leaf up its path, all proofs together, one row hash per level.
-
-    The proofs must share their arities (checked by :func:`_check_shape`).
-    """
-    nodes = [p.leaf for p in proofs]
-    for level, first in enumerate(proofs[0].path):
-        elements = [p.path[level] for p in proofs]
-        nodes = _hash_groups([(*el.hashes[: el.index], node, *el.hashes[el.index :])
-                              for el, node in zip(elements, nodes, strict=True)], first.arity)
-    return nodes
+        raise VerificationError(f"{what}: {exc}") from None
 
 
 def _check_label(proof: LabelingProof, what: str, layer: int, challenge: int,
@@ -338,13 +320,12 @@ def _check_columns(proof: VanillaProof, challenge: int, parents: Sequence[int],
         _check_shape(col.inclusion_proof, name, node, POSEIDON_HASHER, arities, kind)
     _check_shape(proof.comm_r_last_proof, "comm_r_last proof", challenge, POSEIDON_HASHER,
                  arities, kind)
-    hashes = _hash_groups([col.column.rows for col in columns], layers)
-    for col, name, column_hash in zip(columns, names, hashes, strict=True):
-        _require(col.inclusion_proof.leaf == column_hash, f"{name}: leaf is not the column hash")
+    for col, name in zip(columns, names, strict=True):
+        _require(col.inclusion_proof.leaf == _column_hash(col.column, name),
+                 f"{name}: leaf is not the column hash")
     openings = [col.inclusion_proof for col in columns] + [proof.comm_r_last_proof]
-    roots = _poseidon_roots(openings)
-    for opening, name, root in zip(openings, [*names, "comm_r_last proof"], roots, strict=True):
-        _require(root == opening.root, f"{name}: the path does not hash to its root")
+    for opening, name in zip(openings, [*names, "comm_r_last proof"], strict=True):
+        _require(opening.verify(), f"{name}: the path does not hash to its root")
         if opening is not proof.comm_r_last_proof:
             _require(opening.root == proof.comm_c, f"{name}: root differs from comm_c")
 
