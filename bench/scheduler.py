@@ -45,9 +45,10 @@ from sealagent.resources import GpuInfo, WorkerResources
 from sealagent.sched.queue import SchedTask
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
-from sealagent.sched.storage_view import FileType, PathStat, StorageView
-from sealagent.sched.tasks import SectorID, TaskType
+from sealagent.sched.storage_view import PathStat, StorageView
+from sealagent.sched.tasks import TaskType
 from sealagent.sched.windows import SCHED_WINDOWS, SchedWorker
+from sealagent.storage.layout import FileType, SectorID
 
 TIB = 1024 * GIB
 ALWAYS = frozenset({TaskType.FETCH, TaskType.COMMIT_1, TaskType.PROVE_REPLICA_UPDATE_1,

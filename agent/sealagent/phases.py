@@ -25,27 +25,31 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, Self
 
 from sealagent.errors import InvalidInputError
+from sealagent.proofs.cid import uvarint
 from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
-from sealagent.storage.layout import FileType, SectorID, sector_path
+from sealagent.sched.tasks import TaskType
+from sealagent.storage.layout import SECTOR_FILES, FileType, SectorID, sector_path
 
 HEX32_LEN: Final = 64
 """Length of a 32-byte value written as hex."""
+NO_FILES: Final = FileType(0)
+"""What a phase that reads or creates no sector file names."""
 
 
 class Phase(enum.Enum):
-    """A sealing phase, valued by its Lotus task type."""
+    """A sealing phase, valued by its Lotus task type (the scheduler's :class:`TaskType`)."""
 
-    ADD_PIECE = "seal/v0/addpiece"
-    PRECOMMIT1 = "seal/v0/precommit/1"
-    PRECOMMIT2 = "seal/v0/precommit/2"
-    COMMIT1 = "seal/v0/commit/1"
-    COMMIT2 = "seal/v0/commit/2"
-    UNSEAL = "seal/v0/unseal"
-    FINALIZE = "seal/v0/finalize"
+    ADD_PIECE = TaskType.ADD_PIECE
+    PRECOMMIT1 = TaskType.PRE_COMMIT_1
+    PRECOMMIT2 = TaskType.PRE_COMMIT_2
+    COMMIT1 = TaskType.COMMIT_1
+    COMMIT2 = TaskType.COMMIT_2
+    UNSEAL = TaskType.UNSEAL
+    FINALIZE = TaskType.FINALIZE
 
     @property
-    def task_type(self) -> str:
-        """The Lotus task type (``seal/v0/precommit/1``)."""
+    def task_type(self) -> TaskType:
+        """The Lotus task type (``seal/v0/precommit/1``; a ``str``)."""
         return self.value
 
     @property
@@ -56,7 +60,17 @@ class Phase(enum.Enum):
     @property
     def short(self) -> str:
         """The short name Lotus prints in ``sealing jobs`` (``PC1``)."""
-        return _SPECS[self].short
+        return self.value.short
+
+    @property
+    def reads(self) -> FileType:
+        """The sector files the phase reads: they must be on the agent before it runs."""
+        return _SPECS[self].reads
+
+    @property
+    def creates(self) -> FileType:
+        """The sector files the phase creates (the agent needs room for them)."""
+        return _SPECS[self].creates
 
     @property
     def hook_name(self) -> str:
@@ -228,15 +242,7 @@ class SectorRef(Message):
         It is the address payload, ``uvarint(actor_id)``, zero-padded to 32 bytes
         (``f01000`` gives ``e8 07 00 … 00``).
         """
-        payload = bytearray()
-        value = self.miner
-        while True:
-            byte = value & 0x7F
-            value >>= 7
-            payload.append(byte | (0x80 if value else 0))
-            if not value:
-                break
-        return bytes(payload).ljust(32, b"\0")
+        return uvarint(self.miner).ljust(32, b"\0")
 
 
 @dataclass(frozen=True)
@@ -250,8 +256,7 @@ class SectorPaths(Message):
     @classmethod
     def under(cls, root: str | Path, sector: SectorRef) -> SectorPaths:
         """Lotus' layout in one storage path: ``<root>/{unsealed,sealed,cache}/s-t0…``."""
-        return cls(*(str(sector_path(root, kind, sector.id))
-                     for kind in (FileType.UNSEALED, FileType.SEALED, FileType.CACHE)))
+        return cls(*(str(sector_path(root, kind, sector.id)) for kind in SECTOR_FILES.split()))
 
 
 @dataclass(frozen=True)
@@ -476,26 +481,28 @@ class _PhaseSpec:
     """The static facts of one phase."""
 
     label: str
-    short: str
     hook: str
     request: type[PhaseRequest]
     result: type[PhaseResult]
+    reads: FileType = NO_FILES
+    creates: FileType = NO_FILES
 
+
+_SEALED_AND_CACHE: Final = FileType.SEALED | FileType.CACHE
 
 _SPECS: Final[dict[Phase, _PhaseSpec]] = {
-    Phase.ADD_PIECE: _PhaseSpec("AddPiece", "AP", "sealagent_addpiece",
-                                AddPieceRequest, AddPieceResult),
-    Phase.PRECOMMIT1: _PhaseSpec("PreCommit1", "PC1", "sealagent_precommit1",
-                                 PreCommit1Request, PreCommit1Result),
-    Phase.PRECOMMIT2: _PhaseSpec("PreCommit2", "PC2", "sealagent_precommit2",
-                                 PreCommit2Request, PreCommit2Result),
-    Phase.COMMIT1: _PhaseSpec("Commit1", "C1", "sealagent_commit1",
-                              Commit1Request, Commit1Result),
-    Phase.COMMIT2: _PhaseSpec("Commit2", "C2", "sealagent_commit2",
-                              Commit2Request, Commit2Result),
-    Phase.UNSEAL: _PhaseSpec("Unseal", "UNS", "sealagent_unseal",
-                             UnsealRequest, UnsealResult),
-    Phase.FINALIZE: _PhaseSpec("Finalize", "FIN", "sealagent_finalize",
-                               FinalizeRequest, FinalizeResult),
+    Phase.ADD_PIECE: _PhaseSpec("AddPiece", "sealagent_addpiece", AddPieceRequest,
+                                AddPieceResult, creates=FileType.UNSEALED),
+    Phase.PRECOMMIT1: _PhaseSpec("PreCommit1", "sealagent_precommit1", PreCommit1Request,
+                                 PreCommit1Result, reads=FileType.UNSEALED,
+                                 creates=_SEALED_AND_CACHE),
+    Phase.PRECOMMIT2: _PhaseSpec("PreCommit2", "sealagent_precommit2", PreCommit2Request,
+                                 PreCommit2Result, reads=_SEALED_AND_CACHE),
+    Phase.COMMIT1: _PhaseSpec("Commit1", "sealagent_commit1", Commit1Request, Commit1Result,
+                              reads=_SEALED_AND_CACHE),
+    Phase.COMMIT2: _PhaseSpec("Commit2", "sealagent_commit2", Commit2Request, Commit2Result),
+    Phase.UNSEAL: _PhaseSpec("Unseal", "sealagent_unseal", UnsealRequest, UnsealResult,
+                             reads=_SEALED_AND_CACHE),
+    Phase.FINALIZE: _PhaseSpec("Finalize", "sealagent_finalize", FinalizeRequest,
+                               FinalizeResult, reads=FileType.CACHE),
 }
-

@@ -30,8 +30,9 @@ import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Final, Literal
+from typing import Any, Final
 
+from sealagent.envvars import NumberKind, parse_number
 from sealagent.errors import ConfigError, SchedulerError, UnknownProofError
 from sealagent.proofs.registry import (
     GIB,
@@ -130,7 +131,7 @@ class EnvField:
 
     name: str
     suffix: str
-    kind: Literal["bytes", "int", "float"]
+    kind: NumberKind
     minimum: int = 0
 
 
@@ -293,24 +294,6 @@ def size_tag(sector_size: int) -> str:
     return size_name(sector_size).removesuffix("iB")
 
 
-def _parse_value(name: str, text: str, kind: str, minimum: int = 0) -> int | float:
-    """Parse one variable's value; the error names the variable and what it expects."""
-    value = text.strip()
-    if kind == "float":
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number) or number < minimum:
-            raise ConfigError(f"{name}={text!r}: expected a number ≥ {minimum}")
-        return number
-    digits = value[1:] if kind == "int" and value[:1] in "+-" else value
-    if not (digits.isascii() and digits.isdigit()) or int(value) < minimum:
-        what = "an integer number of bytes" if kind == "bytes" else "an integer"
-        raise ConfigError(f"{name}={text!r}: expected {what} ≥ {minimum}")
-    return int(value)
-
-
 def _sdr_threads(environ: Mapping[str, str]) -> int:
     """PC1/UNS threads without an override: multicore-SDR producers + 1."""
     producers = 0
@@ -318,7 +301,7 @@ def _sdr_threads(environ: Mapping[str, str]) -> int:
         producers = DEFAULT_SDR_PRODUCERS
         text = environ.get("FIL_PROOFS_MULTICORE_SDR_PRODUCERS")
         if text is not None:
-            producers = int(_parse_value("FIL_PROOFS_MULTICORE_SDR_PRODUCERS", text, "int"))
+            producers = int(parse_number("FIL_PROOFS_MULTICORE_SDR_PRODUCERS", text))
     return producers + 1
 
 
@@ -335,7 +318,7 @@ def _override(task_type: TaskType, sector_size: int, base: Resources,
                               f"set {generic} instead")
         name = sized if sized in environ else generic if generic in environ else None
         if name is not None:
-            changes[f.name] = _parse_value(name, environ[name], f.kind, f.minimum)
+            changes[f.name] = parse_number(name, environ[name], f.kind, f.minimum)
         elif f.name == "max_parallelism" and task_type in SDR_TASKS:
             changes[f.name] = _sdr_threads(environ)
     return replace(base, **changes) if changes else base

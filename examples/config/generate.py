@@ -45,8 +45,8 @@ COMMENTS: Final[dict[tuple[str, str], str]] = {
                                            "sector's cache (never fetch it for Finalize)",
     ("Storage", "ResourceFiltering"): "hardware, or disabled: the built-in agent ignores "
                                       "memory, thread and GPU limits",
-    ("Storage", "SectorAffinity"): "never move sealing data between storage paths: PC2 "
-                                   "runs where PC1 left the files",
+    ("Storage", "SectorAffinity"): "true: never move a sector's sealing files to another "
+                                   "agent (host); PC2 runs where PC1 ran",
     ("Storage", "LocalWorker"): "run the built-in agent (C1, Finalize and the Allow* "
                                 "types) inside the manager",
     ("Storage", "LocalWorkerName"): "the built-in agent's name in `sealing workers` "

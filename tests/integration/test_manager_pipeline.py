@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,23 @@ async def test_the_built_in_agent_seals_alone(tmp_path: Path) -> None:
         assert path["local"] == str(c.repo.root) and path["sectors"] == 1
 
 
+async def test_a_manager_on_every_address_records_it_and_is_dialed_at_loopback(
+        tmp_path: Path) -> None:
+    config = replace(fast_config(local_worker=True),
+                     api=APIConfig(listen_address="/ip4/0.0.0.0/tcp/0/http"))
+    repo = MinerRepo(tmp_path / "repo")
+    repo.init(config)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(functools.partial(serve_manager, repo))
+        assert repo.listen_info().host == "0.0.0.0"
+        local = repo.api_info()
+        assert local.host == "127.0.0.1" and local.port == repo.listen_info().port > 0
+        async with RPCClient(local.url, repo.token()) as client:
+            [worker] = await client.call("Sealing.Workers")
+        assert worker["name"] == "builtin"
+        nursery.cancel_scope.cancel()
+
+
 async def test_jobs_show_assigned_and_running_tasks(tmp_path: Path) -> None:
     async with cluster(tmp_path, fast_config()) as c:
         agent = await c.agent("gamma", tmp_path)
@@ -206,7 +224,9 @@ async def test_without_a_c2_backend_the_sector_waits_in_committing(tmp_path: Pat
 
 
 async def test_tokens_and_malformed_requests_are_refused(tmp_path: Path) -> None:
+    gc.unfreeze()
     async with cluster(tmp_path, fast_config()) as c:
+        assert gc.get_freeze_count() > 0, "the loaded state is kept out of full collections"
         url = c.manager.url
         async with RPCClient(url, "not-a-token") as bad:
             with pytest.raises(AuthError):

@@ -67,12 +67,18 @@ async def test_kill_9_mid_pipeline_then_restart_seals_every_sector_once(
     url = f"http://127.0.0.1:{port}"
     processes = [start_manager(repo, manager_log)]
     killed = trio.Event()
+    kill_started: list[bool] = []
 
     async def kill_at_first_pc2_report(assignment: dict[str, Any],
                                        report: dict[str, Any]) -> None:
-        """The first PreCommit2 result is ready: kill -9 the manager, start a new one."""
-        if assignment["task_type"] != "seal/v0/precommit/2" or killed.is_set():
+        """The first PreCommit2 result is ready: kill -9 the manager, start a new one.
+
+        Both agents may get here at once; only the first (``kill_started`` is set before
+        any checkpoint) kills and restarts.
+        """
+        if assignment["task_type"] != "seal/v0/precommit/2" or kill_started:
             return
+        kill_started.append(True)
         processes[0].send_signal(signal.SIGKILL)
         await trio.to_thread.run_sync(processes[0].wait)
         killed.set()

@@ -34,6 +34,8 @@ from sealagent.phases import (
     UnsealRequest,
     UnsealResult,
 )
+from sealagent.sched.tasks import TaskType
+from sealagent.storage.layout import FileType
 
 HOOKS = [
     (name, fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
@@ -110,6 +112,21 @@ def test_phases_carry_lotus_task_types() -> None:
     ]
     assert Phase.PRECOMMIT1.short == "PC1"
     assert Phase.PRECOMMIT1.label == "PreCommit1"
+    assert all(p.task_type is TaskType(p.value) and p.short == p.task_type.short
+               for p in Phase)
+
+
+def test_phases_name_the_sector_files_they_read_and_create() -> None:
+    sealed = FileType.SEALED | FileType.CACHE
+    assert {p: (p.reads, p.creates) for p in Phase} == {
+        Phase.ADD_PIECE: (FileType(0), FileType.UNSEALED),
+        Phase.PRECOMMIT1: (FileType.UNSEALED, sealed),
+        Phase.PRECOMMIT2: (sealed, FileType(0)),
+        Phase.COMMIT1: (sealed, FileType(0)),
+        Phase.COMMIT2: (FileType(0), FileType(0)),
+        Phase.UNSEAL: (sealed, FileType(0)),
+        Phase.FINALIZE: (FileType.CACHE, FileType(0)),
+    }
 
 
 @pytest.mark.parametrize("text", ["pc1", "PreCommit1", "PRECOMMIT1", "seal/v0/precommit/1",

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sealagent.cli import auth as cli_auth
 from sealagent.cli import main
-from sealagent.cli.sealing import bar, format_jobs, format_worker, go_duration, size_str
+from sealagent.cli.formatting import bar, go_duration
+from sealagent.cli.sealing import format_jobs, format_worker
 from sealagent.cli.sectors import commp_of_file, piece_size_for
 from sealagent.cli.storage import format_path
 from sealagent.errors import ConfigError
@@ -17,6 +19,7 @@ from sealagent.manager.config import load_config
 from sealagent.manager.repo import MinerRepo, resolve_repo
 from sealagent.proofs.pieces import generate_piece_commitment
 from sealagent.rpc.auth import verify_token
+from sealagent.units import size_str
 
 
 def test_repo_resolution_order() -> None:
@@ -56,6 +59,32 @@ def test_commands_fail_clearly_without_a_repo_or_a_manager(
     assert time.monotonic() - started < 5
     assert "sealagent miner run" in capsys.readouterr().err
     assert main(["miner", "run", "--repo", missing]) == 2
+
+
+@pytest.mark.parametrize(("listen", "primary", "printed", "note"), [
+    ("/ip4/0.0.0.0/tcp/2345/http", "10.1.2.3", "/ip4/10.1.2.3/tcp/2345/http",
+     "sealagent: note: the manager listens on /ip4/0.0.0.0/tcp/2345/http; printing this "
+     "host's address 10.1.2.3"),
+    ("/ip6/::/tcp/2345/http", None, "/ip6/::1/tcp/2345/http",
+     "sealagent: warning: the manager listens on /ip6/::/tcp/2345/http but this host has no "
+     "address besides loopback; ::1 works only on this host"),
+    ("/ip4/10.0.0.1/tcp/2345/http", "10.9.9.9", "/ip4/10.0.0.1/tcp/2345/http", ""),
+])
+def test_api_info_prints_an_address_other_hosts_can_dial(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        listen: str, primary: str | None, printed: str, note: str) -> None:
+    repo = MinerRepo(tmp_path / "repo")
+    repo.init(load_config(tmp_path / "absent.toml"), local_storage=False)
+    repo.write_api(listen)
+    assert repo.listen_info().multiaddr == listen
+    dialed = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(repo.listen_info().host, "10.0.0.1")
+    assert repo.api_info().host == dialed
+    monkeypatch.setattr(cli_auth, "primary_address", lambda ipv6: primary)
+    monkeypatch.setattr(cli_auth, "manager_call", lambda args, method, params: "tok")
+    assert main(["auth", "api-info", "--perm", "admin", "--repo", str(repo.root)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"MINER_API_INFO=tok:{printed}\n"
+    assert err.startswith(note) and bool(err) == bool(note)
 
 
 def test_repo_lock_is_exclusive(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ def test_defaults_follow_lotus() -> None:
     assert config.storage.assigner == "utilization"
     assert config.storage.resource_filtering == "hardware"
     assert not config.storage.disallow_remote_finalize
+    assert config.storage.sector_affinity is False
     assert config.proving.snark is True
     assert config.sealing.min_retry_time == 60.0
     assert config.sealing.soft_error_retry_wait == 5.0
@@ -56,7 +57,7 @@ def test_lotus_keys_are_read(tmp_path: Path) -> None:
   ParallelFetchLimit = 3
   Assigner = "spread"
   DisallowRemoteFinalize = true
-  SectorAffinity = false
+  SectorAffinity = true
 [Proving]
   Snark = false
 [Sealing]
@@ -71,7 +72,7 @@ def test_lotus_keys_are_read(tmp_path: Path) -> None:
     assert not config.storage.allow_precommit1 and not config.storage.allow_commit
     assert config.storage.allow_precommit2
     assert (config.storage.parallel_fetch_limit, config.storage.assigner) == (3, "spread")
-    assert config.storage.disallow_remote_finalize and not config.storage.sector_affinity
+    assert config.storage.disallow_remote_finalize and config.storage.sector_affinity
     assert config.proving.snark is False
     assert config.sealing.epoch_duration == pytest.approx(0.1)
     assert config.sealing.precommit_challenge_delay == 2

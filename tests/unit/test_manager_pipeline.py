@@ -20,7 +20,7 @@ from sealagent.phases import Phase, SectorPaths
 from sealagent.proofs.pieces import generate_piece_commitment, zero_piece
 from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, TaskSelector
-from sealagent.sched.storage_view import FileType
+from sealagent.storage.layout import FileType
 from sealagent.testing import SealState, SectorInputs, seal_with_reference
 
 PROOF = RegisteredSealProof.StackedDrg2KiBV1_1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ CONFIG = ManagerConfig(sealing=SealingConfig(
     worker_timeout=0.6, reattach_timeout=0.6))
 
 
-def worker_info(name: str, running: Sequence[tuple[str, int]] = ()) -> dict[str, Any]:
-    """A WorkerInfo with one sealing path and the AddPiece task type."""
-    return {"name": name, "url": f"http://{name}:1", "tasks": ["seal/v0/addpiece"],
+def worker_info(name: str, running: Sequence[tuple[str, int]] = (),
+                tasks: Sequence[str] = ("seal/v0/addpiece",)) -> dict[str, Any]:
+    """A WorkerInfo with one sealing path and (by default) the AddPiece task type."""
+    return {"name": name, "url": f"http://{name}:1", "tasks": list(tasks),
             "resources": {"cpus": 8, "mem_physical": 1 << 36},
             "paths": [{"meta": {"ID": f"path-{name}", "CanSeal": True, "CanStore": True},
                        "stat": {"capacity": 1 << 40, "available": 1 << 40,
@@ -42,11 +44,12 @@ def never_checked(sector: SectorInfo, miner: int, snark: bool, c1: str) -> tuple
 
 
 @asynccontextmanager
-async def running_service(tmp_path: Path) -> AsyncIterator[ManagerService]:
+async def running_service(tmp_path: Path,
+                          config: ManagerConfig = CONFIG) -> AsyncIterator[ManagerService]:
     """A service with its loops running on a fresh database."""
     db = await Database.open(tmp_path / "manager.db")
     beacon = LocalBeacon(trio.current_time(), 0.05, b"s" * 32)
-    service = ManagerService(CONFIG, db, beacon, token="token", proof_checker=never_checked)
+    service = ManagerService(config, db, beacon, token="token", proof_checker=never_checked)
     await service.load()
     service.set_public_url("http://manager:2345")
     async with trio.open_nursery() as nursery:
@@ -66,9 +69,10 @@ async def until(condition: Callable[[], bool], limit: float = 5.0) -> None:
 
 
 async def connect(service: ManagerService, name: str,
-                  running: Sequence[tuple[str, int]] = ()) -> str:
+                  running: Sequence[tuple[str, int]] = (),
+                  tasks: Sequence[str] = ("seal/v0/addpiece",)) -> str:
     """Connect an agent; returns its session."""
-    answer = await service.connect(WorkerReport.from_json(worker_info(name, running)))
+    answer = await service.connect(WorkerReport.from_json(worker_info(name, running, tasks)))
     return answer["session"]
 
 
@@ -221,3 +225,65 @@ async def test_temporary_errors_retry_the_step_and_malformed_results_fail_it(
         await service.report_result(a, report(retry, {"piece": piece}))
         assert service.sectors[0].state is SectorState.ADD_PIECE_FAILED
         assert "malformed AddPiece result" in (service.sectors[0].last_error or "")
+
+
+@pytest.mark.parametrize("affinity", [False, True])
+async def test_sector_affinity_keeps_pc1_on_the_ap_agent_and_says_why_it_waits(
+        tmp_path: Path, affinity: bool) -> None:
+    config = replace(CONFIG, storage=replace(CONFIG.storage, sector_affinity=affinity),
+                     sealing=replace(CONFIG.sealing, worker_timeout=60.0))
+    async with running_service(tmp_path, config) as service:
+        ap = await connect(service, "ap")
+        pc1 = await connect(service, "pc1", tasks=["seal/v0/precommit/1"])
+        await service.pledge()
+        [task] = await window(service, ap)
+        unsealed = [{"path_id": "path-ap", "file_type": "unsealed"}]
+        await service.report_result(ap, report(task, ap_result(service, 0)) | {
+            "declared": unsealed})
+        await until(lambda: service.sectors[0].state is SectorState.PRECOMMIT1
+                    and service.sectors[0].task_id is not None)
+        if not affinity:
+            [moved] = await window(service, pc1)
+            assert moved["task_type"] == "seal/v0/precommit/1"
+            assert moved["fetch"] == [{"file_type": "unsealed",
+                                       "url": "http://ap:1/remote/unsealed/s-t01000-0"}]
+            return
+        with trio.move_on_after(0.3):
+            await window(service, pc1)
+            pytest.fail("SectorAffinity let PreCommit1 move to another agent")
+        status = await service.sector_status(0, False)
+        assert status["waiting"] == (
+            "PreCommit1 task queued: PC1 needs a seal path with room for new sealed, cache "
+            "files on an agent holding the sector's files (SectorAffinity keeps the "
+            "sector's files where they are): ap, which does not offer PC1")
+        [request] = views.sched_diag(service)["SchedInfo"]["Requests"]
+        assert request["Waiting"] == status["waiting"].removeprefix(
+            "PreCommit1 task queued: ")
+
+
+async def test_a_window_stops_counting_once_its_task_runs(tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        a = await connect(service, "a")
+        await service.pledge()
+        [task] = await window(service, a)
+        worker = service.sched.workers[service.worker_ids["a"]]
+        assert len(worker.assigned) == 1 and worker.count() == 1
+        await service.task_state(a, task["task_id"], 1, "running")
+        assert worker.assigned == {} and worker.active.count() == 1
+
+
+async def test_queued_tasks_follow_files_a_late_report_declares(tmp_path: Path) -> None:
+    config = replace(CONFIG, storage=replace(CONFIG.storage, sector_affinity=True))
+    async with running_service(tmp_path, config) as service:
+        a = await connect(service, "a")
+        await service.pledge()
+        [task] = await window(service, a)
+        await until(lambda: service.tasks[task["task_id"]].state is TaskState.QUEUED)
+        queued = service.sched.queue.get(task["task_id"])
+        assert queued is not None and queued.locality is None
+        # the lost agent's late report of the old attempt still says where files are
+        declared = [{"path_id": "path-a", "file_type": "unsealed"}]
+        outcome = await service.report_result(a, report(task, ap_result(service, 0)) | {
+            "declared": declared})
+        assert outcome is ReportOutcome.STALE
+        assert queued.locality == frozenset({"path-a"})

@@ -10,8 +10,8 @@ from sealagent.errors import SchedulerError
 from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.queue import RequestQueue, SchedTask, packed_key, queue_key
 from sealagent.sched.selectors import AllocSelector, ExistingSelector
-from sealagent.sched.storage_view import FileType
-from sealagent.sched.tasks import SectorID, TaskType
+from sealagent.sched.tasks import TaskType
+from sealagent.storage.layout import FileType, SectorID
 
 T = TaskType
 P32 = RegisteredSealProof.StackedDrg32GiBV1_1
@@ -99,6 +99,23 @@ def test_queue_remove_and_refuse_duplicates() -> None:
         queue.remove("a")
     queue.remove("b")
     assert queue.groups == [] and list(queue.ordered()) == []
+
+
+def test_queue_relocate_changes_group_but_keeps_the_place() -> None:
+    queue = RequestQueue()
+    existing = ExistingSelector(FileType.CACHE)
+    for n, where in ((1, "path-a"), (2, "path-b"), (3, "path-a")):
+        queue.add(SchedTask(f"fin-{n}", T.FINALIZE, P32, SectorID(1, n), 0, existing), where)
+    queue.relocate("fin-1", "path-b")
+    queue.relocate("fin-2", "path-b")  # unchanged
+    groups = {g.key[3]: [e[-1].task_id for e in g.entries] for g in queue.groups}
+    assert groups == {"path-a": ["fin-3"], "path-b": ["fin-1", "fin-2"]}
+    assert [t.task_id for t in queue.ordered()] == ["fin-1", "fin-2", "fin-3"]
+    assert queue.get("fin-1") is not None and queue.get("fin-1").locality == "path-b"
+    queue.relocate("fin-3", "path-c")
+    assert sorted(g.key[3] for g in queue.groups) == ["path-b", "path-c"]
+    with pytest.raises(SchedulerError, match="no queued task"):
+        queue.relocate("fin-9", "path-a")
 
 
 @pytest.mark.parametrize("kwargs", [dict(task_id=""), dict(task_type="PC9"), dict(proof=99),

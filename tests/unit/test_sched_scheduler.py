@@ -20,9 +20,10 @@ from sealagent.sched.fit import ActiveResources
 from sealagent.sched.queue import SchedTask
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
-from sealagent.sched.storage_view import FileType, PathKind, PathStat, StorageView
-from sealagent.sched.tasks import SealTaskType, SectorID, TaskType
+from sealagent.sched.storage_view import PathKind, PathStat, StorageView, seal_space
+from sealagent.sched.tasks import SealTaskType, TaskType
 from sealagent.sched.windows import Assignment, SchedWorker
+from sealagent.storage.layout import FileType, SectorID
 
 T = TaskType
 P32 = RegisteredSealProof.StackedDrg32GiBV1_1
@@ -32,7 +33,7 @@ SEALING = frozenset(TaskType) - {T.WINDOW_POST, T.WINNING_POST}
 ALWAYS = frozenset({T.FETCH, T.COMMIT_1, T.PROVE_REPLICA_UPDATE_1, T.FINALIZE,
                     T.FINALIZE_UNSEALED, T.FINALIZE_REPLICA_UPDATE})
 SEAL = FileType.SEALED | FileType.CACHE
-PC1_SPACE = SEAL.seal_space(32 * GIB)
+PC1_SPACE = seal_space(SEAL, 32 * GIB)
 
 
 def worker(wid: str, tasks: frozenset[TaskType] = SEALING, *, cpus: int = 64,
@@ -316,6 +317,15 @@ class TestSelectors:
         sched.add_task(req("c2", T.COMMIT_2, 1))
         assert placed(sched.schedule()) == {"c2": "c2-box"}
 
+    def test_refreshed_locality_follows_files_that_moved(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("p2",)))
+        before = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
+        after = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p1"})
+        sched.add_tasks([req("c1", T.COMMIT_1, 7, selector=ExistingSelector(SEAL)),
+                         req("other", T.COMMIT_1, 8, selector=ExistingSelector(SEAL))], before)
+        sched.refresh_locality(["c1", "not-queued"], after)
+        assert placed(sched.schedule(after)) == {"c1": "w1"}
+
     def test_new_worker_holding_the_files_gets_a_waiting_task(self) -> None:
         sched = scheduler(worker("w1", paths=("p1",)))
         view = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
@@ -324,6 +334,114 @@ class TestSelectors:
         sched.add_worker(worker("w2", paths=("p2",)))
         sched.open_window("w2")
         assert placed(sched.schedule(view)) == {"c1": "w2"}
+
+
+# --- why a request waits -------------------------------------------------------------------
+
+class TestWaitingReasons:
+    fetch = ExistingSelector(SEAL, allow_fetch=True)
+
+    def reason(self, sched: Scheduler, task: SchedTask, view: StorageView) -> str:
+        sched.add_task(task, view)
+        sched.schedule(view)
+        reason = sched.waiting_reason(task.task_id, view)
+        assert reason is not None
+        return reason
+
+    def test_no_worker_offers_the_task_type_or_every_one_is_disabled(self) -> None:
+        sched = scheduler(worker("w1", ALWAYS | {T.PRE_COMMIT_1}))
+        assert self.reason(sched, req("pc2", T.PRE_COMMIT_2, 1), StorageView()) == \
+            "no connected worker offers PC2 (seal/v0/precommit/2)"
+        sched.set_enabled("w1", False)
+        assert sched.waiting_reason("pc2") == \
+            "no connected worker offers PC2 (seal/v0/precommit/2)"
+        assert self.reason(sched, req("pc1", T.PRE_COMMIT_1, 2), StorageView()) == \
+            "every worker that offers PC1 is disabled (w1)"
+
+    def test_sector_affinity_names_the_holder_that_lacks_the_task_type(self) -> None:
+        pc1_only = worker("pc1-box", ALWAYS | {T.ADD_PIECE, T.PRE_COMMIT_1}, paths=("p1",))
+        gpu_box = worker("gpu-box", ALWAYS | {T.PRE_COMMIT_2}, paths=("p2",))
+        view = storage(PathStat("p1", available=TIB), PathStat("p2", available=TIB),
+                       sectors={7: "p1"})
+        sched = scheduler(pc1_only, gpu_box, affinity=True)
+        assert self.reason(sched, req("pc2", T.PRE_COMMIT_2, 7, selector=self.fetch),
+                           view) == (
+            "PC2 needs an agent holding the sector's sealed, cache files (SectorAffinity "
+            "keeps the sector's files where they are): pc1-box, which does not offer PC2")
+        open_sched = scheduler(worker("pc1-box", ALWAYS | {T.PRE_COMMIT_1}, paths=("p1",)),
+                               worker("gpu-box", ALWAYS | {T.PRE_COMMIT_2}, paths=("p2",)))
+        open_sched.add_task(req("pc2", T.PRE_COMMIT_2, 7, selector=self.fetch), view)
+        assert placed(open_sched.schedule(view)) == {"pc2": "gpu-box"}
+
+    def test_files_nobody_holds_and_a_holder_that_is_disabled(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("p2",)))
+        view = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
+        assert self.reason(sched, req("c1", T.COMMIT_1, 8, selector=ExistingSelector(SEAL)),
+                           view) == ("C1 needs an agent holding the sector's sealed, cache "
+                                     "files, and there is none")
+        sched.set_enabled("w2", False)
+        assert self.reason(sched, req("c1-7", T.COMMIT_1, 7,
+                                      selector=ExistingSelector(SEAL)), view) == (
+            "C1 needs an agent holding the sector's sealed, cache files: w2, which is "
+            "disabled")
+
+    def test_no_room_on_the_paths_of_the_workers_that_may_run_it(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)))
+        view = storage(PathStat("p1", available=PC1_SPACE - 1))
+        assert self.reason(sched, req("pc1", T.PRE_COMMIT_1, 1, selector=TestSelectors.alloc),
+                           view) == (
+            "PC1 needs a seal path with room for new sealed, cache files: no seal path of w1 "
+            "has 483.2 GiB free")
+
+    def test_fits_no_worker_even_idle(self) -> None:
+        sched = scheduler(worker("small", ram=32 * GIB), worker("no-swap", ram=128 * GIB))
+        task = req("c2", T.COMMIT_2, 1)
+        assert self.reason(sched, task, StorageView()) == (
+            "C2 fits no worker that may run it, even idle: no-swap has 128 GiB of RAM + swap "
+            "free, it needs 182 GiB; small has 32 GiB of RAM, it needs 62 GiB")
+
+    def test_max_concurrent_and_waiting_for_a_window(self) -> None:
+        table = parse_resource_env({"PC1_32G_MAX_CONCURRENT": "1"})
+        w = worker("w1", ram=TIB, table=table)
+        w.active.add("running", w.need(T.PRE_COMMIT_1, P32), w.resources)
+        sched = scheduler(w)
+        assert self.reason(sched, req("pc1", T.PRE_COMMIT_1, 1), StorageView()) == \
+            "w1 already run(s) MaxConcurrent = 1 PC1 task(s)"
+        sched.add_worker(worker("w2"))
+        sched.schedule()
+        assert sched.waiting_reason("pc1") == "waiting for a window of w2"
+        sched.open_window("w2")
+        assert sched.waiting_reason("pc1") == "waiting for the next scheduling pass (w2 may " \
+            "take it)"
+        assert placed(sched.schedule()) == {"pc1": "w2"}
+        assert sched.waiting_reason("pc1") is None
+
+    def test_affinity_is_per_agent_not_per_path(self) -> None:
+        """The agent holding the unsealed file allocates on another of its own paths, and a
+        path several agents share counts for each."""
+        home = worker("home", paths=("full", "roomy"))
+        other = worker("other", paths=("p3",))
+        view = StorageView({"full": PathStat("full", available=0),
+                            "roomy": PathStat("roomy", available=TIB),
+                            "p3": PathStat("p3", available=TIB)},
+                           {SectorID(1000, 7): {FileType.UNSEALED: frozenset({"full"})}})
+        sched = scheduler(home, other, affinity=True)
+        sched.add_task(req("pc1", T.PRE_COMMIT_1, 7, selector=TestSelectors.alloc), view)
+        assert placed(sched.schedule(view)) == {"pc1": "home"}
+        shared = StorageView({"nfs": PathStat("nfs", available=TIB)},
+                             {SectorID(1000, 8): {FileType.UNSEALED: frozenset({"nfs"})}})
+        sched = scheduler(*(worker(w, paths=("nfs",) if w != "c" else (), ram=100 * GIB)
+                            for w in ("a", "b", "c")), affinity=True)
+        sched.add_tasks([req(f"pc1-{n}", T.PRE_COMMIT_1, 8, selector=TestSelectors.alloc)
+                         for n in range(2)], shared)
+        assert set(placed(sched.schedule(shared)).values()) == {"a", "b"}
+
+    def test_sched_diag_says_why_each_request_waits(self) -> None:
+        sched = scheduler(worker("w1", ALWAYS))
+        sched.add_tasks([req("pc1", T.PRE_COMMIT_1, 1), req("pc1-b", T.PRE_COMMIT_1, 2)])
+        waiting = {r["SchedId"]: r["Waiting"] for r in sched.diag()["SchedInfo"]["Requests"]}
+        assert waiting == dict.fromkeys(("pc1", "pc1-b"),
+                                        "no connected worker offers PC1 (seal/v0/precommit/1)")
 
 
 # --- assigners ----------------------------------------------------------------------------
@@ -479,7 +597,8 @@ def test_diag_reports_queue_in_order_open_windows_workers_and_last_pass() -> Non
     assert [r["SchedId"] for r in before["SchedInfo"]["Requests"]] == ["fin", "pc1", "ap"]
     assert before["SchedInfo"]["Requests"][1] == {
         "Priority": 1024, "SchedId": "pc1", "Sector": {"Miner": 1000, "Number": 1},
-        "TaskType": "seal/v0/precommit/1"}
+        "TaskType": "seal/v0/precommit/1",
+        "Waiting": "waiting for the next scheduling pass (w1 may take it)"}
     assert before["SchedInfo"]["OpenWindows"] == ["w1", "w1", "w2", "w2"]
     sched.schedule()
     after = sched.diag()

@@ -9,10 +9,10 @@ from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.tasks import (
     TASK_TYPES_BY_ORDER,
     SealTaskType,
-    SectorID,
     TaskType,
     parse_task_type,
 )
+from sealagent.storage.layout import SectorID
 
 T = TaskType
 

@@ -42,7 +42,7 @@ def test_file_types_match_lotus() -> None:
     assert FileType.parse("update-cache") is FileType.UPDATE_CACHE
     assert [t for t in ALL_FILE_TYPES if t.is_dir] == [FileType.CACHE, FileType.UPDATE_CACHE]
     both = FileType.CACHE | FileType.SEALED
-    assert both.split() == [FileType.SEALED, FileType.CACHE]
+    assert both.split() == (FileType.SEALED, FileType.CACHE)
     assert both.names == ("sealed", "cache")
     with pytest.raises(ConfigError, match="unknown file type"):
         FileType.parse("sealed/../cache")

@@ -43,8 +43,8 @@ def test_parse_and_roundtrip() -> None:
     assert a.seal_task_type == SealTaskType(a.proof, TaskType.PRE_COMMIT_1)
     assert a.fetch[0].file_type is FileType.UNSEALED
     assert (a.threads, a.gpu, a.priority) == (4, 0.5, 1024)
-    assert a.reads == FileType.UNSEALED and a.fetched == FileType.UNSEALED
-    assert a.creates == FileType.SEALED | FileType.CACHE
+    assert a.phase.reads == FileType.UNSEALED and a.fetched == FileType.UNSEALED
+    assert a.phase.creates == FileType.SEALED | FileType.CACHE
     assert not a.skips_preparing
     assert Assignment.from_json(a.to_json()) == a
 
@@ -59,7 +59,7 @@ def test_request_gets_sector_and_local_paths() -> None:
 def test_request_without_paths_for_commit2() -> None:
     a = Assignment.from_json(wire(task_type="seal/v0/commit/2", params={"c1_output": "{}"},
                                   fetch=[]))
-    assert a.skips_preparing and a.reads == a.creates == a.fetched == FileType(0)
+    assert a.skips_preparing and a.phase.reads == a.phase.creates == a.fetched == FileType(0)
     request = a.request(PATHS)
     assert isinstance(request, Commit2Request) and request.c1_output == "{}"
 

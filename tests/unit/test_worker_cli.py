@@ -64,8 +64,9 @@ def test_bad_flags(argv: list[str], words: str) -> None:
 
 
 def test_missing_manager_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="MINER_API_INFO is not set"):
+    with pytest.raises(ConfigError, match="MINER_API_INFO is not set") as missing:
         manager_api(str(tmp_path / "nothing"), {})
+    assert "export $(sealagent auth api-info --perm admin)" in str(missing.value)
     with pytest.raises(ConfigError, match="MINER_API_INFO"):
         manager_api(None, {"MINER_API_INFO": "not-an-api-info"})
 
@@ -121,3 +122,31 @@ def test_format_status() -> None:
 
 def test_short_names_sorts_by_urgency() -> None:
     assert short_names(["seal/v0/addpiece", "seal/v0/commit/1", "weird"]) == "C1 AP weird"
+
+
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEALAGENT_WORKER_PARALLEL_FETCH_LIMIT", " 7 ")
+    monkeypatch.setenv("SEALAGENT_WORKER_NO_SWAP", "On")
+    config = build_config(parse(), {"MINER_API_INFO": API})
+    assert config.parallel_fetch_limit == 7 and config.no_swap
+    assert build_config(parse("--parallel-fetch-limit", "2"),
+                        {"MINER_API_INFO": API}).parallel_fetch_limit == 2
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("SEALAGENT_WORKER_PARALLEL_FETCH_LIMIT", "ten", "expected an integer ≥ 1"),
+    ("SEALAGENT_WORKER_PARALLEL_FETCH_LIMIT", "0", "expected an integer ≥ 1"),
+    ("SEALAGENT_WORKER_NO_SWAP", "maybe", "expected 1, true"),
+    ("SEALAGENT_WORKER_NO_DEFAULT", "2", "expected 1, true"),
+])
+def test_bad_environment_values_name_the_variable(
+        name: str, value: str, expected: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(name, value)
+    args = parse()  # other commands still work: the parser builds
+    with pytest.raises(ConfigError, match=f"{name}={value!r}: {expected}"):
+        build_config(args, {"MINER_API_INFO": API})
+    monkeypatch.setenv("MINER_API_INFO", API)
+    assert main(["run"]) == 2
+    assert f"sealagent: error: {name}={value!r}" in capsys.readouterr().err
+    assert main(["resources", "--default"]) == 0

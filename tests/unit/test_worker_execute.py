@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -203,3 +204,18 @@ async def test_cancelling_the_caller_kills_the_phase(tmp_path: Path,
             nursery.cancel_scope.cancel()
     assert _dead(pid)
     assert executor.running == [] and executor.active.cpu_use == 0
+
+
+async def test_cancelling_the_caller_still_removes_the_phase_workdir(
+        tmp_path: Path, selection: Selection, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    executor = Executor(worker(), selection)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run, executor, finalize("t-1"), request(tmp_path, "sleep"))
+            await _pid(tmp_path)
+            assert [p.name.startswith("sealagent-phase-") for p in scratch.iterdir()] == [True]
+            nursery.cancel_scope.cancel()
+    assert list(scratch.iterdir()) == []

@@ -3,13 +3,16 @@
 Each subcommand lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser(s) and sets ``handler`` to a function
 ``(args) -> int``.  Errors of the :class:`~sealagent.errors.SealAgentError` tree are
-printed as one clear line and exit with status 1; usage errors exit with status 2.
+printed as one clear line and exit with status 1; usage errors exit with status 2; a
+closed standard output (``| head``) ends the command quietly with status 141.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +36,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 """Modules under ``sealagent.cli`` that register subcommands, in help order."""
 
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+"""Exit status when standard output's reader is gone (as if killed by SIGPIPE)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand registered."""
@@ -49,7 +55,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``sealagent`` command line; returns the process exit status."""
+    """Run the ``sealagent`` command line; returns the process exit status.
+
+    When the reader of standard output goes away (``sealagent ... | head``), the command
+    stops quietly with status 141 (128 + SIGPIPE), as a Unix tool killed by SIGPIPE does.
+    """
+    try:
+        status = _run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    return status
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that flushing it at exit cannot fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

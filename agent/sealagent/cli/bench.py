@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sealagent.benchmark import BenchReport, run_bench
-from sealagent.cli.plugins import format_table
+from sealagent.cli.formatting import format_table
 
 SECTOR_SIZES = ("2KiB", "8MiB", "512MiB")
 """Sizes a pure-Python seal finishes in seconds to minutes."""

@@ -11,6 +11,7 @@ import argparse
 import functools
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -42,6 +43,27 @@ def add_repo_arguments(parser: argparse.ArgumentParser, *,
                         help=f"give up on the manager after this long (default {timeout:g})")
 
 
+def add_command_group(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+                      name: str,
+                      **kwargs: Any) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Add command ``name`` (``help``, ``description`` in ``kwargs``); its subcommands go
+    into the returned action, one of them required."""
+    group = subparsers.add_parser(name, **kwargs)
+    return group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+
+def add_manager_command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                        handler: Callable[[argparse.Namespace], int], *,
+                        timeout: float = DEFAULT_TIMEOUT,
+                        **kwargs: Any) -> argparse.ArgumentParser:
+    """Add subcommand ``name``, which talks to the manager: ``--repo``, ``--timeout`` and
+    ``handler``; returns its parser for its own arguments."""
+    parser = sub.add_parser(name, **kwargs)
+    add_repo_arguments(parser, timeout=timeout)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def repo_of(args: argparse.Namespace) -> MinerRepo:
     """The repo named by ``--repo`` / ``$SEALAGENT_MINER_PATH``."""
     return MinerRepo(resolve_repo(args.repo))
@@ -61,14 +83,12 @@ def manager_call(args: argparse.Namespace, method: str, params: Params = None) -
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``miner init`` and ``miner run``."""
-    miner = subparsers.add_parser("miner", help="the sealing manager",
-                                  description="Create and run the sealing manager.")
-    sub = miner.add_subparsers(dest="miner_command", metavar="COMMAND", required=True)
-
-    init = sub.add_parser("init", help="create a manager repo",
-                          description="Create the manager repo: config.toml, the JWT secret, "
-                                      "an admin token, and a local storage path.")
-    add_repo_arguments(init)
+    sub = add_command_group(subparsers, "miner", help="the sealing manager",
+                            description="Create and run the sealing manager.")
+    init = add_manager_command(
+        sub, "init", run_init, help="create a manager repo",
+        description="Create the manager repo: config.toml, the JWT secret, an admin token, "
+                    "and a local storage path.")
     init.add_argument("--actor", type=int, default=MinerConfig.actor_id,
                       help="miner actor id (f0<id>; default %(default)s)")
     init.add_argument("--sector-size", default="2KiB",
@@ -81,16 +101,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                       help="check C1's vanilla proofs instead of running C2 ([Proving] Snark)")
     init.add_argument("--no-local-storage", action="store_true",
                       help="do not make the repo a storage path")
-    init.set_defaults(handler=run_init)
 
-    run = sub.add_parser("run", help="run the manager",
-                         description="Run the sealing manager: the API on /rpc/v0, the "
-                                     "sector pipeline, the scheduler.  Stops on SIGINT/SIGTERM.")
-    add_repo_arguments(run)
+    run = add_manager_command(
+        sub, "run", run_manager, help="run the manager",
+        description="Run the sealing manager: the API on /rpc/v0, the sector pipeline, the "
+                    "scheduler.  Stops on SIGINT/SIGTERM.")
     run.add_argument("--listen", help="override [API] ListenAddress (multiaddr or HOST:PORT)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
-    run.set_defaults(handler=run_manager)
 
 
 def run_init(args: argparse.Namespace) -> int:

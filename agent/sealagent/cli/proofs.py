@@ -8,16 +8,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sealagent.cli.miner import add_command_group
 from sealagent.errors import ConfigError
 from sealagent.proofs import PieceInfo, generate_piece_commitment, to_padded_size
 from sealagent.proofs.fr32 import UNPADDED_BLOCK
+from sealagent.units import size_str
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``proofs`` subcommand group."""
-    parser = subparsers.add_parser("proofs", help="PoRep utilities (commP)",
-                                   description="PoRep utilities that work on local files.")
-    sub = parser.add_subparsers(dest="proofs_command", metavar="COMMAND", required=True)
+    sub = add_command_group(subparsers, "proofs", help="PoRep utilities (commP)",
+                            description="PoRep utilities that work on local files.")
     commp = sub.add_parser(
         "commp",
         help="piece CID (commP) and padded size of a file",
@@ -82,18 +83,7 @@ def run_commp(args: argparse.Namespace) -> int:
                           "payload_size": payload}))
     else:
         print(f"CID:  {piece.cid}")
-        print(f"Piece size:  {_size_str(piece.size)} ( {piece.size} B )")
+        print(f"Piece size:  {size_str(piece.size)} ( {piece.size} B )")
         print(f"Payload:  {payload} B, zero-extended to {size} B "
               f"(padded {to_padded_size(size)} B)")
     return 0
-
-
-def _size_str(size: int) -> str:
-    """Lotus' ``types.SizeStr``: binary units, four significant digits (``1.984 KiB``)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-    value = float(size)
-    unit = 0
-    while value >= 1024 and unit < len(units) - 1:
-        value /= 1024
-        unit += 1
-    return f"{value:.4g} {units[unit]}"

@@ -23,11 +23,14 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 import trio
 
+from sealagent.envvars import env_flag, env_int
 from sealagent.errors import ConfigError
 from sealagent.manager.logs import configure_logging
 from sealagent.manager.repo import MinerRepo
@@ -49,14 +52,42 @@ TASK_FLAGS: tuple[tuple[str, TaskType, str], ...] = (
 
 ENV_PREFIX = "SEALAGENT_WORKER_"
 _log = structlog.get_logger("sealagent.run")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BadEnvDefault:
+    """An option's default whose ``SEALAGENT_WORKER_*`` variable holds a bad value.
+
+    Building the parser must not fail (every other command would), so the error waits in
+    the default and :func:`build_config` raises it when the agent is about to run.
+    """
+
+    error: ConfigError
+
+    def __str__(self) -> str:
+        """How ``--help`` shows the default."""
+        return f"invalid: {self.error}"
 
 
 def _env_default(name: str, default: str) -> str:
     return os.environ.get(ENV_PREFIX + name, default)
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(ENV_PREFIX + name, "").strip().lower() in ("1", "true", "yes")
+def _deferred(read: Callable[[], T]) -> T | BadEnvDefault:
+    """``read()``, or the ConfigError it raised, kept for :func:`build_config`."""
+    try:
+        return read()
+    except ConfigError as exc:
+        return BadEnvDefault(exc)
+
+
+def _env_flag(name: str) -> bool | BadEnvDefault:
+    return _deferred(lambda: env_flag(os.environ, ENV_PREFIX + name))
+
+
+def _env_count(name: str, default: int) -> int | BadEnvDefault:
+    return _deferred(lambda: env_int(os.environ, ENV_PREFIX + name, default, minimum=1))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--no-default", action="store_true", default=_env_flag("NO_DEFAULT"),
                         help="enable only the task flags given explicitly")
     parser.add_argument("--parallel-fetch-limit", type=int, metavar="N",
-                        default=int(_env_default("PARALLEL_FETCH_LIMIT", "5")),
+                        default=_env_count("PARALLEL_FETCH_LIMIT", 5),
                         help="sector file downloads at once (default %(default)s)")
     parser.add_argument("--no-swap", action="store_true", default=_env_flag("NO_SWAP"),
                         help="report no swap to the scheduler")
@@ -118,12 +149,20 @@ def manager_api(miner_repo: str | None, environ: Mapping[str, str]) -> APIInfo:
         return MinerRepo(root).api_info()
     except ConfigError as exc:
         raise ConfigError(f"MINER_API_INFO is not set and no manager was found: {exc}; "
-                          "set MINER_API_INFO=$(sealagent auth api-info --perm admin)"
-                          ) from None
+                          "set it with `export $(sealagent auth api-info --perm admin)` "
+                          "(on the manager's host; elsewhere, export the line that command "
+                          "prints there)") from None
 
 
 def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> AgentConfig:
-    """The agent's configuration from the flags and the environment."""
+    """The agent's configuration from the flags and the environment.
+
+    :raises ConfigError: a flag, or a ``SEALAGENT_WORKER_*`` variable behind a default, is
+        bad (the error names the variable).
+    """
+    for value in vars(args).values():
+        if isinstance(value, BadEnvDefault):
+            raise value.error
     if args.heartbeat <= 0 or args.stop_grace < 0:
         raise ConfigError("--heartbeat must be positive and --stop-grace not negative")
     kwargs = {"name": args.name} if args.name else {}

@@ -7,76 +7,32 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sealagent.cli.miner import add_repo_arguments, manager_call
-from sealagent.cli.plugins import format_table
+from sealagent.cli.formatting import bar, format_table, go_duration
+from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
 from sealagent.sched.tasks import TASK_TYPES_BY_ORDER
+from sealagent.units import size_str
 
-BAR_COLUMNS: Final = 64
-_UNITS: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 _STATE_ORDER: Final = {"running": 0, "prepared": 1, "assigned": 2, "ret-wait": 3}
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``sealing workers|jobs|sched-diag|abort``."""
-    sealing = subparsers.add_parser("sealing", help="the scheduler and its workers",
-                                    description="Inspect and steer the sealing scheduler.")
-    sub = sealing.add_subparsers(dest="sealing_command", metavar="COMMAND", required=True)
-
-    workers = sub.add_parser("workers", help="connected workers and their resources")
-    add_repo_arguments(workers)
-    workers.set_defaults(handler=run_workers)
-
-    jobs = sub.add_parser("jobs", help="tasks on workers: assigned, prepared, running")
-    add_repo_arguments(jobs)
-    jobs.set_defaults(handler=run_jobs)
-
-    diag = sub.add_parser("sched-diag", help="the scheduler queue and windows, as JSON")
-    add_repo_arguments(diag)
-    diag.set_defaults(handler=run_sched_diag)
-
-    abort = sub.add_parser("abort", help="abort a job",
-                           description="Abort a job by (a prefix of) its id from `sealing "
-                                       "jobs`; with --sched, remove a queued task (its id "
-                                       "from `sealing sched-diag`).  The sector retries "
-                                       "the step after its cooldown.")
-    add_repo_arguments(abort)
+    sub = add_command_group(subparsers, "sealing", help="the scheduler and its workers",
+                            description="Inspect and steer the sealing scheduler.")
+    add_manager_command(sub, "workers", run_workers,
+                        help="connected workers and their resources")
+    add_manager_command(sub, "jobs", run_jobs,
+                        help="tasks on workers: assigned, prepared, running")
+    add_manager_command(sub, "sched-diag", run_sched_diag,
+                        help="the scheduler queue (and why each task waits) and windows, "
+                             "as JSON")
+    abort = add_manager_command(
+        sub, "abort", run_abort, help="abort a job",
+        description="Abort a job by (a prefix of) its id from `sealing jobs`; with --sched, "
+                    "remove a queued task (its id from `sealing sched-diag`).  The sector "
+                    "retries the step after its cooldown.")
     abort.add_argument("id")
     abort.add_argument("--sched", action="store_true", help="remove a queued task")
-    abort.set_defaults(handler=run_abort)
-
-
-def size_str(value: float) -> str:
-    """Bytes with a binary unit, as Lotus' ``SizeStr`` prints them (``172.1 GiB``)."""
-    unit = 0
-    while value >= 1024 and unit < len(_UNITS) - 1:
-        value /= 1024
-        unit += 1
-    return f"{value:.4g} {_UNITS[unit]}"
-
-
-def bar(total: float, reserved: float, used: float) -> str:
-    """``[|||||      ]``: ``reserved`` then ``used`` as a share of ``total``."""
-    if total <= 0:
-        return " " * BAR_COLUMNS
-    first = max(0, round(reserved / total * BAR_COLUMNS))
-    second = max(0, round(used / total * BAR_COLUMNS))
-    filled = min(BAR_COLUMNS, first + second)
-    return "|" * filled + " " * (BAR_COLUMNS - filled)
-
-
-def go_duration(seconds: float) -> str:
-    """A duration as Go prints one truncated to 100 ms (``3m2.1s``, ``41.3s``)."""
-    tenths = int(max(0.0, seconds) * 10)
-    if tenths == 0:
-        return "0s"
-    hours, rest = divmod(tenths, 36000)
-    minutes, rest = divmod(rest, 600)
-    secs = f"{rest // 10}.{rest % 10}".removesuffix(".0")
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
 
 
 def task_summary(counts: Mapping[str, int], limits: Mapping[str, int]) -> str:

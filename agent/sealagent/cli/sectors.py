@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sealagent.cli.miner import add_repo_arguments, manager_call
-from sealagent.cli.plugins import format_table
+from sealagent.cli.formatting import format_table
+from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
 from sealagent.errors import ConfigError
 from sealagent.proofs.pieces import PieceInfo, generate_piece_commitment
 
@@ -19,40 +19,26 @@ ADD_PIECE_TIMEOUT = 600.0
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``sectors pledge|add-piece|list|status|remove``."""
-    sectors = subparsers.add_parser("sectors", help="sectors of the manager",
-                                    description="Create, inspect and remove sectors.")
-    sub = sectors.add_subparsers(dest="sectors_command", metavar="COMMAND", required=True)
-
-    pledge = sub.add_parser("pledge", help="start a committed-capacity sector")
-    add_repo_arguments(pledge)
-    pledge.set_defaults(handler=run_pledge)
-
-    add = sub.add_parser("add-piece", help="start a deal sector holding FILE",
-                         description="Compute FILE's piece commitment (CommP, zero-padded to "
-                                     "the next 127·2^k bytes) and start a sector with it.  "
-                                     "FILE must be readable by the manager (same host); the "
-                                     "manager copies it, checks the CommP again, and the "
-                                     "sector's AddPiece result is checked against it too.")
-    add_repo_arguments(add, timeout=ADD_PIECE_TIMEOUT)
+    sub = add_command_group(subparsers, "sectors", help="sectors of the manager",
+                            description="Create, inspect and remove sectors.")
+    add_manager_command(sub, "pledge", run_pledge, help="start a committed-capacity sector")
+    add = add_manager_command(
+        sub, "add-piece", run_add_piece, timeout=ADD_PIECE_TIMEOUT,
+        help="start a deal sector holding FILE",
+        description="Compute FILE's piece commitment (CommP, zero-padded to the next "
+                    "127·2^k bytes) and start a sector with it.  FILE must be readable by "
+                    "the manager (same host); the manager copies it, checks the CommP "
+                    "again, and the sector's AddPiece result is checked against it too.")
     add.add_argument("file", type=Path)
-    add.set_defaults(handler=run_add_piece)
-
-    listing = sub.add_parser("list", help="list sectors")
-    add_repo_arguments(listing)
-    listing.set_defaults(handler=run_list)
-
-    status = sub.add_parser("status", help="show one sector")
-    add_repo_arguments(status)
+    add_manager_command(sub, "list", run_list, help="list sectors")
+    status = add_manager_command(sub, "status", run_status, help="show one sector")
     status.add_argument("number", type=int)
     status.add_argument("--log", action="store_true", help="print the sector's event log")
-    status.set_defaults(handler=run_status)
-
-    remove = sub.add_parser("remove", help="remove a sector and its files")
-    add_repo_arguments(remove)
+    remove = add_manager_command(sub, "remove", run_remove,
+                                 help="remove a sector and its files")
     remove.add_argument("number", type=int)
     remove.add_argument("--really-do-it", action="store_true",
                         help="confirm: the sector's files are deleted everywhere")
-    remove.set_defaults(handler=run_remove)
 
 
 def run_pledge(args: argparse.Namespace) -> int:

@@ -7,20 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from sealagent.cli import worker_storage
-from sealagent.cli.miner import add_repo_arguments, manager_call
-from sealagent.cli.sealing import bar, size_str
+from sealagent.cli.formatting import bar
+from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
+from sealagent.units import size_str
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``storage attach`` and ``storage list``."""
-    storage = subparsers.add_parser("storage", help="storage paths",
-                                    description="Attach and list storage paths.")
-    sub = storage.add_subparsers(dest="storage_command", metavar="COMMAND", required=True)
-
-    attach = sub.add_parser("attach", help="attach a directory of the manager's host",
-                            description="Attach DIR as a storage path of the manager; with "
-                                        "--init, first make it one (sectorstore.json).")
-    add_repo_arguments(attach)
+    sub = add_command_group(subparsers, "storage", help="storage paths",
+                            description="Attach and list storage paths.")
+    attach = add_manager_command(
+        sub, "attach", run_attach, help="attach a directory of the manager's host",
+        description="Attach DIR as a storage path of the manager; with --init, first make "
+                    "it one (sectorstore.json).")
     attach.add_argument("dir", type=Path)
     attach.add_argument("--init", action="store_true", help="initialise the directory")
     attach.add_argument("--seal", action="store_true", help="use it for sealing (with --init)")
@@ -28,11 +27,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="use it for long-term storage (with --init)")
     attach.add_argument("--weight", type=int, default=10, help="path weight (default 10)")
     worker_storage.add_arguments(attach)
-    attach.set_defaults(handler=run_attach)
-
-    listing = sub.add_parser("list", help="every path the manager knows, on every host")
-    add_repo_arguments(listing)
-    listing.set_defaults(handler=run_list)
+    add_manager_command(sub, "list", run_list,
+                        help="every path the manager knows, on every host")
 
 
 def run_attach(args: argparse.Namespace) -> int:

@@ -89,7 +89,8 @@ class StorageConfig:
     """``[Storage]``: Lotus' SealerConfig switches for the co-located agent and scheduler.
 
     ``LocalWorker = false`` runs no co-located agent (all sealing on separate agents);
-    ``SectorAffinity`` keeps a sector's sealing files on the host that has them.
+    ``SectorAffinity = true`` (off by default, as in Lotus, which moves sealing data
+    between hosts) keeps a sector's sealing files on the agent that has them.
     """
 
     allow_add_piece: bool = field(default=True, metadata=_key("AllowAddPiece"))
@@ -102,7 +103,7 @@ class StorageConfig:
     disallow_remote_finalize: bool = field(default=False,
                                            metadata=_key("DisallowRemoteFinalize"))
     resource_filtering: str = field(default="hardware", metadata=_key("ResourceFiltering"))
-    sector_affinity: bool = field(default=True, metadata=_key("SectorAffinity"))
+    sector_affinity: bool = field(default=False, metadata=_key("SectorAffinity"))
     local_worker: bool = field(default=True, metadata=_key("LocalWorker"))
     local_worker_name: str = field(default="", metadata=_key("LocalWorkerName"))
 

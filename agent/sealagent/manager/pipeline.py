@@ -5,14 +5,13 @@ Pure functions of a :class:`~sealagent.manager.fsm.SectorInfo`:
 - :func:`pledge_pieces` / :func:`deal_pieces`: the pieces of a new sector (a deal piece
   first, then the zero pieces that fill the sector, as Lotus lays them out);
 - :func:`selector_for`: which workers may run a phase (Lotus' selectors per call);
-- :data:`PHASE_INPUTS`: the sector files a phase reads, fetched when the worker lacks them;
 - :func:`task_params`: the phase request the agent runs, without its local ``paths``;
 - :func:`expected_comm_d`: CommD the pieces imply, to check PreCommit2's answer.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from sealagent.errors import ManagerError
 from sealagent.manager.fsm import SectorInfo, SectorPiece
@@ -22,27 +21,7 @@ from sealagent.proofs.fr32 import to_unpadded_size
 from sealagent.proofs.pieces import PieceInfo, fill_pieces, generate_data_commitment
 from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
-from sealagent.sched.storage_view import FileType as SchedFileType
 from sealagent.storage.layout import FileType
-
-PHASE_INPUTS: Final[dict[Phase, FileType]] = {
-    Phase.ADD_PIECE: FileType(0),
-    Phase.PRECOMMIT1: FileType.UNSEALED,
-    Phase.PRECOMMIT2: FileType.SEALED | FileType.CACHE,
-    Phase.COMMIT1: FileType.SEALED | FileType.CACHE,
-    Phase.COMMIT2: FileType(0),
-    Phase.FINALIZE: FileType.CACHE,
-}
-"""Sector files each phase reads (AddPiece after the first piece reads the unsealed file
-in place: its selector only accepts workers holding it)."""
-
-PHASE_OUTPUTS: Final[dict[Phase, FileType]] = {
-    Phase.ADD_PIECE: FileType.UNSEALED,
-    Phase.PRECOMMIT1: FileType.SEALED | FileType.CACHE,
-}
-"""Sector files a phase creates (where a worker needs room for them)."""
-
-_SEALED_AND_CACHE: Final = SchedFileType.SEALED | SchedFileType.CACHE
 
 
 def _piece(info: PieceInfo, *, deal: bool = False, source: str | None = None) -> SectorPiece:
@@ -69,19 +48,23 @@ def expected_comm_d(proof: int, pieces: tuple[SectorPiece, ...]) -> str:
 
 def selector_for(phase: Phase, sector: SectorInfo, *,
                  disallow_remote_finalize: bool) -> Selector:
-    """Which workers may run ``phase`` for ``sector`` (Lotus' selector per sealing call)."""
-    if phase is Phase.ADD_PIECE:
-        if sector.next_piece:
-            return ExistingSelector(SchedFileType.UNSEALED, allow_fetch=False)
-        return AllocSelector(SchedFileType.UNSEALED)
-    if phase is Phase.PRECOMMIT1:
-        return AllocSelector(_SEALED_AND_CACHE)
+    """Which workers may run ``phase`` for ``sector`` (Lotus' selector per sealing call).
+
+    A phase that creates files needs room for them (:attr:`Phase.creates`); one that reads
+    files needs their holders (:attr:`Phase.reads`), or room to fetch them where Lotus
+    allows that.  AddPiece after the first piece writes into the unsealed file in place, so
+    only its holders may run it.
+    """
+    if phase is Phase.ADD_PIECE and sector.next_piece:
+        return ExistingSelector(FileType.UNSEALED, allow_fetch=False)
+    if phase in (Phase.ADD_PIECE, Phase.PRECOMMIT1):
+        return AllocSelector(phase.creates)
     if phase is Phase.PRECOMMIT2:
-        return ExistingSelector(_SEALED_AND_CACHE, allow_fetch=True)
+        return ExistingSelector(phase.reads, allow_fetch=True)
     if phase is Phase.COMMIT1:
-        return ExistingSelector(_SEALED_AND_CACHE, allow_fetch=False)
+        return ExistingSelector(phase.reads, allow_fetch=False)
     if phase is Phase.FINALIZE:
-        return ExistingSelector(SchedFileType.CACHE, allow_fetch=not disallow_remote_finalize)
+        return ExistingSelector(phase.reads, allow_fetch=not disallow_remote_finalize)
     return TaskSelector()
 
 

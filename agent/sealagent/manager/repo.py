@@ -5,7 +5,7 @@
     <repo>/config.toml      the configuration (:mod:`sealagent.manager.config`)
     <repo>/keystore/jwt-secret  the JWT signing secret (mode 0600)
     <repo>/token            an admin token, for the CLI on this host
-    <repo>/api              the API multiaddr, written while ``miner run`` listens
+    <repo>/api              the API multiaddr ``miner run`` listens on (maybe 0.0.0.0)
     <repo>/manager.db       the SQLite store
     <repo>/staging/         deal pieces waiting to be added to a sector
     <repo>/storage.json     the storage paths this manager serves
@@ -16,15 +16,15 @@ The repo is ``--repo``, else ``$SEALAGENT_MINER_PATH``, else ``~/.sealagent-mine
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Final, TextIO
 
 from sealagent.errors import ConfigError
 from sealagent.manager.config import CONFIG_FILE, ManagerConfig, load_config, render_config
 from sealagent.manager.db import DB_FILE
+from sealagent.repodir import lock_repo, resolve_repo_dir, write_private
 from sealagent.rpc.auth import (
     PERMISSIONS,
     APIInfo,
@@ -32,7 +32,8 @@ from sealagent.rpc.auth import (
     load_or_create_secret,
     parse_api_info,
 )
-from sealagent.storage.paths import RepoStorage, init_path
+from sealagent.rpc.netaddr import is_wildcard, loopback_for
+from sealagent.storage.paths import RepoStorage, init_path, write_text_atomic
 
 REPO_ENV: Final = "SEALAGENT_MINER_PATH"
 DEFAULT_REPO: Final = "~/.sealagent-miner"
@@ -40,9 +41,7 @@ DEFAULT_REPO: Final = "~/.sealagent-miner"
 
 def resolve_repo(arg: str | None, environ: Mapping[str, str] | None = None) -> Path:
     """The repo directory: ``arg``, else ``$SEALAGENT_MINER_PATH``, else the default."""
-    env = os.environ if environ is None else environ
-    text = arg or env.get(REPO_ENV) or DEFAULT_REPO
-    return Path(text).expanduser().absolute()
+    return resolve_repo_dir(arg, environ, REPO_ENV, DEFAULT_REPO)
 
 
 class MinerRepo:
@@ -82,7 +81,7 @@ class MinerRepo:
         except OSError as exc:
             raise ConfigError(f"cannot create {self.root}: {exc.strerror}") from None
         secret = load_or_create_secret(self.secret_file)
-        self._write_private(self.token_file, create_token(secret, PERMISSIONS) + "\n")
+        write_private(self.token_file, create_token(secret, PERMISSIONS) + "\n")
         if local_storage:
             init_path(self.root, can_seal=True, can_store=True)
             self.storage.attach(self.root)
@@ -103,8 +102,8 @@ class MinerRepo:
         except OSError:
             raise ConfigError(f"no token in {self.root}; is it a manager repo?") from None
 
-    def api_info(self) -> APIInfo:
-        """Where the running manager listens, with the admin token.
+    def listen_info(self) -> APIInfo:
+        """Where the running manager listens (maybe a wildcard host), with the admin token.
 
         :raises ConfigError: no manager has listened from this repo yet.
         """
@@ -115,32 +114,25 @@ class MinerRepo:
                               f"running? it writes {self.api_file})") from None
         return parse_api_info(f"{self.token()}:{address}")
 
+    def api_info(self) -> APIInfo:
+        """How to reach the running manager from this host, with the admin token.
+
+        A manager listening on every address (``0.0.0.0``, ``::``) is reached at loopback.
+
+        :raises ConfigError: no manager has listened from this repo yet.
+        """
+        info = self.listen_info()
+        if is_wildcard(info.host):
+            return replace(info, host=loopback_for(info.host))
+        return info
+
     def write_api(self, multiaddr: str) -> None:
         """Record the listening address for the CLI."""
-        tmp = self.api_file.with_suffix(".tmp")
-        tmp.write_text(multiaddr + "\n")
-        os.replace(tmp, self.api_file)
+        write_text_atomic(self.api_file, multiaddr + "\n")
 
     def lock(self) -> TextIO:
         """Take the repo lock; keep the returned file open while running.
 
         :raises ConfigError: another manager holds it.
         """
-        handle = open(self.lock_file, "a+")  # noqa: SIM115 - held for the process lifetime
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise ConfigError(f"{self.root} is in use by another running manager") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        return handle
-
-    @staticmethod
-    def _write_private(path: Path, text: str) -> None:
-        """Write a file readable only by its owner."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
+        return lock_repo(self.root, self.lock_file, "manager")

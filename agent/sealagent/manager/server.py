@@ -9,13 +9,13 @@ JSON-RPC app with ``/remote`` (the manager's storage paths and staged pieces) an
 from __future__ import annotations
 
 import functools
+import gc
 import re
 import secrets
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 import structlog
 import trio
@@ -33,6 +33,7 @@ from sealagent.manager.state import ProofChecker
 from sealagent.rpc.asgi import RPCApp
 from sealagent.rpc.auth import APIInfo, jwt_verifier
 from sealagent.rpc.jsonrpc import Dispatcher
+from sealagent.rpc.netaddr import is_wildcard
 from sealagent.rpc.server import start_server
 from sealagent.storage.remote import RemoteHandler
 from sealagent.worker.agent import run_agent
@@ -40,7 +41,6 @@ from sealagent.worker.agent import run_agent
 _LISTEN = re.compile(r"^/(?P<proto>ip4|ip6|dns|dns4|dns6)/(?P<host>[^/]+)/tcp/(?P<port>\d+)"
                      r"(?:/http)?/?$")
 _HOST_PORT = re.compile(r"^(?P<host>\[[^\]]+\]|[^:/\[\]]+):(?P<port>\d+)$")
-WILDCARD_HOSTS: Final = ("0.0.0.0", "::")
 _log = structlog.get_logger("sealagent.manager")
 
 
@@ -55,11 +55,6 @@ def parse_listen(address: str) -> tuple[str, int]:
     if port > 65535:
         raise ConfigError(f"bad port in listen address {address!r}")
     return match["host"].strip("[]"), port
-
-
-def _multiaddr(host: str, port: int) -> str:
-    proto = "ip6" if ":" in host else ("ip4" if host.replace(".", "").isdigit() else "dns")
-    return f"/{proto}/{host}/tcp/{port}/http"
 
 
 @dataclass
@@ -104,6 +99,9 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
                                  proof_checker=proof_checker, local_paths=local_paths,
                                  staging=staging, clock=now)
         await service.load()
+        # The loaded state lives as long as the manager: keep full collections from
+        # walking it again and again (100–300 ms pauses with a million live objects).
+        gc.freeze()
         verify = jwt_verifier(secret)
         app = RPCApp(Dispatcher(build_registry(service, secret, repo.storage)), verify)
         app.mount("/remote", RemoteHandler(lambda: [*service.local_paths, staging], verify))
@@ -112,16 +110,14 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
             server = await start_server(nursery, app, f"{host}:{port}")
             bound = server.url.rsplit(":", 1)
             bound_port = int(bound[1])
-            public_host = socket.getfqdn() if host in WILDCARD_HOSTS else host
-            local_host = "127.0.0.1" if host in WILDCARD_HOSTS else host
+            public_host = socket.getfqdn() if is_wildcard(host) else host
             public = f"http://{public_host}:{bound_port}"
             service.set_public_url(public)
-            repo.write_api(_multiaddr(local_host, bound_port))
+            repo.write_api(APIInfo(repo.token(), host, bound_port).multiaddr)
             await nursery.start(service.run)
             if config.storage.local_worker:
-                api_info = APIInfo(repo.token(), local_host, bound_port)
                 await nursery.start(functools.partial(
-                    run_agent, local_agent_config(config, repo, api_info, public)))
+                    run_agent, local_agent_config(config, repo, repo.api_info(), public)))
             _log.info("manager listening", url=public, api=str(repo.api_file),
                       miner=config.miner.actor_id, proof=service.proof.name)
 

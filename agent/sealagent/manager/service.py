@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,14 +44,12 @@ from sealagent.manager.state import C1_OUTPUT, INDEX_KEY, WindowWait
 from sealagent.manager.tasks import ReportOutcome, TaskRecord, TaskState
 from sealagent.phases import Phase
 from sealagent.proofs.pieces import PieceInfo, check_unpadded_piece_size
-from sealagent.sched.tasks import TaskType
 from sealagent.sched.windows import Assignment
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.index import StorageIndex
-from sealagent.storage.layout import FileType, SectorID
+from sealagent.storage.layout import SECTOR_FILES, FileType, SectorID
 from sealagent.storage.paths import LocalPath
 
-SEALING_FILE_TYPES: Final = FileType.UNSEALED | FileType.SEALED | FileType.CACHE
 MAX_SLEEP: Final = 5.0
 """Longest the pipeline loop sleeps without a wake-up."""
 
@@ -87,9 +86,10 @@ class ManagerService(AgentSessions):
 
     def _attach_local(self, path: LocalPath) -> None:
         self.index.attach(path.meta, self.public_url + "/remote", path.stat())
-        for sector, types in path.sectors().items():
+        held = path.sectors()
+        for sector, types in held.items():
             self.index.declare(path.id, sector, types, primary=path.meta.can_store)
-        self._view = None
+        self._files_moved(s.number for s in held if s.miner == self.miner)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -275,7 +275,7 @@ class ManagerService(AgentSessions):
         sector_id = SectorID(self.miner, number)
         local = {p.id: p for p in self.local_paths}
         async with RemoteClient(self.token) as client:
-            for location in self.index.find(sector_id, SEALING_FILE_TYPES):
+            for location in self.index.find(sector_id, SECTOR_FILES):
                 for single in location.file_types.split():
                     if location.path_id in local:
                         await trio.to_thread.run_sync(local[location.path_id].remove,
@@ -327,7 +327,7 @@ class ManagerService(AgentSessions):
             self.sectors[number] = updated
             self.sched.add_task(self._sched_task(task), self.view())
             _log.info("task queued", sector=number, task=task.task_id, phase=phase.label)
-            if not any(TaskType(phase.task_type) in s.report.tasks
+            if not any(phase.task_type in s.report.tasks
                        for s in self.sessions.values()):
                 _log.warning("no connected worker can run this task yet", sector=number,
                              task=task.task_id, task_type=phase.task_type)
@@ -381,7 +381,7 @@ class ManagerService(AgentSessions):
         local = {p.meta.id for p in session.report.paths} if session else set()
         sector = SectorID(self.miner, task.sector)
         fetch = []
-        for single in pipeline.PHASE_INPUTS[task.phase].split():
+        for single in task.phase.reads.split():
             holders = [loc for loc in self.index.find(sector, single) if loc.urls]
             if not holders or any(loc.path_id in local for loc in holders):
                 continue
@@ -423,10 +423,11 @@ class ManagerService(AgentSessions):
         async with self._lock:
             now = self.clock()
             task = self.tasks.get(report.task_id)
+            current = (task is not None and task.attempt == report.attempt
+                       and task.state is not TaskState.QUEUED)
             if task is not None:
-                self._record_files(task.sector, report)
-            if (task is None or task.attempt != report.attempt
-                    or task.state is TaskState.QUEUED):
+                self._record_files(task.sector, report, of_record=current)
+            if task is None or not current:
                 outcome = await self.db.transaction(
                     lambda tx: self._record(tx, report, now)[0])
                 _log.info("report acknowledged again", task=report.task_id,
@@ -471,10 +472,16 @@ class ManagerService(AgentSessions):
         return tasks.record_report(tx, report.task_id, report.attempt, report.ok,
                                    report.result, report.error, now)
 
-    def _record_files(self, number: int, report: reports.Report) -> None:
-        """Index the files a task left on an agent's paths and the copies it moved away."""
+    def _record_files(self, number: int, report: reports.Report, *, of_record: bool) -> None:
+        """Index the files a task left on an agent's paths and the copies it moved away.
+
+        The files a current task reports are the sector's copy of record: other copies
+        of those file types (left behind by a copying fetch) are dropped from the index.
+        A repeated report of an older attempt only adds what it declares.
+        """
         sector = SectorID(self.miner, number)
-        for entries, change in ((report.declared, self.index.declare),
+        declare = partial(self.index.declare, exclusive=of_record)
+        for entries, change in ((report.declared, declare),
                                 (report.dropped, self.index.drop)):
             for path_id, file_type in entries:
                 try:
@@ -482,7 +489,7 @@ class ManagerService(AgentSessions):
                 except StorageError as exc:
                     _log.warning("files reported on an unknown path", path=path_id,
                                  error=str(exc), sector=number)
-        self._view = None
+        self._files_moved([number])
 
     async def sector_status(self, number: int, with_log: bool) -> dict[str, Any]:
         """Everything about one sector (``sectors status``)."""

@@ -8,7 +8,7 @@ the helpers here (apply an FSM event, requeue or end a task, account a running t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -31,11 +31,9 @@ from sealagent.proofs.registry import default_proof
 from sealagent.sched.fit import Need
 from sealagent.sched.queue import SchedTask
 from sealagent.sched.scheduler import Scheduler
-from sealagent.sched.storage_view import FileType as SchedFileType
 from sealagent.sched.storage_view import PathStat, StorageView
-from sealagent.sched.tasks import SectorID as SchedSectorID
-from sealagent.sched.tasks import TaskType
 from sealagent.storage.index import StorageIndex
+from sealagent.storage.layout import FileType, SectorID
 from sealagent.storage.paths import LocalPath
 
 INDEX_KEY: Final = "storage_index"
@@ -75,10 +73,6 @@ class RunningTask:
 
     worker_id: str
     need: Need
-
-
-def _sched_sector(miner: int, number: int) -> SchedSectorID:
-    return SchedSectorID(miner, number)
 
 
 class ServiceState:
@@ -134,18 +128,28 @@ class ServiceState:
         """The storage snapshot the scheduler reads (cached until the index changes)."""
         if self._view is None:
             paths: dict[str, PathStat] = {}
-            sectors: dict[SchedSectorID, dict[SchedFileType, frozenset[str]]] = {}
+            sectors: dict[SectorID, dict[FileType, frozenset[str]]] = {}
             for record in self.index.paths():
                 paths[record.id] = PathStat(record.id, record.meta.can_seal,
                                             record.meta.can_store, record.available,
                                             record.meta.weight, self.index.is_healthy(record.id))
                 for sector, types in self.index.sectors_in(record.id).items():
-                    held = sectors.setdefault(_sched_sector(sector.miner, sector.number), {})
+                    held = sectors.setdefault(sector, {})
                     for single in types.split():
-                        key = SchedFileType(int(single))
-                        held[key] = held.get(key, frozenset()) | {record.id}
+                        held[single] = held.get(single, frozenset()) | {record.id}
             self._view = StorageView(paths, sectors)
         return self._view
+
+    def _files_moved(self, numbers: Iterable[int]) -> None:
+        """The index changed where these sectors' files are: drop the cached view and
+        let their queued tasks read where the files are again (selectors read it when a
+        task is queued)."""
+        self._view = None
+        open_tasks = (self.sectors[n].task_id for n in numbers if n in self.sectors)
+        queued = [t for t in open_tasks if t is not None and t in self.sched.queue]
+        if queued:
+            self.sched.refresh_locality(queued, self.view())
+            self._sched_wake.set()
 
     async def _save_index(self, tx: Transaction | None = None) -> None:
         """Persist the storage index (inside ``tx`` when given)."""
@@ -202,8 +206,8 @@ class ServiceState:
         selector = pipeline.selector_for(
             task.phase, sector,
             disallow_remote_finalize=self.config.storage.disallow_remote_finalize)
-        return SchedTask(task.task_id, TaskType(task.phase.task_type), self.proof,
-                         _sched_sector(self.miner, task.sector), task.priority, selector)
+        return SchedTask(task.task_id, task.phase.task_type, self.proof,
+                         SectorID(self.miner, task.sector), task.priority, selector)
 
     def _left_window(self, task_id: str) -> None:
         """The task is no longer waiting in its window; release the window when empty."""
@@ -221,7 +225,7 @@ class ServiceState:
         worker = self.sched.workers.get(task.worker_id or "")
         if worker is None or task.task_id in self._running:
             return
-        need = worker.need(TaskType(task.phase.task_type), self.proof)
+        need = worker.need(task.phase.task_type, self.proof)
         worker.active.add(task.task_id, need, worker.resources)
         self._running[task.task_id] = RunningTask(worker.worker_id, need)
 

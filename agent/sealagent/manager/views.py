@@ -13,7 +13,6 @@ from sealagent.manager import fsm
 from sealagent.manager.fsm import SectorInfo, SectorState
 from sealagent.manager.metrics import Snapshot
 from sealagent.manager.tasks import TaskState
-from sealagent.sched.tasks import TaskType
 
 if TYPE_CHECKING:
     from sealagent.manager.state import ServiceState
@@ -31,12 +30,9 @@ def waiting_reason(service: ServiceState, sector: SectorInfo) -> str | None:
     task = service.tasks.get(sector.task_id or "")
     if task is None or task.state is not TaskState.QUEUED:
         return None
-    task_type = TaskType(task.phase.task_type)
-    able = [s for s in service.sessions.values() if task_type in s.report.tasks]
-    if not able:
-        return (f"no connected worker offers {task_type.short} ({task_type.value}); "
-                f"the {task.phase.label} task waits in the queue")
-    return f"{task.phase.label} task queued, waiting for a window"
+    reason = service.sched.waiting_reason(task.task_id, service.view())
+    return None if reason is None else f"{task.phase.label} task queued: {reason}"
+
 
 def sector_summary(service: ServiceState, sector: SectorInfo) -> dict[str, Any]:
     """What ``sectors list`` shows for a sector."""
@@ -45,6 +41,7 @@ def sector_summary(service: ServiceState, sector: SectorInfo) -> dict[str, Any]:
             "deal": any(p.deal for p in sector.pieces), "piece_count": len(sector.pieces),
             "task": None if task is None else task.to_json(),
             "waiting": waiting_reason(service, sector), "last_error": sector.last_error}
+
 
 def workers_info(service: ServiceState) -> list[dict[str, Any]]:
     """``sealing workers``: every connected agent with its resources and usage."""
@@ -73,6 +70,7 @@ def workers_info(service: ServiceState) -> list[dict[str, Any]]:
             "plugins": dict(report.plugins), "last_seen": session.last_seen})
     return out
 
+
 def jobs(service: ServiceState) -> list[dict[str, Any]]:
     """``sealing jobs``: tasks given to workers, with the window rank of assigned ones."""
     ranks: dict[str, int] = {}
@@ -94,12 +92,14 @@ def jobs(service: ServiceState) -> list[dict[str, Any]]:
                     "attempt": task.attempt, "elapsed": now - (since or now)})
     return out
 
+
 def sched_diag(service: ServiceState) -> dict[str, Any]:
     """``sealing sched-diag``: the scheduler's view plus tasks in ret-wait."""
-    diag = service.sched.diag()
+    diag = service.sched.diag(service.view())
     diag["RetWait"] = sorted(t.task_id for t in service.tasks.values()
                              if t.state is TaskState.RET_WAIT)
     return diag
+
 
 def storage_info(service: ServiceState) -> list[dict[str, Any]]:
     """``storage list``: every indexed path with its space and sector count."""

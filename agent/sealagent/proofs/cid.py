@@ -36,7 +36,7 @@ POSEIDON_BLS12_381_A2_FC1: Final = 0xB401
 _BASE32_LOWER: Final = re.compile(r"[a-z2-7]+")
 
 
-def _uvarint(value: int) -> bytes:
+def uvarint(value: int) -> bytes:
     """Unsigned LEB128 encoding."""
     out = bytearray()
     while True:
@@ -69,8 +69,8 @@ def _encode(commitment: bytes, codec: int, multihash: int) -> str:
     if not isinstance(commitment, bytes | bytearray) or len(commitment) != COMMITMENT_BYTES:
         raise InvalidInputError(f"a commitment is {COMMITMENT_BYTES} bytes, got {commitment!r}")
     raw = b"".join(
-        (_uvarint(CID_VERSION), _uvarint(codec), _uvarint(multihash),
-         _uvarint(COMMITMENT_BYTES), bytes(commitment))
+        (uvarint(CID_VERSION), uvarint(codec), uvarint(multihash),
+         uvarint(COMMITMENT_BYTES), bytes(commitment))
     )
     return _encode_raw_text(raw)
 

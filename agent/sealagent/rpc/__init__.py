@@ -5,5 +5,7 @@
 * :mod:`sealagent.rpc.jsonrpc`: the method registry and the dispatcher (no HTTP).
 * :mod:`sealagent.rpc.asgi`: the ASGI app serving ``POST /rpc/v0`` and mounted apps.
 * :mod:`sealagent.rpc.server`: hypercorn on Trio, started in a nursery.
-* :mod:`sealagent.rpc.client`: the httpx client and a synchronous one-shot call.
+* :mod:`sealagent.rpc.http`: the HTTP client with a bearer token under every client.
+* :mod:`sealagent.rpc.client`: the JSON-RPC client and a synchronous one-shot call.
+* :mod:`sealagent.rpc.netaddr`: the address others reach a wildcard listener at.
 """

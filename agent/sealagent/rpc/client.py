@@ -23,7 +23,6 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Any, Final
 
 import httpx
@@ -32,11 +31,11 @@ import trio
 from sealagent.errors import AuthError, RPCError, RPCRemoteError, RPCTransportError, SessionError
 from sealagent.rpc.asgi import RPC_PATH
 from sealagent.rpc.auth import APIInfo, parse_api_info
+from sealagent.rpc.http import CONNECT_TIMEOUT, BearerClient
 from sealagent.rpc.jsonrpc import AUTH_ERROR, SESSION_ERROR
 
 DEFAULT_TIMEOUT: Final = 30.0
 """Seconds a call may take unless the caller says otherwise."""
-CONNECT_TIMEOUT: Final = 10.0
 """Seconds to establish a connection."""
 
 Params = Sequence[Any] | Mapping[str, Any] | None
@@ -61,33 +60,18 @@ class _RequestBody(httpx.AsyncByteStream):
         return self._data
 
 
-class RPCClient:
+class RPCClient(BearerClient):
     """A JSON-RPC client for one server (``url`` is the base, ``/rpc/v0`` is appended)."""
 
     def __init__(self, url: str, token: str = "", *,
                  transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = DEFAULT_TIMEOUT, peer: str = "manager") -> None:
+        """``timeout`` bounds each call; ``peer`` names the server in errors."""
+        super().__init__(token, transport=transport)
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.peer = peer
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(
-            transport=transport, headers=headers,
-            timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT),
-        )
         self._ids = itertools.count(1)
-
-    async def __aenter__(self) -> RPCClient:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connections (shielded, so that it also completes after a timeout)."""
-        with trio.CancelScope(shield=True), trio.move_on_after(CONNECT_TIMEOUT):
-            await self._http.aclose()
 
     async def call(self, method: str, params: Params = None, *,
                    timeout: float | None = None) -> Any:  # noqa: ASYNC109 (per-call deadline)

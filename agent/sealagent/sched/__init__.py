@@ -9,6 +9,7 @@ No I/O and no Trio here: the manager's event loop feeds events in and runs passe
 * :mod:`~sealagent.sched.storage_view` – the storage snapshot a pass reads;
 * :mod:`~sealagent.sched.selectors` – which workers may take a task;
 * :mod:`~sealagent.sched.assigners` – which fitting window gets it;
+* :mod:`~sealagent.sched.explain` – why a queued request waits, in words;
 * :mod:`~sealagent.sched.scheduler` – the :class:`~sealagent.sched.scheduler.Scheduler`.
 
 (Import from the modules: this package's ``__init__`` stays light so that

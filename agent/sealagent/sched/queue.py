@@ -26,7 +26,8 @@ from typing import Final
 from sealagent.errors import SchedulerError
 from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.sched.selectors import Pools, Selector, TaskSelector
-from sealagent.sched.tasks import SectorID, TaskType, parse_task_type
+from sealagent.sched.tasks import TaskType, parse_task_type
+from sealagent.storage.layout import SectorID
 
 QueueKey = tuple[int, int, int, int]
 """``(tier, -priority, task type order, sector number)``: smaller is scheduled first."""
@@ -91,7 +92,7 @@ class SchedTask:
                            for v in sector)):
             raise SchedulerError(f"task {self.task_id}: sector must be (miner, number) with "
                                  f"non-negative integers, got {sector!r}")
-        self.sector = SectorID(*sector)
+        self.sector = sector if type(sector) is SectorID else SectorID(*sector)
         if (isinstance(self.priority, bool) or not isinstance(self.priority, int)
                 or not -_INT64_MAX - 1 <= self.priority <= _INT64_MAX):
             raise SchedulerError(f"task {self.task_id}: priority must be a 64-bit integer, "
@@ -103,6 +104,11 @@ class SchedTask:
     def key(self) -> QueueKey:
         """This request's position key in the queue."""
         return queue_key(self.task_type, self.priority, self.sector.number)
+
+    @property
+    def locality(self) -> Hashable:
+        """Its selector's answer for the sector, read when it was queued (None if not)."""
+        return None if self.group is None else self.group[3]
 
 
 @dataclass(eq=False)
@@ -160,9 +166,12 @@ class RequestQueue:
         task.order_key = packed_key(task.key, task.seq)
         task.group = (task.task_type, task.proof, task.selector, locality)
         self._tasks[task.task_id] = task
-        group = self._groups.get(task.group)
+        return self._group(task.group)
+
+    def _group(self, key: GroupKey) -> TaskGroup:
+        group = self._groups.get(key)
         if group is None:
-            group = self._groups[task.group] = TaskGroup(task.group)
+            group = self._groups[key] = TaskGroup(key)
         return group
 
     def add(self, task: SchedTask, locality: Hashable = None) -> None:
@@ -185,14 +194,31 @@ class RequestQueue:
         task = self._tasks.pop(task_id, None)
         if task is None or task.group is None:
             raise SchedulerError(f"no queued task {task_id!r}")
-        group = self._groups[task.group]
-        entries = group.entries
-        index = bisect.bisect_left(entries, (task.order_key,))
-        del entries[index]
-        if not entries:
-            del self._groups[task.group]
+        self._leave_group(task, task.group)
         task.group = None
         return task
+
+    def relocate(self, task_id: str, locality: Hashable) -> None:
+        """Give a queued request a new ``locality`` (its sector's files moved).
+
+        It changes group but keeps its place in the queue order.
+        """
+        task = self._tasks.get(task_id)
+        if task is None or task.group is None:
+            raise SchedulerError(f"no queued task {task_id!r}")
+        key = (task.task_type, task.proof, task.selector, locality)
+        if key == task.group:
+            return
+        self._leave_group(task, task.group)
+        task.group = key
+        bisect.insort(self._group(key).entries, (task.order_key, task))
+
+    def _leave_group(self, task: SchedTask, key: GroupKey) -> None:
+        group = self._groups[key]
+        entries = group.entries
+        del entries[bisect.bisect_left(entries, (task.order_key,))]
+        if not entries:
+            del self._groups[key]
 
     def pop_heads(self, group: TaskGroup, count: int) -> list[SchedTask]:
         """Remove and return the first ``count`` requests of ``group``."""

@@ -44,9 +44,10 @@ from typing import Any
 from sealagent.errors import SchedulerError
 from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.assigners import Assigner, LoadCell, PassAssigner
+from sealagent.sched.explain import waiting_reason
 from sealagent.sched.fit import Need
 from sealagent.sched.queue import Entry, GroupKey, RequestQueue, SchedTask, TaskGroup
-from sealagent.sched.selectors import Pools, PoolSpec, SpaceNeed
+from sealagent.sched.selectors import PathOwners, Pools, PoolSpec, SpaceNeed
 from sealagent.sched.storage_view import PathKind, StorageView
 from sealagent.sched.tasks import SealTaskType, TaskType
 from sealagent.sched.windows import Assignment, PassWindow, SchedWindow, SchedWorker
@@ -114,7 +115,7 @@ class _Pass:
             *(ws[0].worker.task_types for ws in self.by_worker.values()))
         self.by_type: dict[TaskType, list[list[PassWindow]]] = {}
         self.pools: dict[tuple[TaskType, RegisteredSealProof, PoolSpec], _Pool] = {}
-        self.path_workers: dict[str, set[str]] | None = None
+        self.owners: PathOwners | None = None
         self.space_left: dict[str, int] = {}
         self.usable_paths: dict[tuple[str, PathKind], list[tuple[str, int]]] = {}
         self.counts: dict[tuple[str, SealTaskType], int] = {}
@@ -125,15 +126,9 @@ class _Pass:
 
     def workers_with(self, paths: frozenset[str]) -> frozenset[str]:
         """Workers (with open windows or not) that have any of ``paths`` locally."""
-        if self.path_workers is None:
-            self.path_workers = {}
-            for worker in self.sched.workers.values():
-                for path in worker.paths:
-                    self.path_workers.setdefault(path, set()).add(worker.worker_id)
-        found: set[str] = set()
-        for path in paths:
-            found.update(self.path_workers.get(path, ()))
-        return frozenset(found)
+        if self.owners is None:
+            self.owners = self.sched.path_owners()
+        return self.owners.workers_with(paths)
 
     # -- candidate pools -----------------------------------------------------------------
 
@@ -419,6 +414,34 @@ class Scheduler:
         """Take a queued request out (``sealing abort --sched``)."""
         return self.queue.remove(task_id)
 
+    def refresh_locality(self, task_ids: Iterable[str], view: StorageView) -> None:
+        """Read again where the sectors of queued requests have their files.
+
+        A request's locality is read when it is queued; call this when the files of its
+        sector moved.  Ids that are not queued are skipped.
+        """
+        for task_id in task_ids:
+            task = self.queue.get(task_id)
+            if task is not None:
+                self.queue.relocate(task_id, task.selector.locality(task.sector, view,
+                                                                    self.sector_affinity))
+
+    def path_owners(self) -> PathOwners:
+        """Which connected workers have which paths locally."""
+        return PathOwners((w.worker_id, w.paths) for w in self.workers.values())
+
+    def waiting_reason(self, task_id: str, view: StorageView = _EMPTY_VIEW) -> str | None:
+        """Why a queued request is not running yet, in words (None when not queued)."""
+        task = self.queue.get(task_id)
+        if task is None:
+            return None
+        return self._explain(task, self.path_owners(), view)
+
+    def _explain(self, task: SchedTask, owners: PathOwners, view: StorageView) -> str:
+        return waiting_reason(task, self.workers,
+                              frozenset(self.open_windows.values()), owners, view,
+                              self.sector_affinity)
+
     # -- the pass ------------------------------------------------------------------------
 
     def schedule(self, view: StorageView = _EMPTY_VIEW) -> list[Assignment]:
@@ -452,11 +475,22 @@ class Scheduler:
 
     # -- diagnostics ---------------------------------------------------------------------
 
-    def diag(self) -> dict[str, Any]:
-        """``sealing sched-diag``: Lotus' ``SchedInfo`` plus workers and the last pass."""
-        requests = [{"Priority": t.priority, "SchedId": t.task_id,
-                     "Sector": {"Miner": t.sector.miner, "Number": t.sector.number},
-                     "TaskType": t.task_type.value} for t in self.queue.ordered()]
+    def diag(self, view: StorageView = _EMPTY_VIEW) -> dict[str, Any]:
+        """``sealing sched-diag``: Lotus' ``SchedInfo`` plus workers and the last pass.
+
+        Each request also says why it is still waiting (``Waiting``, see
+        :mod:`~sealagent.sched.explain`; the sector files are read from ``view``).
+        """
+        owners = self.path_owners()
+        reasons: dict[GroupKey | None, str] = {}
+        requests = []
+        for t in self.queue.ordered():
+            reason = reasons.get(t.group)
+            if reason is None:
+                reason = reasons[t.group] = self._explain(t, owners, view)
+            requests.append({"Priority": t.priority, "SchedId": t.task_id,
+                             "Sector": {"Miner": t.sector.miner, "Number": t.sector.number},
+                             "TaskType": t.task_type.value, "Waiting": reason})
         workers: dict[str, Any] = {}
         for wid in sorted(self.workers):
             worker = self.workers[wid]

@@ -12,7 +12,8 @@ group and one candidate pool:
   worker could take the task, only preferred windows are used (Lotus' rule); otherwise
   the fallback, if any.
 
-A caller that moves a queued sector's files re-adds the task so its locality is read
+A caller that moves a queued sector's files calls
+:meth:`~sealagent.sched.scheduler.Scheduler.refresh_locality` so its locality is read
 again.
 
 Selectors (Lotus' names):
@@ -30,26 +31,31 @@ Selectors (Lotus' names):
 ``TaskSelector``   any worker with the task type; workers with fewer enabled task types
                    come first on ties (Lotus' ``Cmp``), keeping generalists free.
 
-``SectorAffinity`` (the scheduler's switch) never moves sealing data between hosts: the
-fetch fallback is limited to hosts that already hold some of the files, and an allocation
-for a sector that already has files (PC1 after AddPiece) goes to a host holding them.
+``SectorAffinity`` (the scheduler's switch, off by default) never moves a sector's
+sealing data between hosts, that is between agents: the fetch fallback is limited to
+agents that already hold some of the files, and an allocation for a sector that already
+has files (PC1 after AddPiece) goes to an agent holding them, on whichever of its paths
+has room.  A path that several agents report (shared storage) counts for each of them.
+
+:meth:`Selector.requirement` says in words what a selector asks of a worker, so that a
+task nobody may take can say why (:mod:`~sealagent.sched.explain`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.storage_view import (
     SEALING_FILES,
-    FileType,
     Locations,
     PathKind,
     StorageView,
+    seal_space,
 )
-from sealagent.sched.tasks import SectorID
+from sealagent.storage.layout import FileType, SectorID
 
 
 class SpaceNeed(NamedTuple):
@@ -85,6 +91,24 @@ class HolderLookup(Protocol):
         """Ids of the workers that have any of ``paths`` as a local path."""
 
 
+class PathOwners:
+    """A :class:`HolderLookup` over a set of workers: which of them have which paths."""
+
+    def __init__(self, worker_paths: Iterable[tuple[str, frozenset[str]]]) -> None:
+        """Index ``(worker id, its local path ids)`` pairs."""
+        self._owners: dict[str, set[str]] = {}
+        for worker_id, paths in worker_paths:
+            for path in paths:
+                self._owners.setdefault(path, set()).add(worker_id)
+
+    def workers_with(self, paths: frozenset[str]) -> frozenset[str]:
+        """Ids of the workers that have any of ``paths`` as a local path."""
+        found: set[str] = set()
+        for path in paths:
+            found.update(self._owners.get(path, ()))
+        return frozenset(found)
+
+
 class Selector(Protocol):
     """Decides which workers may run a task (hashable: it is part of the group key)."""
 
@@ -94,6 +118,13 @@ class Selector(Protocol):
     def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
               affinity: bool) -> Pools:
         """The preferred and fallback windows for tasks with this locality."""
+
+    def requirement(self, locality: Hashable, affinity: bool) -> str:
+        """What a worker must offer to run tasks with this locality, in words."""
+
+
+AFFINITY_HINT: Final = "SectorAffinity keeps the sector's files where they are"
+"""How a requirement says that ``SectorAffinity`` restricts it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +139,10 @@ class TaskSelector:
               affinity: bool) -> Pools:
         """Every worker; specialized workers first on ties."""
         return Pools(None, PoolSpec(prefer_specialized=True))
+
+    def requirement(self, locality: Hashable, affinity: bool) -> str:
+        """Nothing beyond the task type."""
+        return "any worker that offers the task type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +162,18 @@ class AllocSelector:
     def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
               affinity: bool) -> Pools:
         """Workers with room (limited to the sector's hosts under affinity)."""
-        space = SpaceNeed(self.file_types.seal_space(proof.sector_size), self.kind)
+        space = SpaceNeed(seal_space(self.file_types, proof.sector_size), self.kind)
         if isinstance(locality, frozenset):
             return Pools(None, PoolSpec(workers=holders.workers_with(locality), space=space))
         return Pools(None, PoolSpec(space=space))
+
+    def requirement(self, locality: Hashable, affinity: bool) -> str:
+        """Room for the new files (on an agent that holds the sector under affinity)."""
+        names = ", ".join(self.file_types.names)
+        room = f"a {self.kind} path with room for new {names} files"
+        if isinstance(locality, frozenset):
+            return f"{room} on an agent holding the sector's files ({AFFINITY_HINT})"
+        return room
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +202,17 @@ class ExistingSelector:
             have = holders.workers_with(paths)
             full = have if full is None else full & have
         preferred = PoolSpec(workers=full) if full else None
-        space = SpaceNeed(self.file_types.seal_space(proof.sector_size), PathKind.SEAL)
+        space = SpaceNeed(seal_space(self.file_types, proof.sector_size), PathKind.SEAL)
         fallback = PoolSpec(workers=any_holder if affinity else None, space=space)
         return Pools(preferred, fallback)
+
+    def requirement(self, locality: Hashable, affinity: bool) -> str:
+        """The holders of the files (or, with ``allow_fetch``, room to fetch them)."""
+        names = ", ".join(self.file_types.names)
+        holding = f"an agent holding the sector's {names} files"
+        if not self.allow_fetch:
+            return holding
+        if affinity:
+            return f"{holding} ({AFFINITY_HINT})"
+        return f"{holding}, or one with room to fetch them"
 

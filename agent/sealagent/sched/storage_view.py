@@ -13,37 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from sealagent.sched.tasks import SectorID
+from sealagent.storage.layout import SECTOR_FILES, FileType, SectorID
 
 OVERHEAD_DENOMINATOR: Final = 10
 
 
-class FileType(enum.IntFlag):
-    """Sector file types (Lotus' bit values)."""
+def seal_space(file_types: FileType, sector_size: int) -> int:
+    """Bytes to reserve while sealing: Lotus' ``FSOverheadSeal`` (cache = 14.1 × size).
 
-    UNSEALED = 1
-    SEALED = 2
-    CACHE = 4
-    UPDATE = 8
-    UPDATE_CACHE = 16
-    PIECE = 32
+    The scheduler's estimate, as Lotus makes it; an agent reserves what
+    :func:`~sealagent.storage.layout.space_needed` computes from the proof's geometry.
+    """
+    return sum(sector_size * _SEAL_OVERHEAD[t] // OVERHEAD_DENOMINATOR
+               for t in file_types.split())
 
-    def singles(self) -> tuple[FileType, ...]:
-        """The single types in this set, lowest bit first."""
-        found = _SINGLES.get(self.value)
-        if found is None:
-            found = _SINGLES[self.value] = tuple(
-                FileType(1 << bit) for bit in range(self.value.bit_length())
-                if self.value >> bit & 1)
-        return found
-
-    def seal_space(self, sector_size: int) -> int:
-        """Bytes to reserve while sealing: Lotus' ``FSOverheadSeal`` (cache = 14.1 × size)."""
-        return sum(sector_size * _SEAL_OVERHEAD[t] // OVERHEAD_DENOMINATOR
-                   for t in self.singles())
-
-
-_SINGLES: dict[int, tuple[FileType, ...]] = {}
 
 _SEAL_OVERHEAD: Final[dict[FileType, int]] = {
     FileType.UNSEALED: 10,
@@ -54,8 +37,7 @@ _SEAL_OVERHEAD: Final[dict[FileType, int]] = {
     FileType.PIECE: 10,
 }
 
-SEALING_FILES: Final = (FileType.UNSEALED | FileType.SEALED | FileType.CACHE
-                        | FileType.UPDATE | FileType.UPDATE_CACHE)
+SEALING_FILES: Final = SECTOR_FILES | FileType.UPDATE | FileType.UPDATE_CACHE
 """The files whose movement between hosts ``SectorAffinity`` forbids."""
 
 
@@ -107,4 +89,4 @@ class StorageView:
     def locations(self, sector: SectorID, file_types: FileType) -> Locations:
         """For each single type of ``file_types``, the paths holding it (maybe none)."""
         held = self.sectors.get(sector, {})
-        return Locations(tuple((t, frozenset(held.get(t, ()))) for t in file_types.singles()))
+        return Locations(tuple((t, frozenset(held.get(t, ()))) for t in file_types.split()))

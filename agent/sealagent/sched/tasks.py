@@ -134,17 +134,6 @@ def parse_task_type(text: str | TaskType) -> TaskType:
     return found
 
 
-class SectorID(NamedTuple):
-    """A sector: miner actor id and sector number."""
-
-    miner: int
-    number: int
-
-    def __str__(self) -> str:
-        """Lotus' file name form ``s-t0<miner>-<number>``."""
-        return f"s-t0{self.miner}-{self.number}"
-
-
 class SealTaskType(NamedTuple):
     """A (proof, task type) pair: the key of task counters and ``MaxConcurrent`` limits."""
 

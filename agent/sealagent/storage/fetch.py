@@ -29,7 +29,6 @@ import tarfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from types import TracebackType
 from typing import Any, Final, cast
 
 import httpx
@@ -41,10 +40,10 @@ from sealagent.errors import (
     SectorFileNotFoundError,
     StorageError,
 )
+from sealagent.rpc.http import CONNECT_TIMEOUT, BearerClient
 from sealagent.storage.layout import fetch_temp_path
 
 CHUNK_SIZE: Final = 1024 * 1024
-CONNECT_TIMEOUT: Final = 10.0
 IDLE_TIMEOUT: Final = 60.0
 """Seconds a transfer may stall before it is abandoned."""
 
@@ -141,30 +140,16 @@ def _finish(tmp: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-class RemoteClient:
+class RemoteClient(BearerClient):
     """Downloads (and stats, deletes) sector files served by ``/remote``."""
 
     def __init__(self, token: str, *, limiter: trio.CapacityLimiter | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  idle_timeout: float = IDLE_TIMEOUT) -> None:
+        """``limiter`` caps the downloads at once; ``idle_timeout`` fails a stalled one."""
+        super().__init__(token, transport=transport, read_timeout=idle_timeout,
+                         headers={"Accept-Encoding": "identity"})
         self.limiter = limiter
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"},
-            timeout=httpx.Timeout(idle_timeout, connect=CONNECT_TIMEOUT),
-        )
-
-    async def __aenter__(self) -> RemoteClient:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connections."""
-        with trio.CancelScope(shield=True), trio.move_on_after(CONNECT_TIMEOUT):
-            await self._http.aclose()
 
     async def stat(self, url: str) -> RemoteStat:
         """Size and kind of the sector file at ``url``."""

@@ -154,13 +154,17 @@ class StorageIndex:
     # ---------------------------------------------------------------- sectors
 
     def declare(self, path_id: str, sector: SectorID, file_types: FileType, *,
-                primary: bool = False) -> None:
+                primary: bool = False, exclusive: bool = False) -> None:
         """Record that ``path_id`` holds the ``file_types`` files of ``sector``.
 
-        Ends the index reservations made for those files there.
+        Ends the index reservations made for those files there.  With ``exclusive`` the
+        declared copy replaces every other copy of those files in the index: a task's
+        output is the copy of record, and copies left elsewhere are stale.
         """
         record = self.path(path_id)
         for file_type in _single_types(file_types):
+            if exclusive:
+                self._sectors.pop((sector, file_type), None)
             holders = self._sectors.setdefault((sector, file_type), {})
             holders[path_id] = primary or holders.get(path_id, False)
             record.reservations.pop((sector, file_type), None)
@@ -306,7 +310,7 @@ class StorageIndex:
         return index
 
 
-def _single_types(file_types: FileType) -> list[FileType]:
+def _single_types(file_types: FileType) -> tuple[FileType, ...]:
     types = file_types.split()
     if not types:
         raise ConfigError("no file type given")

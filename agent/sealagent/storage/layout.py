@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple, Self
 
 from sealagent.errors import ConfigError
 from sealagent.proofs.registry import NODE_SIZE, RegisteredSealProof, resolve_proof
@@ -92,27 +91,45 @@ class FileType(enum.IntFlag):
         """The directory names of the single types this set holds."""
         return tuple(t.dir_name for t in self.split())
 
-    def split(self) -> list[FileType]:
-        """The single file types this set holds, in bit order."""
-        return [t for t in ALL_FILE_TYPES if t & self]
+    def split(self) -> tuple[FileType, ...]:
+        """The single file types this set holds, in bit order (cached: the scheduler
+        splits a set for every task it queues)."""
+        found = _SPLIT.get(self.value)
+        if found is None:
+            found = _SPLIT[self.value] = tuple(t for t in ALL_FILE_TYPES if t & self)
+        return found
 
 
 ALL_FILE_TYPES: Final = (FileType.UNSEALED, FileType.SEALED, FileType.CACHE,
                          FileType.UPDATE, FileType.UPDATE_CACHE, FileType.PIECE)
 """Every single file type, in bit order."""
 
+SECTOR_FILES: Final = FileType.UNSEALED | FileType.SEALED | FileType.CACHE
+"""The files of a sector the sealing phases use (:class:`~sealagent.phases.SectorPaths`)."""
 
-@dataclass(frozen=True, order=True)
-class SectorID:
-    """A sector: the miner's actor id and the sector number."""
+_SPLIT: dict[int, tuple[FileType, ...]] = {}
 
+
+class _SectorKey(NamedTuple):
     miner: int
     number: int
 
-    def __post_init__(self) -> None:
-        for field, value in (("miner", self.miner), ("number", self.number)):
+
+class SectorID(_SectorKey):
+    """A sector: the miner's actor id and the sector number.
+
+    A tuple ``(miner, number)``: hashable, ordered, and cheap as a dictionary key (the
+    scheduler and the storage index key everything on it).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, miner: int, number: int) -> Self:
+        """Check both are non-negative integers (ConfigError otherwise)."""
+        for field, value in (("miner", miner), ("number", number)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"sector {field} must be a non-negative integer, got {value!r}")
+        return super().__new__(cls, miner, number)
 
     @property
     def name(self) -> str:

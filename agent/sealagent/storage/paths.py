@@ -43,19 +43,24 @@ SECTORSTORE_FILE: Final = "sectorstore.json"
 STORAGE_CONFIG_FILE: Final = "storage.json"
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` via a temporary file, fsync and rename."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, fsync and rename (readers see the
+    old or the new file, never a torn one)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "w") as out:
-            json.dump(obj, out, indent=2)
-            out.write("\n")
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot write {path}: {exc}") from None
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` (:func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
 def _read_json(path: Path) -> Any:

@@ -25,7 +25,6 @@ skips the waiting.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Final
 
@@ -41,6 +40,7 @@ from sealagent.rpc.asgi import RPCApp
 from sealagent.rpc.auth import APIInfo, fixed_token_verifier, parse_api_info
 from sealagent.rpc.client import RPCClient
 from sealagent.rpc.jsonrpc import Dispatcher, MethodRegistry
+from sealagent.rpc.netaddr import is_wildcard, route_source
 from sealagent.rpc.server import start_server
 from sealagent.sched.tasks import TASK_TYPES_BY_ORDER, TaskType
 from sealagent.storage.fetch import RemoteClient
@@ -402,15 +402,9 @@ def advertised_url(bound_url: str, manager: APIInfo) -> str:
     routes to the manager (Lotus dials the miner to learn it)."""
     scheme, _, rest = bound_url.partition("://")
     host, _, port = rest.rpartition(":")
-    if host.strip("[]") not in ("0.0.0.0", "::"):
+    if not is_wildcard(host):
         return bound_url
-    family = socket.AF_INET6 if ":" in manager.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect((manager.host, manager.port))
-            local = str(probe.getsockname()[0])
-        except OSError:
-            local = "127.0.0.1"
+    local = route_source(manager.host, manager.port) or "127.0.0.1"
     return f"{scheme}://{f'[{local}]' if ':' in local else local}:{port}"
 
 

@@ -25,24 +25,8 @@ from typing import Any, Final
 from sealagent.errors import SchedulerError, UnknownProofError
 from sealagent.phases import Phase, PhaseRequest, SectorPaths, SectorRef
 from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
-from sealagent.sched.tasks import SealTaskType, TaskType
+from sealagent.sched.tasks import SealTaskType
 from sealagent.storage.layout import FileType, SectorID
-
-SECTOR_FILES: Final = FileType.UNSEALED | FileType.SEALED | FileType.CACHE
-"""The files of a sector that the sealing phases use."""
-
-_CREATES: Final[dict[Phase, FileType]] = {
-    Phase.ADD_PIECE: FileType.UNSEALED,
-    Phase.PRECOMMIT1: FileType.SEALED | FileType.CACHE,
-}
-
-_READS: Final[dict[Phase, FileType]] = {
-    Phase.PRECOMMIT1: FileType.UNSEALED,
-    Phase.PRECOMMIT2: FileType.SEALED | FileType.CACHE,
-    Phase.COMMIT1: FileType.SEALED | FileType.CACHE,
-    Phase.UNSEAL: FileType.SEALED | FileType.CACHE,
-    Phase.FINALIZE: FileType.CACHE,
-}
 
 READY_PHASES: Final = frozenset({Phase.COMMIT1, Phase.COMMIT2})
 """Phases that skip the preparing window (Lotus starts C1 and C2 directly)."""
@@ -88,17 +72,7 @@ class Assignment:
     @property
     def seal_task_type(self) -> SealTaskType:
         """The ``(proof, task type)`` pair that keys resource limits."""
-        return SealTaskType(self.proof, TaskType(self.phase.task_type))
-
-    @property
-    def reads(self) -> FileType:
-        """The sector files that must be here before the phase runs (its inputs)."""
-        return _READS.get(self.phase, FileType(0))
-
-    @property
-    def creates(self) -> FileType:
-        """The sector files the phase creates (AddPiece's first piece, PreCommit1's)."""
-        return _CREATES.get(self.phase, FileType(0))
+        return SealTaskType(self.proof, self.phase.task_type)
 
     @property
     def fetched(self) -> FileType:

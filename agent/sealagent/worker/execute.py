@@ -40,7 +40,19 @@ from sealagent.worker.inventory import GpuDevice
 
 GUARD_SCRIPT: Final = guard.__file__
 """Run as a script (not ``-m``): it then imports nothing of sealagent and starts fast."""
+CLEANUP_WAIT: Final = 5.0
+"""Seconds a phase's end waits for its working directory to be removed."""
 _log = structlog.get_logger(__name__)
+
+
+async def _remove_workdir(job: PhaseJob) -> None:
+    """Remove the job's working directory, even while the caller is being cancelled.
+
+    The removal runs in a thread, shielded from cancellation; after :data:`CLEANUP_WAIT`
+    the caller goes on and the thread finishes the removal by itself.
+    """
+    with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_WAIT):
+        await trio.to_thread.run_sync(job.cleanup, abandon_on_cancel=True)
 
 
 def resolve_need(assignment: Assignment, worker: WorkerResources) -> Need:
@@ -175,7 +187,7 @@ class Executor:
                 return await trio.to_thread.run_sync(
                     lambda: job.collect(returncode, killed=aborted))
             finally:
-                await trio.to_thread.run_sync(job.cleanup)
+                await _remove_workdir(job)
         finally:
             self.gpus.give_back(devices, need.granted_gpu)
 

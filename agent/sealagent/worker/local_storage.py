@@ -17,9 +17,14 @@ from pathlib import Path
 from sealagent.errors import NoSpaceError, StorageError
 from sealagent.phases import SectorPaths
 from sealagent.proofs.registry import RegisteredSealProof
-from sealagent.storage.layout import FileType, SectorID, sector_path, space_needed
+from sealagent.storage.layout import (
+    SECTOR_FILES,
+    FileType,
+    SectorID,
+    sector_path,
+    space_needed,
+)
 from sealagent.storage.paths import LocalPath, RepoStorage
-from sealagent.worker.assignment import SECTOR_FILES
 from sealagent.worker.outbox import Declared
 
 

@@ -134,7 +134,7 @@ class Preparer:
         return prepared
 
     async def _check_inputs(self, assignment: Assignment, prepared: Prepared) -> None:
-        missing = [t.dir_name for t in assignment.reads.split()
+        missing = [t.dir_name for t in assignment.phase.reads.split()
                    if not await trio.to_thread.run_sync(_exists, _path_of(prepared.paths, t))]
         if missing:
             prepared.release()
@@ -150,7 +150,7 @@ class Preparer:
         """
         sector = assignment.sector
         placed = FileType(0)
-        for file_type in (assignment.creates | assignment.fetched).split():
+        for file_type in (assignment.phase.creates | assignment.fetched).split():
             if self.storage.find(file_type, sector) is None:
                 placed |= file_type
         if not placed:

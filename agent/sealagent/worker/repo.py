@@ -18,15 +18,20 @@ The repo is ``--worker-repo``, else ``$SEALAGENT_WORKER_PATH``, else
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, TextIO
 
 from sealagent.errors import ConfigError
+from sealagent.repodir import lock_repo, resolve_repo_dir, write_private
 from sealagent.rpc.auth import APIInfo, parse_api_info
-from sealagent.storage.paths import SECTORSTORE_FILE, RepoStorage, init_path
+from sealagent.storage.paths import (
+    SECTORSTORE_FILE,
+    RepoStorage,
+    init_path,
+    write_text_atomic,
+)
 
 REPO_ENV: Final = "SEALAGENT_WORKER_PATH"
 DEFAULT_REPO: Final = "~/.sealagent-worker"
@@ -36,8 +41,7 @@ API_INFO_ENV: Final = "WORKER_API_INFO"
 
 def resolve_repo(arg: str | None, environ: Mapping[str, str] | None = None) -> Path:
     """The repo directory: ``arg``, else ``$SEALAGENT_WORKER_PATH``, else the default."""
-    env = os.environ if environ is None else environ
-    return Path(arg or env.get(REPO_ENV) or DEFAULT_REPO).expanduser().absolute()
+    return resolve_repo_dir(arg, environ, REPO_ENV, DEFAULT_REPO)
 
 
 class WorkerRepo:
@@ -73,26 +77,12 @@ class WorkerRepo:
 
         :raises ConfigError: another agent holds it.
         """
-        handle = open(self.lock_file, "a+")  # noqa: SIM115 - held for the agent's lifetime
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise ConfigError(f"{self.root} is in use by another running agent") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        return handle
+        return lock_repo(self.root, self.lock_file, "agent")
 
     def write_api(self, info: APIInfo) -> None:
         """Record where the agent listens and the token it accepts, for the CLI."""
-        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(info.token + "\n")
-        tmp = self.api_file.with_suffix(".tmp")
-        tmp.write_text(info.multiaddr + "\n")
-        os.replace(tmp, self.api_file)
+        write_private(self.token_file, info.token + "\n")
+        write_text_atomic(self.api_file, info.multiaddr + "\n")
 
     def clear_api(self) -> None:
         """Forget the listening address (the agent stopped)."""
