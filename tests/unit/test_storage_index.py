@@ -69,6 +69,15 @@ def test_declare_find_and_drop(index: StorageIndex) -> None:
         index.declare("seal-a", S1, FileType(0))
 
 
+def test_an_exclusive_declaration_replaces_other_copies(index: StorageIndex) -> None:
+    index.declare("seal-a", S1, CACHE_SEALED)
+    index.declare("seal-b", S1, FileType.CACHE, exclusive=True)
+    assert [loc.path_id for loc in index.find(S1, FileType.CACHE)] == ["seal-b"]
+    assert [loc.path_id for loc in index.find(S1, FileType.SEALED)] == ["seal-a"]
+    index.declare("seal-a", S1, FileType.CACHE)
+    assert sorted(loc.path_id for loc in index.find(S1, FileType.CACHE)) == ["seal-a", "seal-b"]
+
+
 def test_fetch_targets_respect_allow_to_groups(index: StorageIndex) -> None:
     index.declare("store", S1, FileType.SEALED)
     found = index.find(S1, FileType.SEALED, allow_fetch=True, proof=P2K)
