@@ -100,9 +100,10 @@ async def test_reporter_retries_until_acknowledged(
     await link.connect()
     outbox = Outbox(tmp_path)
     reporter = Reporter(link, outbox, retry_interval=5.0)
+    # Submitted before the reporter runs, so no wake-up shortens a retry wait.
+    await reporter.submit(Report("t-1", 1, True, {"x": 1}))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reporter.run)
-        await reporter.submit(Report("t-1", 1, True, {"x": 1}))
         await reporter.wait_delivered()
         nursery.cancel_scope.cancel()
     assert outbox.pending() == []
