@@ -20,12 +20,13 @@ rows_to_discard: u64}``.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from sealagent.errors import CorruptDataError, InvalidInputError
+from sealagent.errors import CorruptDataError, InvalidInputError, StorageError
 from sealagent.proofs.registry import parse_sector_size
 
 LAYER_KEY: Final = "layer"
@@ -241,9 +242,7 @@ def clear_cache(sector_size: int, cache_dir: str | Path) -> list[Path]:
     stay (window/winning PoSt read them).  Returns the files removed.
     """
     parse_sector_size(sector_size)
-    cache = Path(cache_dir)
-    if not cache.is_dir():
-        raise InvalidInputError(f"cache directory {cache} does not exist")
+    cache = existing_dir(cache_dir, "cache directory")
     doomed = [data_path(cache, TREE_D_ID)]
     doomed += sorted(cache.glob(f"sc-02-data-{TREE_C_ID}*.dat"))
     doomed += sorted(cache.glob(f"sc-02-data-{LAYER_KEY}*.dat"))
@@ -252,7 +251,25 @@ def clear_cache(sector_size: int, cache_dir: str | Path) -> list[Path]:
 
 def clear_synthetic_proofs(cache_dir: str | Path) -> list[Path]:
     """Remove persisted synthetic vanilla proofs, if any; returns the files removed."""
-    cache = Path(cache_dir)
-    if not cache.is_dir():
-        raise InvalidInputError(f"cache directory {cache} does not exist")
+    cache = existing_dir(cache_dir, "cache directory")
     return _remove([cache / SYNTH_PROOFS_FILE])
+
+
+def existing_dir(path: str | os.PathLike[str], what: str) -> Path:
+    """The directory ``path``, which must exist (StorageError otherwise)."""
+    p = Path(path)
+    if not p.is_dir():
+        problem = "is not a directory" if p.exists() else "does not exist"
+        raise StorageError(f"{what} {p} {problem}")
+    return p
+
+
+def sector_file(path: str | os.PathLike[str], sector_size: int, what: str) -> Path:
+    """A file that must exist (InvalidInputError) and hold exactly one sector (CorruptDataError)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(f"{what} {p} does not exist")
+    size = p.stat().st_size
+    if size != sector_size:
+        raise CorruptDataError(f"{what} {p} has {size} bytes, expected {sector_size}")
+    return p

@@ -20,7 +20,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sealagent.errors import (
@@ -29,7 +28,12 @@ from sealagent.errors import (
     InvalidInputError,
     VerificationError,
 )
-from sealagent.proofs.cache_files import PersistentAux, TemporaryAux
+from sealagent.proofs.cache_files import (
+    PersistentAux,
+    TemporaryAux,
+    existing_dir,
+    sector_file,
+)
 from sealagent.proofs.challenges import bytes32, partition_challenges
 from sealagent.proofs.field import fr_from_bytes
 from sealagent.proofs.graph import StackedGraph
@@ -113,13 +117,8 @@ def seal_commit_phase1(
     proof = resolve_proof(registered_proof)
     prover_id, ticket = bytes32("prover_id", prover_id), bytes32("ticket", ticket)
     seed = bytes32("seed", seed)
-    cache = Path(cache_dir)
-    if not cache.is_dir():
-        raise InvalidInputError(f"cache directory {cache} does not exist")
-    sealed = Path(sealed_path)
-    if not sealed.is_file() or sealed.stat().st_size != proof.sector_size:
-        raise CorruptDataError(f"sealed file {sealed} is missing or not {proof.sector_size} "
-                               "bytes")
+    cache = existing_dir(cache_dir, "cache directory")
+    sealed = sector_file(sealed_path, proof.sector_size, "sealed file")
     p_aux, t_aux = PersistentAux.read(cache), TemporaryAux.read(cache)
     tree_d = tree_d_layout(cache, proof.sector_size)
     comm_d = tree_d.root()

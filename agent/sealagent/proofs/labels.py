@@ -27,10 +27,11 @@ from typing import Final, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from sealagent.errors import CorruptDataError, InvalidInputError, StorageError
-from sealagent.proofs.cache_files import layer_path
+from sealagent.durable import fsync_directory
+from sealagent.errors import CorruptDataError, InvalidInputError
+from sealagent.proofs.cache_files import existing_dir, layer_path
 from sealagent.proofs.graph import BASE_DEGREE, DEGREE, ParentsArray, StackedGraph
-from sealagent.proofs.parent_cache import fsync_directory, load_parents
+from sealagent.proofs.parent_cache import load_parents
 from sealagent.proofs.registry import ApiVersion, RegisteredSealProof, resolve_proof
 
 LABEL_BYTES: Final = 32
@@ -322,9 +323,7 @@ def create_label_layers(
     if not 1 <= start_layer <= layers + 1:
         raise InvalidInputError(f"start_layer {start_layer} is not in 1..{layers + 1}")
     parents = graph if isinstance(graph, np.ndarray) else load_parents(graph)
-    cache = Path(cache_dir)
-    if not cache.is_dir():
-        raise StorageError(f"cache directory {cache} does not exist")
+    cache = existing_dir(cache_dir, "cache directory")
     if _completed(cache, nodes, start_layer - 1, rid) < start_layer - 1:
         raise CorruptDataError(
             f"cannot start at layer {start_layer}: the layers before it in {cache} are not "

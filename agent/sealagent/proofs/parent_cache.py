@@ -28,6 +28,7 @@ from typing import Final
 
 import numpy as np
 
+from sealagent.durable import fsync_directory
 from sealagent.errors import CorruptDataError, StorageError
 from sealagent.proofs.graph import DEGREE, HASHER_NAME, ParentsArray, StackedGraph
 from sealagent.proofs.registry import GIB, KIB, MIB, RegisteredSealProof, resolve_proof
@@ -182,15 +183,6 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (fsync the directory itself)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _build(path: Path, graph: StackedGraph) -> None:

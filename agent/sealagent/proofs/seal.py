@@ -36,14 +36,15 @@ from sealagent.errors import (
     CommitmentMismatchError,
     CorruptDataError,
     InvalidInputError,
-    StorageError,
 )
 from sealagent.proofs.cache_files import (
     PersistentAux,
     StoreConfig,
     TemporaryAux,
+    existing_dir,
     layer_id,
     layer_path,
+    sector_file,
 )
 from sealagent.proofs.challenges import bytes32
 from sealagent.proofs.encoding import encode_nodes
@@ -203,25 +204,6 @@ class SealPreCommitOutput:
         return cls(domain_field(data, "comm_r"), domain_field(data, "comm_d"))
 
 
-def _existing_dir(path: str | os.PathLike[str], what: str) -> Path:
-    """The directory, which must exist."""
-    p = Path(path)
-    if not p.is_dir():
-        raise StorageError(f"{what} {p} is not a directory")
-    return p
-
-
-def _sector_file(path: str | os.PathLike[str], sector_size: int, what: str) -> Path:
-    """A file that must exist and hold exactly one sector."""
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidInputError(f"{what} {p} does not exist")
-    size = p.stat().st_size
-    if size != sector_size:
-        raise CorruptDataError(f"{what} {p} has {size} bytes, expected {sector_size}")
-    return p
-
-
 def map_nodes(path: Path, nodes: int, writable: bool = False) -> np.memmap[Any, np.dtype[np.uint8]]:
     """The first ``nodes`` 32-byte nodes of ``path`` as a ``(nodes, 32)`` memmap."""
     return np.memmap(path, dtype=np.uint8, mode="r+" if writable else "r",
@@ -281,8 +263,8 @@ def seal_pre_commit_phase1(
     _sector_number(sector_id)
     if not all(isinstance(p, PieceInfo) for p in pieces):
         raise InvalidInputError("pieces must be PieceInfo values")
-    cache = _existing_dir(cache_dir, "cache directory")
-    unsealed = _sector_file(unsealed_path, proof.sector_size, "unsealed file")
+    cache = existing_dir(cache_dir, "cache directory")
+    unsealed = sector_file(unsealed_path, proof.sector_size, "unsealed file")
     expected_comm_d = generate_data_commitment(proof, pieces)
     sealed = Path(sealed_path)
     _copy_file(unsealed, sealed)
@@ -352,8 +334,8 @@ def seal_pre_commit_phase2(
     if not isinstance(pc1_output, PreCommit1Output):
         raise InvalidInputError("pc1_output must be a PreCommit1Output")
     proof = pc1_output.registered_proof
-    cache = _existing_dir(cache_dir, "cache directory")
-    sealed = _sector_file(sealed_path, proof.sector_size, "sealed file")
+    cache = existing_dir(cache_dir, "cache directory")
+    sealed = sector_file(sealed_path, proof.sector_size, "sealed file")
     layers = open_layers(cache, proof, pc1_output.replica_id)
     tree_d = tree_d_layout(cache, proof.sector_size)
     if tree_d.root() != pc1_output.comm_d:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from sealagent.errors import CorruptDataError, InvalidInputError, StorageError
-from sealagent.proofs.cache_files import layer_path
+from sealagent.errors import InvalidInputError
+from sealagent.proofs.cache_files import existing_dir, layer_path, sector_file
 from sealagent.proofs.encoding import decode_nodes
 from sealagent.proofs.fr32 import iter_unpadded
 from sealagent.proofs.labels import completed_layers, label_layer
@@ -108,13 +108,8 @@ def unseal_range(
     if offset + num_bytes > proof.shape.unpadded_size:
         raise InvalidInputError(f"range {offset}+{num_bytes} is beyond the sector's "
                                 f"{proof.shape.unpadded_size} bytes")
-    cache = Path(cache_dir)
-    if not cache.is_dir():
-        raise StorageError(f"cache directory {cache} is not a directory")
-    sealed = Path(sealed_path)
-    if not sealed.is_file() or sealed.stat().st_size != proof.sector_size:
-        raise CorruptDataError(f"sealed file {sealed} is missing or not {proof.sector_size} "
-                               "bytes")
+    cache = existing_dir(cache_dir, "cache directory")
+    sealed = sector_file(sealed_path, proof.sector_size, "sealed file")
     with contextlib.ExitStack() as stack:
         if completed_layers(cache, proof, replica_id) == proof.layers:
             key: Nodes = map_nodes(layer_path(cache, proof.layers), proof.nodes)

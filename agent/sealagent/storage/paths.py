@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from sealagent.durable import fsync_directory
 from sealagent.errors import ConfigError, NoSpaceError, StorageError
 from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.storage.layout import (
@@ -45,7 +46,8 @@ STORAGE_CONFIG_FILE: Final = "storage.json"
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file, fsync and rename (readers see the
-    old or the new file, never a torn one)."""
+    old or the new file, never a torn one), then fsync the directory so the new file
+    survives a crash."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "w") as out:
@@ -53,6 +55,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
+        fsync_directory(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot write {path}: {exc}") from None

@@ -16,19 +16,12 @@ from urllib.parse import quote, unquote
 
 import structlog
 
+from sealagent.durable import fsync_directory
 from sealagent.errors import StorageError
 from sealagent.storage.paths import write_json_atomic
 
 _SUFFIX: Final = ".json"
 _log = structlog.get_logger(__name__)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class JsonDir:
@@ -49,7 +42,6 @@ class JsonDir:
     def put(self, key: str, value: Any) -> None:
         """Write ``value`` under ``key`` durably (replacing any previous value)."""
         write_json_atomic(self._file(key), value)
-        _fsync_dir(self.directory)
 
     def get(self, key: str) -> Any:
         """The value under ``key``, or None when there is none."""
@@ -68,7 +60,7 @@ class JsonDir:
             return False
         except OSError as exc:
             raise StorageError(f"cannot remove record {key!r}: {exc}") from None
-        _fsync_dir(self.directory)
+        fsync_directory(self.directory)
         return True
 
     def items(self) -> list[tuple[str, Any]]:
