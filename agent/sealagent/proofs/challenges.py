@@ -70,12 +70,7 @@ def interactive_challenges(
     bytes32("replica_id", replica_id)
     bytes32("seed", seed)
     prefix = hashlib.sha256(bytes(replica_id) + bytes(seed))
-    out = []
-    for j in _counters(challenges_per_partition, k):
-        h = prefix.copy()
-        h.update(struct.pack("<I", j))
-        out.append(challenge_from_digest(h.digest(), sector_nodes))
-    return out
+    return _counter_challenges(prefix, sector_nodes, k, challenges_per_partition)
 
 
 def non_interactive_challenges(
@@ -90,6 +85,12 @@ def non_interactive_challenges(
     bytes32("replica_id", replica_id)
     bytes32("comm_r", comm_r)
     prefix = hashlib.sha256(NI_TAG + bytes(replica_id) + bytes(comm_r))
+    return _counter_challenges(prefix, sector_nodes, k, challenges_per_partition)
+
+
+def _counter_challenges(prefix: hashlib._Hash, sector_nodes: int, k: int,
+                        challenges_per_partition: int) -> list[int]:
+    """Partition ``k``'s challenges: ``prefix`` hashed on with each ``u32_le(j)``, reduced."""
     out = []
     for j in _counters(challenges_per_partition, k):
         h = prefix.copy()
