@@ -40,15 +40,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealagent.proofs.registry import GIB, RegisteredSealProof
-from sealagent.resources import GpuInfo, WorkerResources
 from sealagent.sched.queue import SchedTask
+from sealagent.sched.resources import GpuInfo, WorkerResources
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
 from sealagent.sched.storage_view import PathStat, StorageView
-from sealagent.sched.tasks import TaskType
 from sealagent.sched.windows import SCHED_WINDOWS, SchedWorker
-from sealagent.storage.layout import FileType, SectorID
+from sealagent.vocab.registry import GIB, RegisteredSealProof
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.vocab.tasks import TaskType
 
 TIB = 1024 * GIB
 ALWAYS = frozenset({TaskType.FETCH, TaskType.COMMIT_1, TaskType.PROVE_REPLICA_UPDATE_1,

@@ -70,7 +70,7 @@ from sealagent.proofs import (
     parse_sector_size,
     verify_seal_commit_phase1,
 )
-from sealagent.proofs.registry import size_name
+from sealagent.vocab.registry import size_name
 
 BENCH_MINER: Final = 1000
 BENCH_SECTOR: Final = 1

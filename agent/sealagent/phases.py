@@ -26,9 +26,9 @@ from typing import Any, ClassVar, Final, Self
 
 from sealagent.errors import InvalidInputError
 from sealagent.proofs.cid import uvarint
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
-from sealagent.sched.tasks import TaskType
-from sealagent.storage.layout import SECTOR_FILES, FileType, SectorID, sector_path
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
+from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID, sector_path
+from sealagent.vocab.tasks import TaskType
 
 HEX32_LEN: Final = 64
 """Length of a 32-byte value written as hex."""

@@ -51,7 +51,7 @@ from sealagent.phases import (
     UnsealRequest,
 )
 from sealagent.plugins import REFERENCE_BACKEND, PluginSet, Selection, run_phase
-from sealagent.proofs.registry import resolve_proof
+from sealagent.vocab.registry import resolve_proof
 
 DEFAULT_PROOF: Final = "StackedDrg2KiBV1_1"
 """The proof of :func:`sector_inputs`: a 2 KiB sector seals in about a second."""

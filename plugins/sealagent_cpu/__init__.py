@@ -4,6 +4,9 @@ Every phase is a direct call into :mod:`sealagent.proofs` (pure Python and numpy
 bit-exact with rust-fil-proofs), reading and writing the sector's files where Lotus
 keeps them.  It is shaped exactly like a third-party backend: hook implementations only,
 registered through the ``sealagent`` entry point.  Commit2 (the SNARK) is not implemented.
+
+The proofs core is reached as ``proofs.<name>``: :mod:`sealagent.proofs` imports a module
+(and numpy) only when a phase first uses it, so a phase's child process starts quickly.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from sealagent import __version__, hookimpl
+import sealagent
+from sealagent import hookimpl, proofs
 from sealagent.errors import CommitmentMismatchError
 from sealagent.phases import (
     AddPieceRequest,
@@ -32,20 +36,6 @@ from sealagent.phases import (
     UnsealRequest,
     UnsealResult,
 )
-from sealagent.proofs import (
-    PieceInfo,
-    PreCommit1Output,
-    add_piece,
-    cid_to_sealed_commitment,
-    cid_to_unsealed_commitment,
-    clear_cache,
-    seal_commit_phase1,
-    seal_pre_commit_phase1,
-    seal_pre_commit_phase2,
-    sealed_commitment_to_cid,
-    unseal_range,
-    unsealed_commitment_to_cid,
-)
 
 NAME = "cpu"
 
@@ -53,14 +43,14 @@ NAME = "cpu"
 @hookimpl
 def sealagent_backend_info() -> BackendInfo:
     """The reference backend runs everywhere."""
-    return BackendInfo(name=NAME, version=__version__,
+    return BackendInfo(name=NAME, version=sealagent.__version__,
                        description="reference: pure Python + numpy, bit-exact with "
                                    "rust-fil-proofs")
 
 
-def _pieces(refs: Sequence[PieceRef]) -> list[PieceInfo]:
-    """Wire pieces as the proofs library's :class:`PieceInfo`."""
-    return [PieceInfo.from_cid(ref.cid, ref.size) for ref in refs]
+def _pieces(refs: Sequence[PieceRef]) -> list[proofs.PieceInfo]:
+    """Wire pieces as the proofs library's :class:`~sealagent.proofs.PieceInfo`."""
+    return [proofs.PieceInfo.from_cid(ref.cid, ref.size) for ref in refs]
 
 
 @contextlib.contextmanager
@@ -72,10 +62,10 @@ def _piece_source(path: str | None) -> Iterator[BinaryIO]:
 
 @hookimpl
 def sealagent_addpiece(request: AddPieceRequest) -> AddPieceResult:
-    """``add_piece`` into the unsealed file (created, with its directory, if missing)."""
+    """``proofs.add_piece`` into the unsealed file (created, with its directory, if missing)."""
     Path(request.paths.unsealed).parent.mkdir(parents=True, exist_ok=True)
     with _piece_source(request.piece_file) as source:
-        out = add_piece(request.sector.proof, source, request.paths.unsealed,
+        out = proofs.add_piece(request.sector.proof, source, request.paths.unsealed,
                         request.piece_size, request.existing_piece_sizes)
     return AddPieceResult(PieceRef(size=out.piece.size, cid=out.piece.cid), out.offset,
                           out.written)
@@ -83,11 +73,11 @@ def sealagent_addpiece(request: AddPieceRequest) -> AddPieceResult:
 
 @hookimpl
 def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
-    """``seal_pre_commit_phase1``: labels into the cache directory."""
+    """``proofs.seal_pre_commit_phase1``: labels into the cache directory."""
     paths = request.paths
     Path(paths.cache).mkdir(parents=True, exist_ok=True)
     Path(paths.sealed).parent.mkdir(parents=True, exist_ok=True)
-    out = seal_pre_commit_phase1(
+    out = proofs.seal_pre_commit_phase1(
         request.sector.proof, paths.cache, paths.unsealed, paths.sealed,
         request.sector.prover_id, request.sector.number, bytes.fromhex(request.ticket),
         _pieces(request.pieces))
@@ -96,46 +86,46 @@ def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
 
 @hookimpl
 def sealagent_precommit2(request: PreCommit2Request) -> PreCommit2Result:
-    """``seal_pre_commit_phase2``: trees, replica, comm_d and comm_r."""
-    pc1 = PreCommit1Output.from_json(request.pc1_output)
-    out = seal_pre_commit_phase2(pc1, request.paths.cache, request.paths.sealed)
-    return PreCommit2Result(unsealed_commitment_to_cid(out.comm_d),
-                            sealed_commitment_to_cid(out.comm_r))
+    """``proofs.seal_pre_commit_phase2``: trees, replica, comm_d and comm_r."""
+    pc1 = proofs.PreCommit1Output.from_json(request.pc1_output)
+    out = proofs.seal_pre_commit_phase2(pc1, request.paths.cache, request.paths.sealed)
+    return PreCommit2Result(proofs.unsealed_commitment_to_cid(out.comm_d),
+                            proofs.sealed_commitment_to_cid(out.comm_r))
 
 
 @hookimpl
 def sealagent_commit1(request: Commit1Request) -> Commit1Result:
-    """``seal_commit_phase1``, for the sector whose commitments the request names."""
+    """``proofs.seal_commit_phase1``, for the sector whose commitments the request names."""
     paths, sector = request.paths, request.sector
-    out = seal_commit_phase1(
+    out = proofs.seal_commit_phase1(
         sector.proof, paths.cache, paths.sealed, sector.prover_id, sector.number,
         bytes.fromhex(request.ticket), bytes.fromhex(request.seed), _pieces(request.pieces))
-    if out.comm_d != cid_to_unsealed_commitment(request.comm_d):
+    if out.comm_d != proofs.cid_to_unsealed_commitment(request.comm_d):
         raise CommitmentMismatchError(f"the sector's comm_d is "
-                                      f"{unsealed_commitment_to_cid(out.comm_d)}, not "
+                                      f"{proofs.unsealed_commitment_to_cid(out.comm_d)}, not "
                                       f"{request.comm_d}")
-    if out.comm_r != cid_to_sealed_commitment(request.comm_r):
+    if out.comm_r != proofs.cid_to_sealed_commitment(request.comm_r):
         raise CommitmentMismatchError(f"the sector's comm_r is "
-                                      f"{sealed_commitment_to_cid(out.comm_r)}, not "
+                                      f"{proofs.sealed_commitment_to_cid(out.comm_r)}, not "
                                       f"{request.comm_r}")
     return Commit1Result(json.dumps(out.to_json()))
 
 
 @hookimpl
 def sealagent_unseal(request: UnsealRequest) -> UnsealResult:
-    """``unseal_range`` of the sealed replica into ``request.output``."""
+    """``proofs.unseal_range`` of the sealed replica into ``request.output``."""
     paths, sector = request.paths, request.sector
-    written = unseal_range(
+    written = proofs.unseal_range(
         sector.proof, paths.cache, paths.sealed, request.output, sector.prover_id,
-        sector.number, cid_to_unsealed_commitment(request.comm_d),
+        sector.number, proofs.cid_to_unsealed_commitment(request.comm_d),
         bytes.fromhex(request.ticket), request.offset, request.size)
     return UnsealResult(written)
 
 
 @hookimpl
 def sealagent_finalize(request: FinalizeRequest) -> FinalizeResult:
-    """``clear_cache``, and remove the unsealed file unless it is to be kept."""
-    removed = [str(p) for p in clear_cache(request.sector.registered_proof.sector_size,
+    """``proofs.clear_cache``, and remove the unsealed file unless it is to be kept."""
+    removed = [str(p) for p in proofs.clear_cache(request.sector.registered_proof.sector_size,
                                            request.paths.cache)]
     unsealed = Path(request.paths.unsealed)
     if not request.keep_unsealed and unsealed.exists():

@@ -24,9 +24,9 @@ from sealagent.manager.config import (
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.server import RunningManager
 from sealagent.manager.tasks import TaskRecord, get_task, sector_tasks
-from sealagent.rpc.auth import APIInfo
 from sealagent.rpc.client import RPCClient, open_rpc_client
-from sealagent.sched.tasks import TaskType
+from sealagent.vocab.tasks import TaskType
+from sealagent.web.auth import APIInfo
 from sealagent.worker.config import ALWAYS_ON, AgentConfig
 
 EPOCH = 0.05

@@ -21,17 +21,17 @@ import trio
 from sealagent.errors import RPCError, RPCTransportError, SessionError
 from sealagent.phases import Phase, SectorPaths, SectorRef
 from sealagent.plugins import PluginSet, run_phase
-from sealagent.proofs.registry import resolve_proof
 from sealagent.rpc.asgi import RPCApp
-from sealagent.rpc.auth import fixed_token_verifier
 from sealagent.rpc.client import RPCClient
 from sealagent.rpc.jsonrpc import Dispatcher, MethodRegistry
 from sealagent.rpc.server import start_server
-from sealagent.sched.tasks import TaskType
 from sealagent.storage.fetch import RemoteClient
-from sealagent.storage.layout import FileType, SectorID
 from sealagent.storage.paths import LocalPath, init_path
 from sealagent.storage.remote import RemoteHandler
+from sealagent.vocab.registry import resolve_proof
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.vocab.tasks import TaskType
+from sealagent.web.auth import fixed_token_verifier
 
 SEALING_TASKS = (TaskType.ADD_PIECE, TaskType.PRE_COMMIT_1, TaskType.PRE_COMMIT_2,
                  TaskType.COMMIT_1, TaskType.FINALIZE, TaskType.FETCH)

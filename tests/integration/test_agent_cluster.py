@@ -13,8 +13,8 @@ from pathlib import Path
 import trio
 
 from sealagent.manager.server import serve_manager
-from sealagent.storage.layout import FileType, SectorID
 from sealagent.storage.paths import RepoStorage
+from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.worker.agent import Agent, run_agent
 from tests.integration.agent_harness import (
     AP_PC1,

@@ -14,7 +14,7 @@ import trio
 
 from sealagent.errors import AuthError
 from sealagent.manager.server import serve_manager
-from sealagent.rpc.auth import APIInfo, create_token
+from sealagent.web.auth import APIInfo, create_token
 from sealagent.worker.agent import Agent, run_agent
 from sealagent.worker.assignment import Assignment
 from sealagent.worker.task_flow import HeldTask

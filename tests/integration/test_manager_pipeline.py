@@ -26,8 +26,8 @@ from sealagent.manager.config import (
 )
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.server import RunningManager, serve_manager
-from sealagent.rpc.auth import create_token, parse_api_info, verify_token
 from sealagent.rpc.client import RPCClient
+from sealagent.web.auth import create_token, parse_api_info, verify_token
 from tests.integration.manager_fake_agent import SEALING_TASKS, FakeAgent
 
 SEALED_PHASES = ("AP", "PC1", "PC2", "C1", "FIN")

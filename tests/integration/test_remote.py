@@ -13,13 +13,13 @@ import trio
 
 from sealagent.errors import AuthError, SectorFileNotFoundError, StorageError
 from sealagent.rpc.asgi import RPCApp
-from sealagent.rpc.auth import create_token, jwt_verifier
 from sealagent.rpc.jsonrpc import Dispatcher, MethodRegistry
 from sealagent.rpc.server import start_server
 from sealagent.storage.fetch import RemoteClient
-from sealagent.storage.layout import FileType, SectorID
 from sealagent.storage.paths import LocalPath, init_path
 from sealagent.storage.remote import RemoteHandler
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.web.auth import create_token, jwt_verifier
 from tests.unit.test_rpc_client import no_leaked_async_generators
 
 SECRET = b"r" * 32

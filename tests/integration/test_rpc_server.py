@@ -10,10 +10,10 @@ import trio
 
 from sealagent.errors import AuthError, ConfigError, RPCTransportError
 from sealagent.rpc.asgi import RPCApp
-from sealagent.rpc.auth import create_token, format_api_info, jwt_verifier, permissions_up_to
 from sealagent.rpc.client import open_rpc_client
 from sealagent.rpc.jsonrpc import Dispatcher, MethodRegistry
 from sealagent.rpc.server import ServerHandle, start_server
+from sealagent.web.auth import create_token, format_api_info, jwt_verifier, permissions_up_to
 
 SECRET = b"s" * 32
 ADMIN = create_token(SECRET, permissions_up_to("admin"))

@@ -17,7 +17,7 @@ from sealagent.proofs.parent_cache import (
     parent_cache_name,
     parent_cache_path,
 )
-from sealagent.proofs.registry import ApiVersion, RegisteredSealProof
+from sealagent.vocab.registry import ApiVersion, RegisteredSealProof
 
 Vectors = dict[str, dict[str, Any]]
 

@@ -23,7 +23,7 @@ from sealagent.proofs.pieces import (
     zero_piece,
     zero_piece_commitment,
 )
-from sealagent.proofs.registry import RegisteredSealProof
+from sealagent.vocab.registry import RegisteredSealProof
 
 Vectors = dict[str, dict[str, Any]]
 

@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from sealagent.errors import AuthError, ConfigError
-from sealagent.rpc.auth import (
+from sealagent.web.auth import (
     PERMISSIONS,
     APIInfo,
     api_info_from_env,

@@ -16,7 +16,7 @@ from sealagent.proofs.challenges import (
     synthetic_porep_challenges,
     synthetic_selection_indexes,
 )
-from sealagent.proofs.registry import RegisteredSealProof
+from sealagent.vocab.registry import RegisteredSealProof
 
 Vectors = dict[str, dict[str, Any]]
 RID = bytes(range(32))

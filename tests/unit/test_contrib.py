@@ -27,8 +27,8 @@ from sealagent.manager.config import APIConfig, ManagerConfig, StorageConfig, lo
 from sealagent.manager.metrics import ManagerMetrics, Snapshot
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.server import serve_manager
-from sealagent.resources import default_env, resource_env_lines
-from sealagent.rpc.auth import api_info_from_env
+from sealagent.sched.resources import default_env, resource_env_lines
+from sealagent.web.auth import api_info_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRIB = ROOT / "contrib"

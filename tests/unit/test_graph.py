@@ -19,7 +19,7 @@ from sealagent.proofs.graph import (
     StackedGraph,
     derive_feistel_keys,
 )
-from sealagent.proofs.registry import ApiVersion, RegisteredSealProof
+from sealagent.vocab.registry import ApiVersion, RegisteredSealProof
 
 # ChaCha with an all-zero key and nonce (draft-strombergson-chacha-test-vectors, TC1).
 CHACHA8_ZERO = bytes.fromhex(

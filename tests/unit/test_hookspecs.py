@@ -34,8 +34,8 @@ from sealagent.phases import (
     UnsealRequest,
     UnsealResult,
 )
-from sealagent.sched.tasks import TaskType
-from sealagent.storage.layout import FileType
+from sealagent.vocab.sectors import FileType
+from sealagent.vocab.tasks import TaskType
 
 HOOKS = [
     (name, fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)

@@ -34,7 +34,7 @@ from sealagent.proofs.parent_cache import (
     parent_cache_file,
     parent_cache_path,
 )
-from sealagent.proofs.registry import ApiVersion, RegisteredSealProof
+from sealagent.vocab.registry import ApiVersion, RegisteredSealProof
 
 V1_1_2K = RegisteredSealProof.StackedDrg2KiBV1_1
 SYNTH_2K = RegisteredSealProof.StackedDrg2KiBV1_1_Feat_SyntheticPoRep

@@ -18,8 +18,8 @@ from sealagent.errors import ConfigError
 from sealagent.manager.config import load_config
 from sealagent.manager.repo import MinerRepo, resolve_repo
 from sealagent.proofs.pieces import generate_piece_commitment
-from sealagent.rpc.auth import verify_token
 from sealagent.units import size_str
+from sealagent.web.auth import verify_token
 
 
 def test_repo_resolution_order() -> None:

@@ -18,10 +18,10 @@ from sealagent.manager.pipeline import (
 from sealagent.manager.proof_check import check_proof
 from sealagent.phases import Phase, SectorPaths
 from sealagent.proofs.pieces import generate_piece_commitment, zero_piece
-from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, TaskSelector
-from sealagent.storage.layout import FileType
 from sealagent.testing import SealState, SectorInputs, seal_with_reference
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import FileType
 
 PROOF = RegisteredSealProof.StackedDrg2KiBV1_1
 TICKET, SEED = "11" * 32, "22" * 32

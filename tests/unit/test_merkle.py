@@ -22,7 +22,7 @@ from sealagent.proofs.merkle import (
     TreeLayout,
     TreeShape,
 )
-from sealagent.proofs.registry import resolve_proof
+from sealagent.vocab.registry import resolve_proof
 
 HashFn = Callable[[Sequence[bytes]], bytes]
 

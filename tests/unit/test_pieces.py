@@ -32,7 +32,6 @@ from sealagent.proofs.pieces import (
     zero_piece,
     zero_piece_commitment,
 )
-from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.proofs.sha_tree import (
     Sha256TreeBuilder,
     sha256_hash_level,
@@ -41,6 +40,7 @@ from sealagent.proofs.sha_tree import (
     sha256_tree_levels,
     sha256_tree_root,
 )
+from sealagent.vocab.registry import RegisteredSealProof
 
 PROOF_2K = RegisteredSealProof.StackedDrg2KiBV1_1
 SECTOR_2K = 2048

@@ -22,10 +22,11 @@ from sealagent.errors import (
     SchedulerError,
     SessionError,
 )
-from sealagent.rpc.asgi import Receive, RPCApp, Scope, Send
-from sealagent.rpc.auth import create_token, format_api_info, jwt_verifier
+from sealagent.rpc.asgi import RPCApp
 from sealagent.rpc.client import RPCClient, call_sync, open_rpc_client
 from sealagent.rpc.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Dispatcher, MethodRegistry
+from sealagent.web.asgi import Receive, Scope, Send
+from sealagent.web.auth import create_token, format_api_info, jwt_verifier
 
 SECRET = b"k" * 32
 ADMIN = create_token(SECRET, ["read", "write", "sign", "admin"])

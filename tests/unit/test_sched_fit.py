@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sealagent.proofs.registry import GIB, MIB, RegisteredSealProof
-from sealagent.resources import DEFAULT_TABLE, GpuInfo, Resources, WorkerResources
 from sealagent.sched.fit import ActiveResources, Need, Reject
-from sealagent.sched.tasks import SealTaskType, TaskType
+from sealagent.sched.resources import DEFAULT_TABLE, GpuInfo, Resources, WorkerResources
+from sealagent.vocab.registry import GIB, MIB, RegisteredSealProof
+from sealagent.vocab.tasks import SealTaskType, TaskType
 
 P32 = RegisteredSealProof.StackedDrg32GiBV1_1
 PC1 = SealTaskType(P32, TaskType.PRE_COMMIT_1)

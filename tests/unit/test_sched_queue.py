@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sealagent.errors import SchedulerError
-from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.queue import RequestQueue, SchedTask, packed_key, queue_key
 from sealagent.sched.selectors import AllocSelector, ExistingSelector
-from sealagent.sched.tasks import TaskType
-from sealagent.storage.layout import FileType, SectorID
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.vocab.tasks import TaskType
 
 T = TaskType
 P32 = RegisteredSealProof.StackedDrg32GiBV1_1

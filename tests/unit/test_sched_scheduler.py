@@ -7,23 +7,23 @@ import random
 import pytest
 
 from sealagent.errors import ConfigError, SchedulerError
-from sealagent.proofs.registry import GIB, RegisteredSealProof
-from sealagent.resources import (
+from sealagent.sched.assigners import Assigner
+from sealagent.sched.fit import ActiveResources
+from sealagent.sched.queue import SchedTask
+from sealagent.sched.resources import (
     DEFAULT_TABLE,
     GpuInfo,
     ResourceTable,
     WorkerResources,
     parse_resource_env,
 )
-from sealagent.sched.assigners import Assigner
-from sealagent.sched.fit import ActiveResources
-from sealagent.sched.queue import SchedTask
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
 from sealagent.sched.storage_view import PathKind, PathStat, StorageView, seal_space
-from sealagent.sched.tasks import SealTaskType, TaskType
 from sealagent.sched.windows import Assignment, SchedWorker
-from sealagent.storage.layout import FileType, SectorID
+from sealagent.vocab.registry import GIB, RegisteredSealProof
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.vocab.tasks import SealTaskType, TaskType
 
 T = TaskType
 P32 = RegisteredSealProof.StackedDrg32GiBV1_1

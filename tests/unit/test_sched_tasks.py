@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sealagent.errors import SchedulerError
-from sealagent.proofs.registry import RegisteredSealProof
-from sealagent.sched.tasks import (
-    TASK_TYPES_BY_ORDER,
-    SealTaskType,
-    TaskType,
-    parse_task_type,
-)
-from sealagent.storage.layout import SectorID
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import SectorID
+from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER, SealTaskType, TaskType, parse_task_type
 
 T = TaskType
 

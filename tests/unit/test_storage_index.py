@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from sealagent.errors import ConfigError, StorageError
-from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.storage.index import StorageIndex
-from sealagent.storage.layout import FileType, SectorID, space_needed
+from sealagent.storage.layout import space_needed
 from sealagent.storage.meta import FsStat, PathMeta
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import FileType, SectorID
 
 P2K = RegisteredSealProof.StackedDrg2KiBV1_1
 S1 = SectorID(1000, 1)

@@ -7,15 +7,9 @@ from pathlib import Path
 import pytest
 
 from sealagent.errors import ConfigError
-from sealagent.proofs.registry import GIB, RegisteredSealProof
-from sealagent.storage.layout import (
-    ALL_FILE_TYPES,
-    FileType,
-    SectorID,
-    fetch_temp_path,
-    sector_path,
-    space_needed,
-)
+from sealagent.storage.layout import fetch_temp_path, space_needed
+from sealagent.vocab.registry import GIB, RegisteredSealProof
+from sealagent.vocab.sectors import ALL_FILE_TYPES, FileType, SectorID, sector_path
 
 P2K = RegisteredSealProof.StackedDrg2KiBV1_1
 P32G = RegisteredSealProof.StackedDrg32GiBV1_1

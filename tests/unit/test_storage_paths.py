@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from sealagent.errors import ConfigError, NoSpaceError, StorageError
-from sealagent.proofs.registry import RegisteredSealProof
-from sealagent.storage.layout import FileType, SectorID, space_needed
+from sealagent.storage.layout import space_needed
 from sealagent.storage.meta import FsStat, PathMeta
 from sealagent.storage.paths import (
     SECTORSTORE_FILE,
@@ -19,6 +18,8 @@ from sealagent.storage.paths import (
     init_path,
     open_path,
 )
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import FileType, SectorID
 
 P2K = RegisteredSealProof.StackedDrg2KiBV1_1
 SECTOR = SectorID(1000, 7)

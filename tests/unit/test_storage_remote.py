@@ -11,12 +11,12 @@ import pytest
 import trio
 
 from sealagent.errors import ConfigError, RPCTransportError, StorageError
-from sealagent.rpc.asgi import Message
-from sealagent.rpc.auth import create_token, fixed_token_verifier
 from sealagent.storage.fetch import RemoteClient, stat_url
-from sealagent.storage.layout import FileType, SectorID
 from sealagent.storage.paths import init_path
 from sealagent.storage.remote import CHUNK_SIZE, RemoteHandler, parse_range
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.web.asgi import Message
+from sealagent.web.auth import create_token, fixed_token_verifier
 
 TOKEN = create_token(b"t" * 32, ["admin"])
 URL = "http://peer/remote/cache/s-t01000-1"

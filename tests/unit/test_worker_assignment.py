@@ -13,9 +13,9 @@ from sealagent.phases import (
     PreCommit1Request,
     SectorPaths,
 )
-from sealagent.proofs.registry import RegisteredSealProof
-from sealagent.sched.tasks import SealTaskType, TaskType
-from sealagent.storage.layout import FileType, SectorID
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.vocab.tasks import SealTaskType, TaskType
 from sealagent.worker.assignment import Assignment
 
 PATHS = SectorPaths("/p/unsealed/s-t01000-3", "/p/sealed/s-t01000-3", "/p/cache/s-t01000-3")

@@ -11,8 +11,8 @@ from sealagent.cli import build_parser, main
 from sealagent.cli.info import format_status, short_names
 from sealagent.cli.run import build_config, chosen_tasks, manager_api
 from sealagent.errors import ConfigError
-from sealagent.rpc.auth import create_token
-from sealagent.sched.tasks import TaskType
+from sealagent.vocab.tasks import TaskType
+from sealagent.web.auth import create_token
 
 TOKEN = create_token(b"k" * 32, ["read", "write", "sign", "admin"])
 API = f"{TOKEN}:/ip4/10.0.0.5/tcp/2345/http"

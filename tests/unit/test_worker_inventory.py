@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sealagent.resources import DEFAULT_TABLE, GpuInfo
+from sealagent.sched.resources import DEFAULT_TABLE, GpuInfo
 from sealagent.worker.inventory import (
     CgroupLimits,
     GpuDevice,

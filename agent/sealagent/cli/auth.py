@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call, repo_of
-from sealagent.rpc.auth import PERMISSIONS, permissions_up_to
 from sealagent.rpc.netaddr import is_wildcard, loopback_for, primary_address
+from sealagent.web.auth import PERMISSIONS, permissions_up_to
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -50,8 +50,8 @@ from sealagent.manager.fsm import SectorState
 from sealagent.manager.repo import MinerRepo
 from sealagent.phases import Phase
 from sealagent.plugins import select_backends
-from sealagent.proofs.registry import parse_sector_size, size_name
 from sealagent.rpc.client import RPCClient
+from sealagent.vocab.registry import parse_sector_size, size_name
 
 PHASES: Final = (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.COMMIT1,
                  Phase.COMMIT2, Phase.FINALIZE)

@@ -12,8 +12,8 @@ from typing import Any
 
 from sealagent import __version__
 from sealagent.rpc.client import call_sync
-from sealagent.sched.tasks import TASK_TYPES_BY_ORDER
 from sealagent.units import size_str
+from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER
 from sealagent.worker.repo import REPO_ENV, agent_api_info
 
 

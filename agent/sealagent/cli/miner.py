@@ -28,8 +28,8 @@ from sealagent.manager.config import (
 from sealagent.manager.logs import configure_logging
 from sealagent.manager.repo import DEFAULT_REPO, REPO_ENV, MinerRepo, resolve_repo
 from sealagent.manager.server import serve_manager
-from sealagent.proofs.registry import parse_sector_size
 from sealagent.rpc.client import Params, call_sync
+from sealagent.vocab.registry import parse_sector_size
 
 DEFAULT_TIMEOUT = 10.0
 

@@ -12,7 +12,7 @@ import argparse
 import os
 from typing import Any
 
-from sealagent.resources import EnvListing, resource_env_lines
+from sealagent.sched.resources import EnvListing, resource_env_lines
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

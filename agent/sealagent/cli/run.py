@@ -35,8 +35,8 @@ from sealagent.errors import ConfigError
 from sealagent.manager.logs import configure_logging
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.repo import resolve_repo as resolve_miner_repo
-from sealagent.rpc.auth import APIInfo, api_info_from_env
-from sealagent.sched.tasks import TaskType
+from sealagent.vocab.tasks import TaskType
+from sealagent.web.auth import APIInfo, api_info_from_env
 from sealagent.worker.agent import Agent, single_error
 from sealagent.worker.config import ALWAYS_ON, DEFAULT_HEARTBEAT, DEFAULT_STOP_GRACE, AgentConfig
 from sealagent.worker.repo import REPO_ENV, resolve_repo

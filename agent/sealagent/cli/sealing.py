@@ -9,8 +9,8 @@ from typing import Any, Final
 
 from sealagent.cli.formatting import bar, format_table, go_duration
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
-from sealagent.sched.tasks import TASK_TYPES_BY_ORDER
 from sealagent.units import size_str
+from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER
 
 _STATE_ORDER: Final = {"running": 0, "prepared": 1, "assigned": 2, "ret-wait": 3}
 

@@ -12,7 +12,7 @@ import argparse
 
 from sealagent.cli.info import add_agent_arguments, call_agent, short_names
 from sealagent.errors import ConfigError
-from sealagent.sched.tasks import TASK_TYPES_BY_ORDER
+from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER
 from sealagent.worker.config import OPTIONAL_TASKS
 
 

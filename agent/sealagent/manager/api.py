@@ -17,9 +17,9 @@ from sealagent.errors import AuthError, ManagerError
 from sealagent.manager import views
 from sealagent.manager.service import ManagerService
 from sealagent.manager.workers import WorkerReport
-from sealagent.rpc.auth import check_permission, create_token, verify_token
 from sealagent.rpc.jsonrpc import MethodRegistry, exported
 from sealagent.storage.paths import LocalPath, RepoStorage, init_path, open_path
+from sealagent.web.auth import check_permission, create_token, verify_token
 
 API_VERSION: Final = "0.1.0"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from sealagent.errors import ConfigError, UnknownProofError
-from sealagent.proofs.registry import parse_sector_size, size_name
-from sealagent.resources import ResourceFiltering
 from sealagent.sched.assigners import Assigner
+from sealagent.sched.resources import ResourceFiltering
+from sealagent.vocab.registry import parse_sector_size, size_name
 
 CONFIG_FILE: Final = "config.toml"
 

@@ -13,9 +13,9 @@ import socket
 
 from sealagent.manager.config import ManagerConfig
 from sealagent.manager.repo import MinerRepo
-from sealagent.resources import ResourceFiltering
-from sealagent.rpc.auth import APIInfo
-from sealagent.sched.tasks import TaskType
+from sealagent.sched.resources import ResourceFiltering
+from sealagent.vocab.tasks import TaskType
+from sealagent.web.auth import APIInfo
 from sealagent.worker.agent import ALWAYS_ON, AgentConfig
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from sealagent.rpc.asgi import Receive, Scope, Send, send_bytes, send_json
+from sealagent.web.asgi import Receive, Scope, Send, send_bytes, send_json
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 28800)
 

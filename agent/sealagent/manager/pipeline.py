@@ -19,9 +19,9 @@ from sealagent.phases import Phase, PieceRef, SectorRef
 from sealagent.proofs.cid import unsealed_commitment_to_cid
 from sealagent.proofs.fr32 import to_unpadded_size
 from sealagent.proofs.pieces import PieceInfo, fill_pieces, generate_data_commitment
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
-from sealagent.storage.layout import FileType
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
+from sealagent.vocab.sectors import FileType
 
 
 def _piece(info: PieceInfo, *, deal: bool = False, source: str | None = None) -> SectorPiece:

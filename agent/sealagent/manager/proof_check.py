@@ -19,7 +19,7 @@ from sealagent.manager.fsm import SectorInfo
 from sealagent.phases import SectorRef
 from sealagent.proofs.cid import cid_to_sealed_commitment, cid_to_unsealed_commitment
 from sealagent.proofs.commit import SealCommitPhase1Output, check_seal_commit_phase1
-from sealagent.proofs.registry import resolve_proof
+from sealagent.vocab.registry import resolve_proof
 
 GROTH16_PROOF_BYTES: Final = 192
 

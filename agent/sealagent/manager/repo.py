@@ -25,15 +25,15 @@ from sealagent.errors import ConfigError
 from sealagent.manager.config import CONFIG_FILE, ManagerConfig, load_config, render_config
 from sealagent.manager.db import DB_FILE
 from sealagent.repodir import lock_repo, resolve_repo_dir, write_private
-from sealagent.rpc.auth import (
+from sealagent.rpc.netaddr import is_wildcard, loopback_for
+from sealagent.storage.paths import RepoStorage, init_path, write_text_atomic
+from sealagent.web.auth import (
     PERMISSIONS,
     APIInfo,
     create_token,
     load_or_create_secret,
     parse_api_info,
 )
-from sealagent.rpc.netaddr import is_wildcard, loopback_for
-from sealagent.storage.paths import RepoStorage, init_path, write_text_atomic
 
 REPO_ENV: Final = "SEALAGENT_MINER_PATH"
 DEFAULT_REPO: Final = "~/.sealagent-miner"

@@ -15,7 +15,7 @@ from sealagent.errors import InvalidInputError, ManagerError, SealAgentError
 from sealagent.manager import fsm
 from sealagent.manager.fsm import Event
 from sealagent.manager.tasks import TaskRecord
-from sealagent.storage.layout import FileType
+from sealagent.vocab.sectors import FileType
 
 TEMPORARY_ERROR_CODE: Final = 100
 """Lotus' error codes ≥ 100 are temporary: the sector retries the same step."""

@@ -31,11 +31,11 @@ from sealagent.manager.service import ManagerService
 from sealagent.manager.staging import staging_path
 from sealagent.manager.state import ProofChecker
 from sealagent.rpc.asgi import RPCApp
-from sealagent.rpc.auth import APIInfo, jwt_verifier
 from sealagent.rpc.jsonrpc import Dispatcher
 from sealagent.rpc.netaddr import is_wildcard
 from sealagent.rpc.server import start_server
 from sealagent.storage.remote import RemoteHandler
+from sealagent.web.auth import APIInfo, jwt_verifier
 from sealagent.worker.agent import run_agent
 
 _LISTEN = re.compile(r"^/(?P<proto>ip4|ip6|dns|dns4|dns6)/(?P<host>[^/]+)/tcp/(?P<port>\d+)"

@@ -47,8 +47,8 @@ from sealagent.proofs.pieces import PieceInfo, check_unpadded_piece_size
 from sealagent.sched.windows import Assignment
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.index import StorageIndex
-from sealagent.storage.layout import SECTOR_FILES, FileType, SectorID
 from sealagent.storage.paths import LocalPath
+from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID
 
 MAX_SLEEP: Final = 5.0
 """Longest the pipeline loop sleeps without a wake-up."""

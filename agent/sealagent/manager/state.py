@@ -27,14 +27,14 @@ from sealagent.manager.fsm import Event, Policy, SectorInfo, SectorState
 from sealagent.manager.metrics import ManagerMetrics
 from sealagent.manager.tasks import TaskRecord, TaskState
 from sealagent.manager.workers import WorkerReport
-from sealagent.proofs.registry import default_proof
 from sealagent.sched.fit import Need
 from sealagent.sched.queue import SchedTask
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.storage_view import PathStat, StorageView
 from sealagent.storage.index import StorageIndex
-from sealagent.storage.layout import FileType, SectorID
 from sealagent.storage.paths import LocalPath
+from sealagent.vocab.registry import default_proof
+from sealagent.vocab.sectors import FileType, SectorID
 
 INDEX_KEY: Final = "storage_index"
 """The ``meta`` key of the persisted storage index."""

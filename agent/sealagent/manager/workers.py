@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sealagent.errors import ConfigError, ManagerError, SchedulerError, StorageError
-from sealagent.resources import WorkerResources
-from sealagent.sched.tasks import TaskType, parse_task_type
+from sealagent.sched.resources import WorkerResources
 from sealagent.storage.meta import FsStat, PathMeta
+from sealagent.vocab.tasks import TaskType, parse_task_type
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sealagent.errors import CorruptDataError, InvalidInputError, StorageError
-from sealagent.proofs.registry import parse_sector_size
+from sealagent.vocab.registry import parse_sector_size
 
 LAYER_KEY: Final = "layer"
 TREE_D_ID: Final = "tree-d"

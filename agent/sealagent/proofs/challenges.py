@@ -15,7 +15,7 @@ from typing import Final
 
 from sealagent.errors import InvalidInputError
 from sealagent.proofs.chacha import chacha20_ietf_keystream
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 NI_TAG: Final = b"filecoin.io|PoRep|1|NonInteractive|1"
 SYNTH_GENERATION_KEY: Final = b"filecoin.io|PoRep|1|Synthetic|1|Generation"

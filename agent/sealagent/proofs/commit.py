@@ -40,7 +40,6 @@ from sealagent.proofs.graph import StackedGraph
 from sealagent.proofs.merkle import domain_to_json, tree_c_layout, tree_d_layout, tree_r_last_layout
 from sealagent.proofs.pieces import PieceInfo, generate_data_commitment
 from sealagent.proofs.poseidon import poseidon_hash
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.proofs.seal import (
     domain_field,
     generate_replica_id,
@@ -50,6 +49,7 @@ from sealagent.proofs.seal import (
     proof_from_json,
 )
 from sealagent.proofs.vanilla import SealedTrees, VanillaProof, verify_vanilla_proof
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 
 @dataclass(frozen=True)

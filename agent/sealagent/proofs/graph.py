@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from sealagent.errors import InvalidInputError
 from sealagent.proofs.chacha import chacha_batch_words, chacha_keystream
-from sealagent.proofs.registry import (
+from sealagent.vocab.registry import (
     ApiVersion,
     RegisteredSealProof,
     resolve_api_version,

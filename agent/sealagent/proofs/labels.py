@@ -32,7 +32,7 @@ from sealagent.errors import CorruptDataError, InvalidInputError
 from sealagent.proofs.cache_files import existing_dir, layer_path
 from sealagent.proofs.graph import BASE_DEGREE, DEGREE, ParentsArray, StackedGraph
 from sealagent.proofs.parent_cache import load_parents
-from sealagent.proofs.registry import ApiVersion, RegisteredSealProof, resolve_proof
+from sealagent.vocab.registry import ApiVersion, RegisteredSealProof, resolve_proof
 
 LABEL_BYTES: Final = 32
 PREFIX_BYTES: Final = 64

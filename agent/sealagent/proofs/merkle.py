@@ -42,8 +42,8 @@ from sealagent.proofs.cache_files import (
     split_ids,
 )
 from sealagent.proofs.poseidon import ARITIES, poseidon_hash_level
-from sealagent.proofs.registry import SectorShape
 from sealagent.proofs.sha_tree import sha256_hash_level
+from sealagent.vocab.registry import SectorShape
 
 NODE_BYTES: Final = 32
 """Bytes per tree node."""

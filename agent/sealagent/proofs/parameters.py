@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 PARAMETER_CACHE_ENV: Final = "FIL_PROOFS_PARAMETER_CACHE"
 DEFAULT_PARAMETER_CACHE: Final = "/var/tmp/filecoin-proof-parameters/"

@@ -31,7 +31,7 @@ import numpy as np
 from sealagent.durable import fsync_directory
 from sealagent.errors import CorruptDataError, StorageError
 from sealagent.proofs.graph import DEGREE, HASHER_NAME, ParentsArray, StackedGraph
-from sealagent.proofs.registry import GIB, KIB, MIB, RegisteredSealProof, resolve_proof
+from sealagent.vocab.registry import GIB, KIB, MIB, RegisteredSealProof, resolve_proof
 
 CACHE_VERSION: Final = 28
 """rust-fil-proofs' parameter/cache version (``VERSION``)."""

@@ -26,8 +26,8 @@ from sealagent.proofs.fr32 import (
     to_padded_size,
     to_unpadded_size,
 )
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.proofs.sha_tree import NODE_BYTES, Sha256TreeBuilder
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 MIN_PIECE_PADDED: Final = 128
 """The smallest piece: one Fr32 block."""

@@ -61,7 +61,7 @@ from sealagent.proofs.merkle import (
 )
 from sealagent.proofs.pieces import PieceInfo, generate_data_commitment
 from sealagent.proofs.poseidon import poseidon_hash, poseidon_hash_level
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 Progress: TypeAlias = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: stages are ``tree-d``, ``layer-<l>``, ``tree-c``,

@@ -25,8 +25,8 @@ from sealagent.proofs.fr32 import iter_unpadded
 from sealagent.proofs.labels import completed_layers, label_layer
 from sealagent.proofs.merkle import NODE_BYTES
 from sealagent.proofs.parent_cache import load_parents
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.proofs.seal import Nodes, generate_replica_id, map_nodes
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

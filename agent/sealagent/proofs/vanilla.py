@@ -36,8 +36,8 @@ from sealagent.proofs.merkle import (
     tree_height,
 )
 from sealagent.proofs.poseidon import poseidon_hash
-from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.proofs.seal import Nodes
+from sealagent.vocab.registry import RegisteredSealProof
 
 TOTAL_PARENTS: Final = 37
 """Parent labels hashed into every label (the parent list repeated cyclically)."""

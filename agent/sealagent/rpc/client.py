@@ -30,9 +30,9 @@ import trio
 
 from sealagent.errors import AuthError, RPCError, RPCRemoteError, RPCTransportError, SessionError
 from sealagent.rpc.asgi import RPC_PATH
-from sealagent.rpc.auth import APIInfo, parse_api_info
-from sealagent.rpc.http import CONNECT_TIMEOUT, BearerClient
 from sealagent.rpc.jsonrpc import AUTH_ERROR, SESSION_ERROR
+from sealagent.web.auth import APIInfo, parse_api_info
+from sealagent.web.client import CONNECT_TIMEOUT, BearerClient
 
 DEFAULT_TIMEOUT: Final = 30.0
 """Seconds a call may take unless the caller says otherwise."""

@@ -35,7 +35,7 @@ import structlog
 import trio
 
 from sealagent.errors import AuthError, ConfigError, SealAgentError, SessionError
-from sealagent.rpc.auth import check_permission
+from sealagent.web.auth import check_permission
 
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600

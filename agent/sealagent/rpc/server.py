@@ -25,7 +25,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.typing import Framework
 
 from sealagent.errors import ConfigError
-from sealagent.rpc.asgi import ASGIApp
+from sealagent.web.asgi import ASGIApp
 
 DEFAULT_GRACEFUL_TIMEOUT = 5.0
 """Seconds open requests may take to finish after a stop."""

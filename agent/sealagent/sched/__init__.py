@@ -2,7 +2,7 @@
 
 No I/O and no Trio here: the manager's event loop feeds events in and runs passes.
 
-* :mod:`~sealagent.sched.tasks` – task types, short names, priority order;
+* :mod:`~sealagent.sched.resources` – the resource table and workers' overrides;
 * :mod:`~sealagent.sched.queue` – the request queue in Lotus' order, grouped;
 * :mod:`~sealagent.sched.fit` – resource accounting and the fit check;
 * :mod:`~sealagent.sched.windows` – workers, windows, assignments;
@@ -12,6 +12,6 @@ No I/O and no Trio here: the manager's event loop feeds events in and runs passe
 * :mod:`~sealagent.sched.explain` – why a queued request waits, in words;
 * :mod:`~sealagent.sched.scheduler` – the :class:`~sealagent.sched.scheduler.Scheduler`.
 
-(Import from the modules: this package's ``__init__`` stays light so that
-:mod:`sealagent.resources` can use the task types.)
+Task types themselves are shared vocabulary (:mod:`sealagent.vocab.tasks`).  Import from
+the modules: this package's ``__init__`` stays empty.
 """

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from sealagent.errors import ConfigError
-from sealagent.sched.tasks import TaskType
 from sealagent.sched.windows import SchedWorker
+from sealagent.vocab.tasks import TaskType
 
 LoadCell = list[float]
 """A one-element list holding a load; shared by every candidate pool of the same key."""

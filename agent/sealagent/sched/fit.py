@@ -23,8 +23,8 @@ import enum
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from sealagent.resources import Resources, WorkerResources
-from sealagent.sched.tasks import SealTaskType
+from sealagent.sched.resources import Resources, WorkerResources
+from sealagent.vocab.tasks import SealTaskType
 
 
 class Reject(enum.Enum):

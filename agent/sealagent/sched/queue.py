@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from sealagent.errors import SchedulerError
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.sched.selectors import Pools, Selector, TaskSelector
-from sealagent.sched.tasks import TaskType, parse_task_type
-from sealagent.storage.layout import SectorID
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
+from sealagent.vocab.sectors import SectorID
+from sealagent.vocab.tasks import TaskType, parse_task_type
 
 QueueKey = tuple[int, int, int, int]
 """``(tier, -priority, task type order, sector number)``: smaller is scheduled first."""

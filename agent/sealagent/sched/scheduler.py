@@ -42,15 +42,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sealagent.errors import SchedulerError
-from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.assigners import Assigner, LoadCell, PassAssigner
 from sealagent.sched.explain import waiting_reason
 from sealagent.sched.fit import Need
 from sealagent.sched.queue import Entry, GroupKey, RequestQueue, SchedTask, TaskGroup
 from sealagent.sched.selectors import PathOwners, Pools, PoolSpec, SpaceNeed
 from sealagent.sched.storage_view import PathKind, StorageView
-from sealagent.sched.tasks import SealTaskType, TaskType
 from sealagent.sched.windows import Assignment, PassWindow, SchedWindow, SchedWorker
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.tasks import SealTaskType, TaskType
 
 _EMPTY_VIEW = StorageView()
 

@@ -47,7 +47,6 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
 
-from sealagent.proofs.registry import RegisteredSealProof
 from sealagent.sched.storage_view import (
     SEALING_FILES,
     Locations,
@@ -55,7 +54,8 @@ from sealagent.sched.storage_view import (
     StorageView,
     seal_space,
 )
-from sealagent.storage.layout import FileType, SectorID
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import FileType, SectorID
 
 
 class SpaceNeed(NamedTuple):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from sealagent.storage.layout import SECTOR_FILES, FileType, SectorID
+from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID
 
 OVERHEAD_DENOMINATOR: Final = 10
 

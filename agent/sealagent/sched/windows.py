@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sealagent.errors import SchedulerError
-from sealagent.proofs.registry import RegisteredSealProof
-from sealagent.resources import WorkerResources
 from sealagent.sched.fit import ActiveResources, Need
 from sealagent.sched.queue import SchedTask
-from sealagent.sched.tasks import SealTaskType, TaskType, parse_task_type
+from sealagent.sched.resources import WorkerResources
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.tasks import SealTaskType, TaskType, parse_task_type
 
 SCHED_WINDOWS = 2
 """Scheduling windows each agent keeps open."""

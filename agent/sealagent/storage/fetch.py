@@ -40,8 +40,8 @@ from sealagent.errors import (
     SectorFileNotFoundError,
     StorageError,
 )
-from sealagent.rpc.http import CONNECT_TIMEOUT, BearerClient
 from sealagent.storage.layout import fetch_temp_path
+from sealagent.web.client import CONNECT_TIMEOUT, BearerClient
 
 CHUNK_SIZE: Final = 1024 * 1024
 IDLE_TIMEOUT: Final = 60.0

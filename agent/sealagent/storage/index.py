@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sealagent.errors import ConfigError, StorageError
-from sealagent.proofs.registry import RegisteredSealProof
-from sealagent.storage.layout import FileType, SectorID, space_needed
+from sealagent.storage.layout import space_needed
 from sealagent.storage.meta import FsStat, PathMeta
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import FileType, SectorID
 
 DEFAULT_HEARTBEAT_TIMEOUT: Final = 50.0
 """Seconds without a heartbeat after which a path is considered gone (Lotus: 50 s)."""

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from sealagent.errors import ConfigError, StorageError
-from sealagent.storage.layout import FileType
+from sealagent.vocab.sectors import FileType
 
 _MINER_ADDRESS = re.compile(r"^[ft]0(\d+)$")
 _LIST_FIELDS: Final = {"Groups": "groups", "AllowTo": "allow_to", "AllowTypes": "allow_types",

@@ -29,16 +29,10 @@ from typing import Any, Final
 
 from sealagent.durable import fsync_directory
 from sealagent.errors import ConfigError, NoSpaceError, StorageError
-from sealagent.proofs.registry import RegisteredSealProof
-from sealagent.storage.layout import (
-    ALL_FILE_TYPES,
-    FETCH_TEMP_DIR,
-    FileType,
-    SectorID,
-    sector_path,
-    space_needed,
-)
+from sealagent.storage.layout import FETCH_TEMP_DIR, space_needed
 from sealagent.storage.meta import FsStat, PathMeta
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import ALL_FILE_TYPES, FileType, SectorID, sector_path
 
 SECTORSTORE_FILE: Final = "sectorstore.json"
 STORAGE_CONFIG_FILE: Final = "storage.json"

@@ -35,10 +35,10 @@ import structlog
 import trio
 
 from sealagent.errors import AuthError, ConfigError, StorageError
-from sealagent.rpc.asgi import Receive, Scope, Send, authorize, header, send_json
-from sealagent.rpc.auth import TokenVerifier
-from sealagent.storage.layout import FileType, SectorID
 from sealagent.storage.paths import LocalPath
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.web.asgi import Receive, Scope, Send, authorize, header, send_json
+from sealagent.web.auth import TokenVerifier
 
 CHUNK_SIZE: Final = 1024 * 1024
 """Bytes per body chunk."""

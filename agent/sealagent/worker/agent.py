@@ -35,16 +35,16 @@ import trio
 from sealagent.errors import ConfigError, RPCError, SealAgentError
 from sealagent.phases import Phase
 from sealagent.plugins import PluginSet, Selection, default_plugins
-from sealagent.resources import parse_resource_env
 from sealagent.rpc.asgi import RPCApp
-from sealagent.rpc.auth import APIInfo, fixed_token_verifier, parse_api_info
 from sealagent.rpc.client import RPCClient
 from sealagent.rpc.jsonrpc import Dispatcher, MethodRegistry
 from sealagent.rpc.netaddr import is_wildcard, route_source
 from sealagent.rpc.server import start_server
-from sealagent.sched.tasks import TASK_TYPES_BY_ORDER, TaskType
+from sealagent.sched.resources import parse_resource_env
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.remote import RemoteHandler
+from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER, TaskType
+from sealagent.web.auth import APIInfo, fixed_token_verifier, parse_api_info
 from sealagent.worker.api import AgentAPI
 from sealagent.worker.assignment import Assignment
 from sealagent.worker.config import ALWAYS_ON as ALWAYS_ON

@@ -29,8 +29,8 @@ import trio
 
 from sealagent.errors import ConfigError
 from sealagent.rpc.jsonrpc import exported
-from sealagent.sched.tasks import parse_task_type
 from sealagent.storage.paths import SECTORSTORE_FILE, init_path
+from sealagent.vocab.tasks import parse_task_type
 
 if TYPE_CHECKING:
     from sealagent.worker.agent import Agent

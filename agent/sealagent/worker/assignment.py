@@ -24,9 +24,9 @@ from typing import Any, Final
 
 from sealagent.errors import SchedulerError, UnknownProofError
 from sealagent.phases import Phase, PhaseRequest, SectorPaths, SectorRef
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
-from sealagent.sched.tasks import SealTaskType
-from sealagent.storage.layout import FileType, SectorID
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.vocab.tasks import SealTaskType
 
 READY_PHASES: Final = frozenset({Phase.COMMIT1, Phase.COMMIT2})
 """Phases that skip the preparing window (Lotus starts C1 and C2 directly)."""

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Final
 
 from sealagent.errors import ConfigError
-from sealagent.rpc.auth import APIInfo
-from sealagent.sched.tasks import TaskType
 from sealagent.sched.windows import SCHED_WINDOWS
+from sealagent.vocab.tasks import TaskType
+from sealagent.web.auth import APIInfo
 from sealagent.worker.windows import DEFAULT_WAIT
 
 ALWAYS_ON: Final = frozenset({TaskType.COMMIT_1, TaskType.FINALIZE})

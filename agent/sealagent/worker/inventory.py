@@ -28,7 +28,7 @@ from typing import Final
 
 import psutil
 
-from sealagent.resources import DEFAULT_TABLE, GpuInfo, ResourceTable, WorkerResources
+from sealagent.sched.resources import DEFAULT_TABLE, GpuInfo, ResourceTable, WorkerResources
 
 CGROUP_ROOT: Final = Path("/sys/fs/cgroup")
 _UNLIMITED_V1: Final = 1 << 60

@@ -16,15 +16,10 @@ from pathlib import Path
 
 from sealagent.errors import NoSpaceError, StorageError
 from sealagent.phases import SectorPaths
-from sealagent.proofs.registry import RegisteredSealProof
-from sealagent.storage.layout import (
-    SECTOR_FILES,
-    FileType,
-    SectorID,
-    sector_path,
-    space_needed,
-)
+from sealagent.storage.layout import space_needed
 from sealagent.storage.paths import LocalPath, RepoStorage
+from sealagent.vocab.registry import RegisteredSealProof
+from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID, sector_path
 from sealagent.worker.outbox import Declared
 
 

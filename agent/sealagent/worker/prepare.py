@@ -32,11 +32,11 @@ import trio
 
 from sealagent.errors import SealAgentError, SectorFileNotFoundError, StorageError
 from sealagent.phases import SectorPaths
-from sealagent.resources import WorkerResources
 from sealagent.sched.fit import ActiveResources
+from sealagent.sched.resources import WorkerResources
 from sealagent.storage.fetch import RemoteClient
-from sealagent.storage.layout import FileType
 from sealagent.storage.paths import Reservation
+from sealagent.vocab.sectors import FileType
 from sealagent.worker.assignment import Assignment
 from sealagent.worker.execute import resolve_need
 from sealagent.worker.local_storage import LocalStorage

@@ -25,13 +25,13 @@ from typing import Final, TextIO
 
 from sealagent.errors import ConfigError
 from sealagent.repodir import lock_repo, resolve_repo_dir, write_private
-from sealagent.rpc.auth import APIInfo, parse_api_info
 from sealagent.storage.paths import (
     SECTORSTORE_FILE,
     RepoStorage,
     init_path,
     write_text_atomic,
 )
+from sealagent.web.auth import APIInfo, parse_api_info
 
 REPO_ENV: Final = "SEALAGENT_WORKER_PATH"
 DEFAULT_REPO: Final = "~/.sealagent-worker"

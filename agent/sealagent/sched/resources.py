@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from sealagent.envvars import NumberKind, parse_number
 from sealagent.errors import ConfigError, SchedulerError, UnknownProofError
-from sealagent.proofs.registry import (
+from sealagent.vocab.registry import (
     GIB,
     KIB,
     MIB,
@@ -43,7 +43,7 @@ from sealagent.proofs.registry import (
     resolve_proof,
     size_name,
 )
-from sealagent.sched.tasks import TaskType, parse_task_type
+from sealagent.vocab.tasks import TaskType, parse_task_type
 
 PARALLEL_NUM: Final = 92
 PARALLEL_DENOM: Final = 100

@@ -12,7 +12,7 @@ import enum
 from typing import Final, NamedTuple
 
 from sealagent.errors import SchedulerError
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 
 class TaskType(enum.StrEnum):

@@ -10,8 +10,7 @@ import pytest
 from sealagent.cli import COMMAND_MODULES
 from sealagent.cli import resources as resources_cli
 from sealagent.errors import ConfigError
-from sealagent.proofs.registry import GIB, KIB, MIB, RegisteredSealProof
-from sealagent.resources import (
+from sealagent.sched.resources import (
     DEFAULT_TABLE,
     ZERO_RESOURCES,
     EnvListing,
@@ -23,7 +22,8 @@ from sealagent.resources import (
     parse_resource_env,
     resource_env_lines,
 )
-from sealagent.sched.tasks import TaskType
+from sealagent.vocab.registry import GIB, KIB, MIB, RegisteredSealProof
+from sealagent.vocab.tasks import TaskType
 
 P = RegisteredSealProof
 T = TaskType

@@ -1,0 +1,117 @@
+"""Sector files: the file types (Lotus' bit values), sector ids and their names.
+
+A storage path holds one directory per file type, each holding one entry per sector named
+``s-t0<miner>-<number>`` (Lotus' layout); :mod:`sealagent.storage.layout` describes the
+directories and the space each type takes.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from pathlib import Path
+from typing import Final, NamedTuple, Self
+
+from sealagent.errors import ConfigError
+
+_SECTOR_NAME = re.compile(r"^s-t0(\d+)-(\d+)$")
+
+
+class FileType(enum.IntFlag):
+    """Sector file types, with Lotus' bit values."""
+
+    UNSEALED = 1
+    SEALED = 2
+    CACHE = 4
+    UPDATE = 8
+    UPDATE_CACHE = 16
+    PIECE = 32
+
+    @property
+    def dir_name(self) -> str:
+        """Directory (and wire) name: ``unsealed``, ..., ``update-cache``, ``piece``."""
+        if self.name is None or self not in ALL_FILE_TYPES:
+            raise ConfigError(f"{self!r} is not a single file type")
+        return self.name.lower().replace("_", "-")
+
+    @property
+    def is_dir(self) -> bool:
+        """True for the types stored as a directory (``cache``, ``update-cache``)."""
+        return self in (FileType.CACHE, FileType.UPDATE_CACHE)
+
+    @classmethod
+    def parse(cls, name: str) -> FileType:
+        """The file type called ``name`` (``cache``, ``update-cache``...)."""
+        for file_type in ALL_FILE_TYPES:
+            if file_type.dir_name == name:
+                return file_type
+        raise ConfigError(
+            f"unknown file type {name!r}; expected one of "
+            + ", ".join(t.dir_name for t in ALL_FILE_TYPES)
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The directory names of the single types this set holds."""
+        return tuple(t.dir_name for t in self.split())
+
+    def split(self) -> tuple[FileType, ...]:
+        """The single file types this set holds, in bit order (cached: the scheduler
+        splits a set for every task it queues)."""
+        found = _SPLIT.get(self.value)
+        if found is None:
+            found = _SPLIT[self.value] = tuple(t for t in ALL_FILE_TYPES if t & self)
+        return found
+
+
+ALL_FILE_TYPES: Final = (FileType.UNSEALED, FileType.SEALED, FileType.CACHE,
+                         FileType.UPDATE, FileType.UPDATE_CACHE, FileType.PIECE)
+"""Every single file type, in bit order."""
+
+SECTOR_FILES: Final = FileType.UNSEALED | FileType.SEALED | FileType.CACHE
+"""The files of a sector the sealing phases use (:class:`~sealagent.phases.SectorPaths`)."""
+
+_SPLIT: dict[int, tuple[FileType, ...]] = {}
+
+
+class _SectorKey(NamedTuple):
+    miner: int
+    number: int
+
+
+class SectorID(_SectorKey):
+    """A sector: the miner's actor id and the sector number.
+
+    A tuple ``(miner, number)``: hashable, ordered, and cheap as a dictionary key (the
+    scheduler and the storage index key everything on it).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, miner: int, number: int) -> Self:
+        """Check both are non-negative integers (ConfigError otherwise)."""
+        for field, value in (("miner", miner), ("number", number)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"sector {field} must be a non-negative integer, got {value!r}")
+        return super().__new__(cls, miner, number)
+
+    @property
+    def name(self) -> str:
+        """``s-t0<miner>-<number>``, the name of the sector's files."""
+        return f"s-t0{self.miner}-{self.number}"
+
+    @classmethod
+    def parse(cls, name: str) -> SectorID:
+        """Parse ``s-t0<miner>-<number>``."""
+        match = _SECTOR_NAME.match(name)
+        if match is None:
+            raise ConfigError(f"not a sector file name: {name!r} (expected s-t0<miner>-<number>)")
+        return cls(int(match[1]), int(match[2]))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def sector_path(root: str | Path, file_type: FileType, sector: SectorID) -> Path:
+    """``<root>/<type>/s-t0<miner>-<number>``."""
+    return Path(root) / file_type.dir_name / sector.name
