@@ -92,6 +92,23 @@ def sealagent_commit2(request):
     raise AssertionError("never called")
 '''
 
+# A wrapper plugin as a tracing or timing plugin is written: it runs no phase, it sees
+# each one run (whichever backend runs it) and appends "<phase> <backend result>" to the
+# file named by $TRACE_FILE.
+TRACER = '''
+import os
+
+from sealagent import hookimpl
+
+
+@hookimpl(wrapper=True)
+def sealagent_finalize(request):
+    result = yield
+    with open(os.environ["TRACE_FILE"], "a") as trace:
+        trace.write(f"finalize {request.paths.cache} -> {result.removed}\\n")
+    return result
+'''
+
 MakePlugin = Callable[..., ModuleType]
 
 
@@ -338,6 +355,38 @@ def test_killed_child_is_cancelled(selection: Selection) -> None:
         with pytest.raises(PhaseCancelledError, match="Finalize was cancelled"):
             process.wait()
         assert process.done()
+
+
+# -- wrapper plugins --------------------------------------------------------------------
+
+
+@pytest.fixture
+def traced(make_plugin: MakePlugin, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> tuple[Selection, Path]:
+    """``fake`` then ``cpu``, with the ``tracer`` wrapper loaded; and the trace file."""
+    trace = tmp_path / "trace.txt"
+    monkeypatch.setenv("TRACE_FILE", str(trace))
+    plugins = PluginSet.load(autoload=False, extra={"fake": make_plugin("fake_traced"),
+                                                    "tracer": make_plugin("tracer", TRACER)})
+    return plugins.select(["fake"]), trace
+
+
+def test_a_wrapper_plugin_sees_phases_but_runs_none(traced: tuple[Selection, Path]) -> None:
+    selection, trace = traced
+    plugins = selection.plugins
+    assert plugins.wrappers(Phase.FINALIZE) == ["tracer"]
+    assert not plugins.implements("tracer", Phase.FINALIZE)
+    assert selection.candidates(Phase.FINALIZE) == ("fake", "cpu")
+    run = run_phase(Phase.FINALIZE, finalize("ok"), selection)
+    assert run.backend == "fake"
+    assert trace.read_text() == "finalize /cache/ok -> ('fake_traced',)\n"
+
+
+def test_a_wrapper_plugin_sees_phases_in_a_child(traced: tuple[Selection, Path]) -> None:
+    selection, trace = traced
+    outcome = run_phase_in_subprocess(Phase.FINALIZE, finalize("ok"), selection).wait()
+    assert outcome.backend == "fake"
+    assert trace.read_text() == "finalize /cache/ok -> ('fake_traced',)\n"
 
 
 def test_object_plugins_cannot_run_in_a_child() -> None:
