@@ -8,7 +8,7 @@ Requests and results are frozen dataclasses made of plain values only (paths as 
 byte strings as lower-case hex, commitments as CIDs, the proofs library's opaque outputs
 as JSON text), so they travel unchanged between the manager, an agent and the child
 process that runs a phase: ``message.to_json()`` gives a JSON-ready ``dict`` and
-``Type.from_json(data)`` rebuilds (and validates) it.
+``Type.from_json(data)`` rebuilds (and validates) it (:mod:`sealagent.codec`).
 
 Adding a phase means adding an enum member, its two message classes, one row in
 ``_SPECS`` and one hook in :mod:`sealagent.hookspecs`.
@@ -16,22 +16,18 @@ Adding a phase means adding an enum member, its two message classes, one row in
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Final, Self
+from typing import ClassVar, Final
 
+from sealagent.codec import Message, check_hex
 from sealagent.errors import InvalidInputError
 from sealagent.proofs.cid import uvarint
 from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID, sector_path
 from sealagent.vocab.tasks import TaskType
 
-HEX32_LEN: Final = 64
-"""Length of a 32-byte value written as hex."""
 NO_FILES: Final = FileType(0)
 """What a phase that reads or creates no sector file names."""
 
@@ -103,96 +99,6 @@ class Phase(enum.Enum):
                 return phase
         names = ", ".join(p.label for p in cls)
         raise InvalidInputError(f"unknown phase {text!r}; expected one of {names}")
-
-
-# --------------------------------------------------------------------------------------
-# JSON codec shared by every message
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Message:
-    """Base of every message: a frozen dataclass of plain, JSON-ready values."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The message as a JSON-ready ``dict`` (tuples become lists)."""
-        return {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_json(cls, data: Any) -> Self:
-        """Rebuild a message from :meth:`to_json` output, checking every field's type.
-
-        :raises InvalidInputError: a field is missing, unknown or of the wrong type.
-        """
-        if not isinstance(data, dict):
-            raise InvalidInputError(f"{cls.__name__}: expected a JSON object, "
-                                    f"got {type(data).__name__}")
-        hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise InvalidInputError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name, field in fields.items():
-            if name in data:
-                values[name] = _decode(data[name], hints[name], f"{cls.__name__}.{name}")
-            elif (field.default is dataclasses.MISSING
-                  and field.default_factory is dataclasses.MISSING):
-                raise InvalidInputError(f"{cls.__name__}: missing field {name!r}")
-        return cls(**values)
-
-
-def _encode(value: Any) -> Any:
-    """Turn a field value into JSON-ready data."""
-    if isinstance(value, Message):
-        return value.to_json()
-    if isinstance(value, tuple | list):
-        return [_encode(v) for v in value]
-    return value
-
-
-def _decode(value: Any, hint: Any, where: str) -> Any:
-    """Check ``value`` against the type ``hint`` and convert it (lists to tuples, messages)."""
-    origin = typing.get_origin(hint)
-    if origin is types.UnionType or origin is typing.Union:
-        for option in typing.get_args(hint):
-            try:
-                return _decode(value, option, where)
-            except InvalidInputError:
-                continue
-        raise InvalidInputError(f"{where}: {value!r} is not a valid {hint}")
-    if origin is tuple:
-        item_type = typing.get_args(hint)[0]
-        if not isinstance(value, list | tuple):
-            raise InvalidInputError(f"{where}: expected a list, got {type(value).__name__}")
-        return tuple(_decode(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
-    if hint is type(None):
-        if value is not None:
-            raise InvalidInputError(f"{where}: expected null")
-        return None
-    if isinstance(hint, type) and issubclass(hint, Message):
-        return hint.from_json(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float) and isinstance(value, bool):
-        raise InvalidInputError(f"{where}: expected {hint.__name__}, got a boolean")
-    if isinstance(hint, type) and isinstance(value, hint):
-        return value
-    name = getattr(hint, "__name__", str(hint))
-    raise InvalidInputError(f"{where}: expected {name}, got {type(value).__name__}")
-
-
-def check_hex(value: str, where: str, *, length: int | None = HEX32_LEN) -> str:
-    """Validate lower-case hex text (by default of a 32-byte value) and return it."""
-    if length is not None and len(value) != length:
-        raise InvalidInputError(f"{where}: expected {length} hex digits, got {len(value)}")
-    try:
-        bytes.fromhex(value)
-    except ValueError:
-        raise InvalidInputError(f"{where}: not hex: {value!r}") from None
-    if value != value.lower():
-        raise InvalidInputError(f"{where}: hex must be lower-case")
-    return value
 
 
 def _check_non_negative(value: int, where: str) -> None:
