@@ -4,8 +4,9 @@
   (:class:`PluginSet`), wrapper plugins;
 * :mod:`~sealagent.plugins.selection` – the backend chain of each phase (:class:`Selection`);
 * :mod:`~sealagent.plugins.running` – a phase in this process (:func:`run_phase`);
-* :mod:`~sealagent.plugins.child` – a phase in a child process (:class:`PhaseJob`,
-  :func:`run_phase_in_subprocess`).
+* :mod:`~sealagent.plugins.jobs` – a phase in a child process (:class:`PhaseJob`,
+  :func:`run_phase_in_subprocess`), and :mod:`~sealagent.plugins.child`, the child's
+  side.
 
 Every name below is importable from :mod:`sealagent.plugins`; each submodule is imported
 on first use, so a phase's child process loads only the parts it runs.
@@ -18,13 +19,12 @@ from typing import TYPE_CHECKING, Final
 from sealagent.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from sealagent.plugins.child import (
+    from sealagent.plugins.child import child_main, peak_rss_bytes
+    from sealagent.plugins.jobs import (
         THREAD_ENV_VARS,
         PhaseJob,
         PhaseOutcome,
         PhaseProcess,
-        child_main,
-        peak_rss_bytes,
         phase_environment,
         run_phase_in_subprocess,
     )
@@ -66,8 +66,9 @@ __all__ = [
 ]
 
 _HOMES: Final[dict[str, tuple[str, ...]]] = {
-    ".child": ("THREAD_ENV_VARS", "PhaseJob", "PhaseOutcome", "PhaseProcess", "child_main",
-               "peak_rss_bytes", "phase_environment", "run_phase_in_subprocess"),
+    ".child": ("child_main", "peak_rss_bytes"),
+    ".jobs": ("THREAD_ENV_VARS", "PhaseJob", "PhaseOutcome", "PhaseProcess",
+              "phase_environment", "run_phase_in_subprocess"),
     ".loading": ("BUILTIN_PLUGINS", "DISABLE_AUTOLOAD_ENV", "ENTRY_POINT_GROUP",
                  "REFERENCE_BACKEND", "PluginRecord", "PluginSet", "PluginTarget",
                  "default_plugins", "select_backends"),
