@@ -51,7 +51,7 @@ from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.vocab.tasks import TaskType
 
 TIB = 1024 * GIB
-ALWAYS = frozenset({TaskType.FETCH, TaskType.COMMIT_1, TaskType.PROVE_REPLICA_UPDATE_1,
+ALWAYS = frozenset({TaskType.FETCH, TaskType.COMMIT1, TaskType.PROVE_REPLICA_UPDATE_1,
                     TaskType.FINALIZE, TaskType.FINALIZE_UNSEALED,
                     TaskType.FINALIZE_REPLICA_UPDATE})
 """Task types every Lotus sealing worker has."""
@@ -73,12 +73,12 @@ class Kind:
 
 T = TaskType
 KINDS = (
-    Kind("pc1", 0.45, 128, 1 * TIB, 0, ALWAYS | {T.ADD_PIECE, T.PRE_COMMIT_1}, 30 * TIB),
-    Kind("pc2", 0.25, 64, 512 * GIB, 2, ALWAYS | {T.PRE_COMMIT_2}, 10 * TIB),
-    Kind("c2", 0.15, 64, 512 * GIB, 2, ALWAYS | {T.COMMIT_2, T.PROVE_REPLICA_UPDATE_2},
+    Kind("pc1", 0.45, 128, 1 * TIB, 0, ALWAYS | {T.ADD_PIECE, T.PRECOMMIT1}, 30 * TIB),
+    Kind("pc2", 0.25, 64, 512 * GIB, 2, ALWAYS | {T.PRECOMMIT2}, 10 * TIB),
+    Kind("c2", 0.15, 64, 512 * GIB, 2, ALWAYS | {T.COMMIT2, T.PROVE_REPLICA_UPDATE_2},
          2 * TIB),
     Kind("mixed", 0.10, 96, 768 * GIB, 1,
-         ALWAYS | {T.ADD_PIECE, T.PRE_COMMIT_1, T.PRE_COMMIT_2, T.COMMIT_2, T.UNSEAL,
+         ALWAYS | {T.ADD_PIECE, T.PRECOMMIT1, T.PRECOMMIT2, T.COMMIT2, T.UNSEAL,
                    T.REPLICA_UPDATE, T.PROVE_REPLICA_UPDATE_2, T.REGEN_SECTOR_KEY,
                    T.DATA_CID}, 20 * TIB),
     Kind("store", 0.05, 32, 128 * GIB, 0, ALWAYS, 500 * TIB, store=True),
@@ -89,9 +89,9 @@ _Kind = tuple[TaskType, float, Selector, tuple[str, ...]]
 # (task type, share, selector, kinds of box holding the sector's files)
 BACKLOG: tuple[_Kind, ...] = (
     (T.ADD_PIECE, 0.28, AllocSelector(FileType.UNSEALED), ()),
-    (T.PRE_COMMIT_1, 0.34, AllocSelector(SEAL), ()),
-    (T.PRE_COMMIT_2, 0.13, ExistingSelector(SEAL, allow_fetch=True), ("pc1", "mixed")),
-    (T.COMMIT_2, 0.14, TaskSelector(), ()),
+    (T.PRECOMMIT1, 0.34, AllocSelector(SEAL), ()),
+    (T.PRECOMMIT2, 0.13, ExistingSelector(SEAL, allow_fetch=True), ("pc1", "mixed")),
+    (T.COMMIT2, 0.14, TaskSelector(), ()),
     (T.REPLICA_UPDATE, 0.04, AllocSelector(FileType.UPDATE | FileType.UPDATE_CACHE), ()),
     (T.PROVE_REPLICA_UPDATE_2, 0.03, TaskSelector(), ()),
     (T.UNSEAL, 0.02, ExistingSelector(SEAL, allow_fetch=True), ("store",)),
@@ -99,7 +99,7 @@ BACKLOG: tuple[_Kind, ...] = (
 )
 """Tasks that wait for capacity: the queue's length is made of these."""
 QUICK: tuple[_Kind, ...] = (
-    (T.COMMIT_1, 0.4, ExistingSelector(SEAL), ("pc2", "mixed")),
+    (T.COMMIT1, 0.4, ExistingSelector(SEAL), ("pc2", "mixed")),
     (T.FINALIZE, 0.4, ExistingSelector(FileType.CACHE), ("pc2", "mixed")),
     (T.FETCH, 0.2, ExistingSelector(FileType.UNSEALED, allow_fetch=True), ("pc1",)),
 )

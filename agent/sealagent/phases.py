@@ -36,10 +36,10 @@ class Phase(enum.Enum):
     """A sealing phase, valued by its Lotus task type (the scheduler's :class:`TaskType`)."""
 
     ADD_PIECE = TaskType.ADD_PIECE
-    PRECOMMIT1 = TaskType.PRE_COMMIT_1
-    PRECOMMIT2 = TaskType.PRE_COMMIT_2
-    COMMIT1 = TaskType.COMMIT_1
-    COMMIT2 = TaskType.COMMIT_2
+    PRECOMMIT1 = TaskType.PRECOMMIT1
+    PRECOMMIT2 = TaskType.PRECOMMIT2
+    COMMIT1 = TaskType.COMMIT1
+    COMMIT2 = TaskType.COMMIT2
     UNSEAL = TaskType.UNSEAL
     FINALIZE = TaskType.FINALIZE
 

@@ -32,8 +32,8 @@ from sealagent.worker.config import ALWAYS_ON, AgentConfig
 EPOCH = 0.05
 """Devnet epoch length in the tests: WaitSeed takes 16 epochs."""
 
-AP_PC1 = ALWAYS_ON | {TaskType.ADD_PIECE, TaskType.PRE_COMMIT_1}
-PC2_COMMIT = ALWAYS_ON | {TaskType.PRE_COMMIT_2, TaskType.COMMIT_2}
+AP_PC1 = ALWAYS_ON | {TaskType.ADD_PIECE, TaskType.PRECOMMIT1}
+PC2_COMMIT = ALWAYS_ON | {TaskType.PRECOMMIT2, TaskType.COMMIT2}
 
 
 def manager_repo(root: Path, *, worker_timeout: float = 5.0) -> MinerRepo:

@@ -33,8 +33,8 @@ from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.vocab.tasks import TaskType
 from sealagent.web.auth import fixed_token_verifier
 
-SEALING_TASKS = (TaskType.ADD_PIECE, TaskType.PRE_COMMIT_1, TaskType.PRE_COMMIT_2,
-                 TaskType.COMMIT_1, TaskType.FINALIZE, TaskType.FETCH)
+SEALING_TASKS = (TaskType.ADD_PIECE, TaskType.PRECOMMIT1, TaskType.PRECOMMIT2,
+                 TaskType.COMMIT1, TaskType.FINALIZE, TaskType.FETCH)
 RETRY = 0.1
 
 

@@ -10,7 +10,7 @@ from sealagent.vocab.registry import GIB, MIB, RegisteredSealProof
 from sealagent.vocab.tasks import SealTaskType, TaskType
 
 P32 = RegisteredSealProof.StackedDrg32GiBV1_1
-PC1 = SealTaskType(P32, TaskType.PRE_COMMIT_1)
+PC1 = SealTaskType(P32, TaskType.PRECOMMIT1)
 
 
 def box(cpus: int = 64, ram: int = 256 * GIB, gpus: int = 0, swap: int = 0,
@@ -19,8 +19,8 @@ def box(cpus: int = 64, ram: int = 256 * GIB, gpus: int = 0, swap: int = 0,
                            gpus=tuple(GpuInfo(f"gpu{i}") for i in range(gpus)))
 
 
-def need(res: Resources, worker: WorkerResources, stt: SealTaskType = PC1) -> Need:
-    return Need.resolve(stt, res, worker)
+def need(res: Resources, worker: WorkerResources, seal_task: SealTaskType = PC1) -> Need:
+    return Need.resolve(seal_task, res, worker)
 
 
 def fill(acc: ActiveResources, n: Need, worker: WorkerResources, limit: int = 100) -> int:
@@ -56,7 +56,7 @@ def test_fit_max_concurrent_is_per_proof_and_task_type() -> None:
     res = Resources(max_concurrent=1)
     acc = ActiveResources()
     acc.add("a", need(res, worker), worker)
-    other = SealTaskType(RegisteredSealProof.StackedDrg64GiBV1_1, TaskType.PRE_COMMIT_1)
+    other = SealTaskType(RegisteredSealProof.StackedDrg64GiBV1_1, TaskType.PRECOMMIT1)
     assert acc.can_handle("b", need(res, worker, other), worker)
 
 
@@ -91,7 +91,7 @@ def test_fit_virtual_memory_counts_swap_and_the_os_usage_floor() -> None:
 
 def test_fit_worked_example_256g_worker_fits_three_32g_pc1_with_multicore_sdr() -> None:
     worker = box(cpus=64, ram=256 * GIB)
-    pc1 = DEFAULT_TABLE.spec(P32, TaskType.PRE_COMMIT_1)
+    pc1 = DEFAULT_TABLE.spec(P32, TaskType.PRECOMMIT1)
     n = need(Resources(pc1.min_memory, pc1.max_memory, 0, 4, 0, pc1.base_min_memory), worker)
     acc = ActiveResources()
     assert fill(acc, n, worker) == 3

@@ -31,13 +31,13 @@ def req(task_id: str, task_type: TaskType, number: int, priority: int = 0,
 
 
 def test_queue_order_high_priority_tier_before_sector_priority() -> None:
-    assert order_of(req("pc1-deal", T.PRE_COMMIT_1, 1, priority=1024),
+    assert order_of(req("pc1-deal", T.PRECOMMIT1, 1, priority=1024),
                     req("fin", T.FINALIZE, 2), req("get", T.FETCH, 3)) == [
         "fin", "get", "pc1-deal"]
 
 
 def test_queue_order_priority_before_task_type_order() -> None:
-    assert order_of(req("c1", T.COMMIT_1, 1), req("ap-deal", T.ADD_PIECE, 2, priority=1024)) \
+    assert order_of(req("c1", T.COMMIT1, 1), req("ap-deal", T.ADD_PIECE, 2, priority=1024)) \
         == ["ap-deal", "c1"]
 
 
@@ -47,18 +47,18 @@ def test_queue_order_priority_decides_inside_the_high_priority_tier() -> None:
 
 
 def test_queue_order_task_type_order_before_sector_number() -> None:
-    assert order_of(req("ap", T.ADD_PIECE, 1), req("pc1", T.PRE_COMMIT_1, 9),
-                    req("pc2", T.PRE_COMMIT_2, 20), req("uns", T.UNSEAL, 30)) == [
+    assert order_of(req("ap", T.ADD_PIECE, 1), req("pc1", T.PRECOMMIT1, 9),
+                    req("pc2", T.PRECOMMIT2, 20), req("uns", T.UNSEAL, 30)) == [
         "uns", "pc2", "pc1", "ap"]
 
 
 def test_queue_order_sector_number_ascending_across_proofs() -> None:
-    assert order_of(req("b", T.PRE_COMMIT_1, 7, proof=P64), req("c", T.PRE_COMMIT_1, 9),
-                    req("a", T.PRE_COMMIT_1, 3)) == ["a", "b", "c"]
+    assert order_of(req("b", T.PRECOMMIT1, 7, proof=P64), req("c", T.PRECOMMIT1, 9),
+                    req("a", T.PRECOMMIT1, 3)) == ["a", "b", "c"]
 
 
 def test_queue_order_arrival_breaks_full_ties() -> None:
-    assert order_of(req("first", T.PRE_COMMIT_1, 5), req("second", T.PRE_COMMIT_1, 5)) == [
+    assert order_of(req("first", T.PRECOMMIT1, 5), req("second", T.PRECOMMIT1, 5)) == [
         "first", "second"]
 
 
@@ -73,7 +73,7 @@ def test_queue_groups_interchangeable_requests() -> None:
     queue = RequestQueue()
     alloc = AllocSelector(FileType.SEALED | FileType.CACHE)
     for i, proof in enumerate([P32, P32, P64]):
-        queue.add(SchedTask(f"pc1-{i}", T.PRE_COMMIT_1, proof, SectorID(1, i), 0, alloc))
+        queue.add(SchedTask(f"pc1-{i}", T.PRECOMMIT1, proof, SectorID(1, i), 0, alloc))
     existing = ExistingSelector(FileType.CACHE)
     queue.add(SchedTask("fin-a", T.FINALIZE, P32, SectorID(1, 10), 0, existing), "path-a")
     queue.add(SchedTask("fin-b", T.FINALIZE, P32, SectorID(1, 11), 0, existing), "path-b")
@@ -82,17 +82,17 @@ def test_queue_groups_interchangeable_requests() -> None:
 
 def test_queue_add_many_sorts_like_add() -> None:
     queue = RequestQueue()
-    queue.add_many((req(f"t{n}", T.PRE_COMMIT_1, n), None) for n in (5, 1, 3))
-    queue.add(req("t2", T.PRE_COMMIT_1, 2))
+    queue.add_many((req(f"t{n}", T.PRECOMMIT1, n), None) for n in (5, 1, 3))
+    queue.add(req("t2", T.PRECOMMIT1, 2))
     assert [t.task_id for t in queue.ordered()] == ["t1", "t2", "t3", "t5"]
 
 
 def test_queue_remove_and_refuse_duplicates() -> None:
     queue = RequestQueue()
-    queue.add(req("a", T.PRE_COMMIT_1, 1))
-    queue.add(req("b", T.PRE_COMMIT_1, 2))
+    queue.add(req("a", T.PRECOMMIT1, 1))
+    queue.add(req("b", T.PRECOMMIT1, 2))
     with pytest.raises(SchedulerError, match="already queued"):
-        queue.add(req("a", T.PRE_COMMIT_1, 3))
+        queue.add(req("a", T.PRECOMMIT1, 3))
     assert queue.remove("a").task_id == "a"
     assert "a" not in queue and len(queue) == 1 and queue.get("b") is not None
     with pytest.raises(SchedulerError, match="no queued task"):
@@ -130,7 +130,7 @@ def test_sched_task_refuses_malformed_requests(kwargs: dict[str, object]) -> Non
 
 def test_sched_task_normalizes_names_and_ids() -> None:
     task = SchedTask("t", "PC1", "8", (1000, 4))  # type: ignore[arg-type]
-    assert task.task_type is T.PRE_COMMIT_1 and task.proof is P32
+    assert task.task_type is T.PRECOMMIT1 and task.proof is P32
     assert task.sector == SectorID(1000, 4)
 
 
@@ -149,6 +149,6 @@ def test_packed_key_orders_exactly_like_the_queue_key(a: tuple[TaskType, int, in
 
 def test_queue_refuses_priorities_and_numbers_outside_lotus_ranges() -> None:
     with pytest.raises(SchedulerError, match="64-bit"):
-        req("t", T.PRE_COMMIT_1, 1, priority=2**63)
+        req("t", T.PRECOMMIT1, 1, priority=2**63)
     with pytest.raises(SchedulerError, match="out of range"):
-        req("t", T.PRE_COMMIT_1, 2**64)
+        req("t", T.PRECOMMIT1, 2**64)

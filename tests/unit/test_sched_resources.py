@@ -43,7 +43,7 @@ def test_threads_92_percent_rule_matches_lotus_table(cpus: int, threads: int) ->
 
 
 def test_threads_92_percent_rule_16_cpus_gives_14() -> None:
-    assert spec(T.PRE_COMMIT_2).threads(16, 0) == 14
+    assert spec(T.PRECOMMIT2).threads(16, 0) == 14
 
 
 def test_threads_92_percent_rule_one_cpu_rounds_to_zero_so_takes_all() -> None:
@@ -51,19 +51,19 @@ def test_threads_92_percent_rule_one_cpu_rounds_to_zero_so_takes_all() -> None:
 
 
 def test_threads_gpu_variant_applies_only_when_worker_has_gpu() -> None:
-    pc2 = spec(T.PRE_COMMIT_2)
+    pc2 = spec(T.PRECOMMIT2)
     assert pc2.threads(64, 1) == 6
     assert pc2.threads(64, 0) == 58
 
 
 def test_threads_gpu_variant_zero_inherits_max_parallelism() -> None:
-    c2_512m = spec(T.COMMIT_2, P.StackedDrg512MiBV1_1)
+    c2_512m = spec(T.COMMIT2, P.StackedDrg512MiBV1_1)
     assert c2_512m.max_parallelism_gpu == 0
     assert c2_512m.threads(64, 2) == 1
 
 
 def test_threads_zero_parallelism_takes_no_thread_slot() -> None:
-    assert spec(T.COMMIT_1).threads(64, 0) == 0
+    assert spec(T.COMMIT1).threads(64, 0) == 0
     assert spec(T.FETCH).threads(64, 0) == 0
 
 
@@ -71,14 +71,14 @@ def test_threads_zero_parallelism_takes_no_thread_slot() -> None:
 
 @pytest.mark.parametrize(("task_type", "proof", "expected"), [
     (T.ADD_PIECE, P.StackedDrg64GiBV1, Resources(8 * GIB, 8 * GIB, 0, 1, 0, GIB)),
-    (T.PRE_COMMIT_1, P.StackedDrg32GiBV1, Resources(56 * GIB, 64 * GIB, 0, 1, 0, 10 * MIB)),
-    (T.PRE_COMMIT_1, P.StackedDrg512MiBV1, Resources(768 * MIB, GIB, 0, 1, 0, MIB)),
-    (T.PRE_COMMIT_2, P.StackedDrg64GiBV1, Resources(30 * GIB, 30 * GIB, 1.0, -1, 6, GIB)),
-    (T.PRE_COMMIT_2, P.StackedDrg512MiBV1, Resources(GIB, 3 * GIB // 2, 0, -1, 0, GIB)),
-    (T.COMMIT_1, P.StackedDrg8MiBV1, Resources(8 * MIB, 8 * MIB, 0, 0, 0, 8 * MIB)),
-    (T.COMMIT_2, P.StackedDrg32GiBV1, Resources(30 * GIB, 150 * GIB, 1.0, -1, 6, 32 * GIB)),
-    (T.COMMIT_2, P.StackedDrg64GiBV1, Resources(60 * GIB, 190 * GIB, 1.0, -1, 6, 64 * GIB)),
-    (T.COMMIT_2, P.StackedDrg512MiBV1, Resources(GIB, 3 * GIB // 2, 1.0, 1, 0, 10 * GIB)),
+    (T.PRECOMMIT1, P.StackedDrg32GiBV1, Resources(56 * GIB, 64 * GIB, 0, 1, 0, 10 * MIB)),
+    (T.PRECOMMIT1, P.StackedDrg512MiBV1, Resources(768 * MIB, GIB, 0, 1, 0, MIB)),
+    (T.PRECOMMIT2, P.StackedDrg64GiBV1, Resources(30 * GIB, 30 * GIB, 1.0, -1, 6, GIB)),
+    (T.PRECOMMIT2, P.StackedDrg512MiBV1, Resources(GIB, 3 * GIB // 2, 0, -1, 0, GIB)),
+    (T.COMMIT1, P.StackedDrg8MiBV1, Resources(8 * MIB, 8 * MIB, 0, 0, 0, 8 * MIB)),
+    (T.COMMIT2, P.StackedDrg32GiBV1, Resources(30 * GIB, 150 * GIB, 1.0, -1, 6, 32 * GIB)),
+    (T.COMMIT2, P.StackedDrg64GiBV1, Resources(60 * GIB, 190 * GIB, 1.0, -1, 6, 64 * GIB)),
+    (T.COMMIT2, P.StackedDrg512MiBV1, Resources(GIB, 3 * GIB // 2, 1.0, 1, 0, 10 * GIB)),
     (T.FETCH, P.StackedDrg2KiBV1, Resources(MIB, MIB, 0, 0, 0, 0)),
     (T.REPLICA_UPDATE, P.StackedDrg32GiBV1, Resources(4 * GIB, 4 * GIB, 1.0, 1, 6, GIB)),
     (T.REPLICA_UPDATE, P.StackedDrg2KiBV1, Resources(2 * KIB, 2 * KIB, 1.0, 1, 0, 2 * KIB)),
@@ -100,18 +100,18 @@ def test_default_table_copies_v1_to_v1_1_and_synthetic_porep_of_same_size() -> N
 
 
 def test_default_table_maps_ni_porep_ids_to_the_v1_entry_of_their_size() -> None:
-    assert spec(T.COMMIT_2, P.StackedDrg32GiBV1_2_Feat_NonInteractivePoRep) == spec(
-        T.COMMIT_2, P.StackedDrg32GiBV1)
-    assert spec(T.PRE_COMMIT_1, P.StackedDrg64GiBV1_2_Feat_NonInteractivePoRep).min_memory \
+    assert spec(T.COMMIT2, P.StackedDrg32GiBV1_2_Feat_NonInteractivePoRep) == spec(
+        T.COMMIT2, P.StackedDrg32GiBV1)
+    assert spec(T.PRECOMMIT1, P.StackedDrg64GiBV1_2_Feat_NonInteractivePoRep).min_memory \
         == 112 * GIB
 
 
 def test_derived_entries_unseal_regen_and_replica_update_proofs() -> None:
     for proof in (P.StackedDrg2KiBV1, P.StackedDrg32GiBV1_1, P.StackedDrg64GiBV1_1):
-        assert spec(T.UNSEAL, proof) == spec(T.PRE_COMMIT_1, proof)
+        assert spec(T.UNSEAL, proof) == spec(T.PRECOMMIT1, proof)
         assert spec(T.REGEN_SECTOR_KEY, proof) == spec(T.REPLICA_UPDATE, proof)
-        assert spec(T.PROVE_REPLICA_UPDATE_1, proof) == spec(T.COMMIT_1, proof)
-        assert spec(T.PROVE_REPLICA_UPDATE_2, proof) == spec(T.COMMIT_2, proof)
+        assert spec(T.PROVE_REPLICA_UPDATE_1, proof) == spec(T.COMMIT1, proof)
+        assert spec(T.PROVE_REPLICA_UPDATE_2, proof) == spec(T.COMMIT2, proof)
 
 
 def test_datacid_uses_the_32g_addpiece_entry_for_every_proof() -> None:
@@ -126,10 +126,10 @@ def test_tasks_without_entry_need_zero_resources(task_type: TaskType) -> None:
 
 
 def test_worker_table_entry_wins_and_missing_entries_fall_back_to_defaults() -> None:
-    custom = ResourceTable({T.PRE_COMMIT_1: {P.StackedDrg32GiBV1_1: Resources(min_memory=1)}})
-    assert spec(T.PRE_COMMIT_1, table=custom).min_memory == 1
-    assert spec(T.PRE_COMMIT_1, P.StackedDrg64GiBV1_1, table=custom).min_memory == 112 * GIB
-    assert spec(T.COMMIT_2, table=custom) == spec(T.COMMIT_2)
+    custom = ResourceTable({T.PRECOMMIT1: {P.StackedDrg32GiBV1_1: Resources(min_memory=1)}})
+    assert spec(T.PRECOMMIT1, table=custom).min_memory == 1
+    assert spec(T.PRECOMMIT1, P.StackedDrg64GiBV1_1, table=custom).min_memory == 112 * GIB
+    assert spec(T.COMMIT2, table=custom) == spec(T.COMMIT2)
 
 
 @pytest.mark.parametrize("bad", [dict(min_memory=-1), dict(max_parallelism=-2),
@@ -143,10 +143,10 @@ def test_resources_refuse_invalid_values(bad: dict[str, float]) -> None:
 
 def test_env_override_size_specific_beats_generic() -> None:
     table = parse_resource_env({"PC1_32G_MAX_CONCURRENT": "4", "PC1_MAX_CONCURRENT": "2"})
-    assert spec(T.PRE_COMMIT_1, table=table).max_concurrent == 4
-    assert spec(T.PRE_COMMIT_1, P.StackedDrg32GiBV1, table=table).max_concurrent == 4
-    assert spec(T.PRE_COMMIT_1, P.StackedDrg64GiBV1_1, table=table).max_concurrent == 2
-    assert spec(T.PRE_COMMIT_2, table=table).max_concurrent == 0
+    assert spec(T.PRECOMMIT1, table=table).max_concurrent == 4
+    assert spec(T.PRECOMMIT1, P.StackedDrg32GiBV1, table=table).max_concurrent == 4
+    assert spec(T.PRECOMMIT1, P.StackedDrg64GiBV1_1, table=table).max_concurrent == 2
+    assert spec(T.PRECOMMIT2, table=table).max_concurrent == 0
 
 
 def test_env_override_parses_each_field_kind() -> None:
@@ -154,8 +154,8 @@ def test_env_override_parses_each_field_kind() -> None:
                                 "PC2_MAX_PARALLELISM_GPU": "8",
                                 "GET_32G_MAX_CONCURRENT": "2",
                                 "AP_2K_MIN_MEMORY": "4096"})
-    assert spec(T.COMMIT_2, P.StackedDrg64GiBV1_1, table).gpu_utilization == 0.5
-    assert spec(T.PRE_COMMIT_2, P.StackedDrg2KiBV1, table).max_parallelism_gpu == 8
+    assert spec(T.COMMIT2, P.StackedDrg64GiBV1_1, table).gpu_utilization == 0.5
+    assert spec(T.PRECOMMIT2, P.StackedDrg2KiBV1, table).max_parallelism_gpu == 8
     assert spec(T.FETCH, table=table).max_concurrent == 2
     assert spec(T.ADD_PIECE, P.StackedDrg2KiBV1_1, table).min_memory == 4096
 
@@ -199,16 +199,16 @@ def test_env_override_datacid_takes_only_the_size_independent_name() -> None:
 def test_sdr_rule_pc1_and_unseal_threads_are_producers_plus_one(env: dict[str, str],
                                                                 threads: int) -> None:
     table = parse_resource_env(env)
-    assert spec(T.PRE_COMMIT_1, table=table).max_parallelism == threads
+    assert spec(T.PRECOMMIT1, table=table).max_parallelism == threads
     assert spec(T.UNSEAL, P.StackedDrg64GiBV1, table).max_parallelism == threads
-    assert spec(T.PRE_COMMIT_2, table=table) == spec(T.PRE_COMMIT_2)
+    assert spec(T.PRECOMMIT2, table=table) == spec(T.PRECOMMIT2)
 
 
 def test_sdr_rule_not_applied_when_max_parallelism_is_set() -> None:
     table = parse_resource_env({"FIL_PROOFS_USE_MULTICORE_SDR": "1",
                                 "PC1_32G_MAX_PARALLELISM": "2", "UNS_MAX_PARALLELISM": "5"})
-    assert spec(T.PRE_COMMIT_1, table=table).max_parallelism == 2
-    assert spec(T.PRE_COMMIT_1, P.StackedDrg64GiBV1_1, table).max_parallelism == 4
+    assert spec(T.PRECOMMIT1, table=table).max_parallelism == 2
+    assert spec(T.PRECOMMIT1, P.StackedDrg64GiBV1_1, table).max_parallelism == 4
     assert spec(T.UNSEAL, table=table).max_parallelism == 5
 
 

@@ -30,7 +30,7 @@ P32 = RegisteredSealProof.StackedDrg32GiBV1_1
 P32S = RegisteredSealProof.StackedDrg32GiBV1_1_Feat_SyntheticPoRep
 TIB = 1024 * GIB
 SEALING = frozenset(TaskType) - {T.WINDOW_POST, T.WINNING_POST}
-ALWAYS = frozenset({T.FETCH, T.COMMIT_1, T.PROVE_REPLICA_UPDATE_1, T.FINALIZE,
+ALWAYS = frozenset({T.FETCH, T.COMMIT1, T.PROVE_REPLICA_UPDATE_1, T.FINALIZE,
                     T.FINALIZE_UNSEALED, T.FINALIZE_REPLICA_UPDATE})
 SEAL = FileType.SEALED | FileType.CACHE
 PC1_SPACE = seal_space(SEAL, 32 * GIB)
@@ -74,7 +74,7 @@ def storage(*paths: PathStat, sectors: dict[int, str] | None = None) -> StorageV
 
 
 def pc1s(count: int, first: int = 1, **kw: object) -> list[SchedTask]:
-    return [req(f"pc1-{n}", T.PRE_COMMIT_1, n, **kw) for n in  # type: ignore[arg-type]
+    return [req(f"pc1-{n}", T.PRECOMMIT1, n, **kw) for n in  # type: ignore[arg-type]
             range(first, first + count)]
 
 
@@ -83,7 +83,7 @@ def pc1s(count: int, first: int = 1, **kw: object) -> list[SchedTask]:
 class TestWindows:
     def test_windows_filled_as_if_idle_even_when_the_worker_is_busy(self) -> None:
         w = worker("w1")
-        busy = w.need(T.PRE_COMMIT_1, P32)
+        busy = w.need(T.PRECOMMIT1, P32)
         for i in range(3):
             w.active.add(f"running-{i}", busy, w.resources)
         sched = scheduler(w)
@@ -92,7 +92,7 @@ class TestWindows:
 
     def test_window_that_got_tasks_closes_and_an_empty_one_stays_open(self) -> None:
         sched = scheduler(worker("w1"), windows=2)
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        sched.add_task(req("pc1", T.PRECOMMIT1, 1))
         [a] = sched.schedule()
         assert a.window_id == 1
         assert list(sched.open_windows) == [2]
@@ -106,15 +106,15 @@ class TestWindows:
         assert len(sched.queue) == 1 and sched.open_windows == {}
 
     def test_only_workers_with_the_task_type_enabled_get_it(self) -> None:
-        sched = scheduler(worker("w1", ALWAYS | {T.PRE_COMMIT_1}),
-                          worker("w2", ALWAYS | {T.PRE_COMMIT_2}))
-        sched.add_tasks([req("pc2", T.PRE_COMMIT_2, 1), req("pc1", T.PRE_COMMIT_1, 2)])
+        sched = scheduler(worker("w1", ALWAYS | {T.PRECOMMIT1}),
+                          worker("w2", ALWAYS | {T.PRECOMMIT2}))
+        sched.add_tasks([req("pc2", T.PRECOMMIT2, 1), req("pc1", T.PRECOMMIT1, 2)])
         assert placed(sched.schedule()) == {"pc2": "w2", "pc1": "w1"}
 
     def test_disabled_worker_gets_nothing_and_loses_its_open_windows(self) -> None:
         sched = scheduler(worker("w1"), windows=2)
         sched.set_enabled("w1", False)
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        sched.add_task(req("pc1", T.PRECOMMIT1, 1))
         assert sched.schedule() == [] and sched.open_windows == {}
         with pytest.raises(SchedulerError, match="disabled"):
             sched.open_window("w1")
@@ -124,10 +124,10 @@ class TestWindows:
 
     def test_assigned_windows_count_toward_load_until_started(self) -> None:
         sched = scheduler(worker("w1"))
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        sched.add_task(req("pc1", T.PRECOMMIT1, 1))
         [a] = sched.schedule()
         w = sched.workers["w1"]
-        assert w.utilization() > 0 and w.count(SealTaskType(P32, T.PRE_COMMIT_1)) == 1
+        assert w.utilization() > 0 and w.count(SealTaskType(P32, T.PRECOMMIT1)) == 1
         window = sched.window_started("w1", a.window_id)
         assert [t.task_id for t in window.todo] == ["pc1"]
         assert w.utilization() == 0 and w.count() == 0
@@ -135,7 +135,7 @@ class TestWindows:
     def test_max_concurrent_counts_tasks_the_worker_already_runs(self) -> None:
         table = parse_resource_env({"PC1_32G_MAX_CONCURRENT": "2"})
         w = worker("w1", ram=TIB, table=table)
-        w.active.add("running", w.need(T.PRE_COMMIT_1, P32), w.resources)
+        w.active.add("running", w.need(T.PRECOMMIT1, P32), w.resources)
         sched = scheduler(w, windows=2)
         sched.add_tasks(pc1s(5))
         assert len(sched.schedule()) == 1
@@ -143,7 +143,7 @@ class TestWindows:
 
     def test_task_that_fits_nowhere_does_not_block_later_tasks(self) -> None:
         sched = scheduler(worker("w1", ram=100 * GIB))
-        big = req("pc1-64g", T.PRE_COMMIT_1, 1, proof=RegisteredSealProof.StackedDrg64GiBV1_1,
+        big = req("pc1-64g", T.PRECOMMIT1, 1, proof=RegisteredSealProof.StackedDrg64GiBV1_1,
                   priority=1024)
         sched.add_tasks([big, req("ap", T.ADD_PIECE, 2)])
         assert placed(sched.schedule()) == {"ap": "w1"}
@@ -152,14 +152,14 @@ class TestWindows:
     def test_priority_decides_which_tasks_get_scarce_room(self) -> None:
         sched = scheduler(worker("w1"))
         tasks = pc1s(4)
-        tasks.append(req("deal", T.PRE_COMMIT_1, 5, priority=1024))
+        tasks.append(req("deal", T.PRECOMMIT1, 5, priority=1024))
         sched.add_tasks(tasks)
         assert [a.task.task_id for a in sched.schedule()] == ["deal", "pc1-1", "pc1-2"]
 
     def test_queue_order_is_kept_across_competing_groups(self) -> None:
         sched = scheduler(worker("w1"))
-        sched.add_tasks([req(f"v11-{n}", T.PRE_COMMIT_1, n) for n in (1, 4, 6)]
-                        + [req(f"syn-{n}", T.PRE_COMMIT_1, n, proof=P32S) for n in (2, 3, 5)])
+        sched.add_tasks([req(f"v11-{n}", T.PRECOMMIT1, n) for n in (1, 4, 6)]
+                        + [req(f"syn-{n}", T.PRECOMMIT1, n, proof=P32S) for n in (2, 3, 5)])
         assert [a.task.task_id for a in sched.schedule()] == ["v11-1", "syn-2", "syn-3"]
 
     def test_ignore_resources_worker_takes_everything_its_limits_allow(self) -> None:
@@ -192,7 +192,7 @@ class TestWindows:
     def test_worker_snapshot_is_validated_and_accepts_short_names(self) -> None:
         res = WorkerResources(cpus=4, mem_physical=GIB)
         w = SchedWorker("w1", res, frozenset({"PC1", "seal/v0/fetch"}))  # type: ignore[arg-type]
-        assert w.task_types == {T.PRE_COMMIT_1, T.FETCH}
+        assert w.task_types == {T.PRECOMMIT1, T.FETCH}
         with pytest.raises(SchedulerError):
             SchedWorker("", res, frozenset())
         with pytest.raises(SchedulerError):
@@ -215,7 +215,7 @@ class TestSelectors:
         sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("p2",)))
         view = storage(PathStat("p1", available=PC1_SPACE - 1),
                        PathStat("p2", available=PC1_SPACE))
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1, selector=self.alloc), view)
+        sched.add_task(req("pc1", T.PRECOMMIT1, 1, selector=self.alloc), view)
         assert placed(sched.schedule(view)) == {"pc1": "w2"}
 
     def test_alloc_selector_counts_space_promised_earlier_in_the_pass(self) -> None:
@@ -243,19 +243,19 @@ class TestSelectors:
     def test_alloc_selector_skips_unhealthy_and_unknown_paths(self) -> None:
         sched = scheduler(worker("w1", paths=("sick",)), worker("w2", paths=("gone",)))
         view = storage(PathStat("sick", available=100 * TIB, healthy=False))
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1, selector=self.alloc), view)
+        sched.add_task(req("pc1", T.PRECOMMIT1, 1, selector=self.alloc), view)
         assert sched.schedule(view) == []
 
     def test_existing_selector_without_fetch_only_goes_to_holders(self) -> None:
         sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("p2",)))
         view = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
-        sched.add_task(req("c1", T.COMMIT_1, 7, selector=ExistingSelector(SEAL)), view)
+        sched.add_task(req("c1", T.COMMIT1, 7, selector=ExistingSelector(SEAL)), view)
         assert placed(sched.schedule(view)) == {"c1": "w2"}
 
     def test_existing_selector_without_any_holder_waits(self) -> None:
         sched = scheduler(worker("w1", paths=("p1",)))
         view = storage(PathStat("p1", available=TIB))
-        sched.add_task(req("pc2", T.PRE_COMMIT_2, 7,
+        sched.add_task(req("pc2", T.PRECOMMIT2, 7,
                            selector=ExistingSelector(SEAL, allow_fetch=True)), view)
         assert sched.schedule(view) == []
 
@@ -265,7 +265,7 @@ class TestSelectors:
         sched = scheduler(w1, w2)
         view = storage(PathStat("p1", available=TIB), PathStat("p2", available=TIB),
                        sectors={7: "p2"})
-        sched.add_task(req("pc2", T.PRE_COMMIT_2, 7,
+        sched.add_task(req("pc2", T.PRECOMMIT2, 7,
                            selector=ExistingSelector(SEAL, allow_fetch=True)), view)
         assert placed(sched.schedule(view)) == {"pc2": "w2"}
 
@@ -275,28 +275,28 @@ class TestSelectors:
         view = storage(PathStat("p1", available=TIB), PathStat("p2", available=TIB),
                        sectors={7: "p2", 8: "p2"})
         fetch = ExistingSelector(SEAL, allow_fetch=True)
-        sched.add_tasks([req("a", T.PRE_COMMIT_2, 7, selector=fetch),
-                         req("b", T.PRE_COMMIT_2, 8, selector=fetch)], view)
+        sched.add_tasks([req("a", T.PRECOMMIT2, 7, selector=fetch),
+                         req("b", T.PRECOMMIT2, 8, selector=fetch)], view)
         assert placed(sched.schedule(view)) == {"a": "w2"}
 
     @pytest.mark.parametrize(("affinity", "expected"), [(False, {"pc2": "w1"}), (True, {})])
     def test_fetch_fallback_when_the_holder_cannot_run_the_task_unless_affinity(
             self, affinity: bool, expected: dict[str, str]) -> None:
         sched = scheduler(worker("w1", paths=("p1",)),
-                          worker("w2", ALWAYS | {T.PRE_COMMIT_1}, paths=("p2",)),
+                          worker("w2", ALWAYS | {T.PRECOMMIT1}, paths=("p2",)),
                           affinity=affinity)
         view = storage(PathStat("p1", available=TIB), PathStat("p2", available=TIB),
                        sectors={7: "p2"})
-        sched.add_task(req("pc2", T.PRE_COMMIT_2, 7,
+        sched.add_task(req("pc2", T.PRECOMMIT2, 7,
                            selector=ExistingSelector(SEAL, allow_fetch=True)), view)
         assert placed(sched.schedule(view)) == expected
 
     def test_fetch_fallback_needs_room_for_the_fetched_files(self) -> None:
         sched = scheduler(worker("w1", paths=("p1",)),
-                          worker("w2", ALWAYS | {T.PRE_COMMIT_1}, paths=("p2",)))
+                          worker("w2", ALWAYS | {T.PRECOMMIT1}, paths=("p2",)))
         view = storage(PathStat("p1", available=PC1_SPACE - 1), PathStat("p2"),
                        sectors={7: "p2"})
-        sched.add_task(req("pc2", T.PRE_COMMIT_2, 7,
+        sched.add_task(req("pc2", T.PRECOMMIT2, 7,
                            selector=ExistingSelector(SEAL, allow_fetch=True)), view)
         assert sched.schedule(view) == []
 
@@ -308,28 +308,28 @@ class TestSelectors:
         view = StorageView({"p1": PathStat("p1", available=TIB),
                             "p2": PathStat("p2", available=TIB)},
                            {SectorID(1000, 7): {FileType.UNSEALED: frozenset({"p2"})}})
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 7, selector=self.alloc), view)
+        sched.add_task(req("pc1", T.PRECOMMIT1, 7, selector=self.alloc), view)
         assert placed(sched.schedule(view)) == {"pc1": expected}
 
     def test_task_selector_prefers_the_specialized_worker_on_equal_load(self) -> None:
         sched = scheduler(worker("generalist", gpus=1),
-                          worker("c2-box", ALWAYS | {T.COMMIT_2}, gpus=1))
-        sched.add_task(req("c2", T.COMMIT_2, 1))
+                          worker("c2-box", ALWAYS | {T.COMMIT2}, gpus=1))
+        sched.add_task(req("c2", T.COMMIT2, 1))
         assert placed(sched.schedule()) == {"c2": "c2-box"}
 
     def test_refreshed_locality_follows_files_that_moved(self) -> None:
         sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("p2",)))
         before = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
         after = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p1"})
-        sched.add_tasks([req("c1", T.COMMIT_1, 7, selector=ExistingSelector(SEAL)),
-                         req("other", T.COMMIT_1, 8, selector=ExistingSelector(SEAL))], before)
+        sched.add_tasks([req("c1", T.COMMIT1, 7, selector=ExistingSelector(SEAL)),
+                         req("other", T.COMMIT1, 8, selector=ExistingSelector(SEAL))], before)
         sched.refresh_locality(["c1", "not-queued"], after)
         assert placed(sched.schedule(after)) == {"c1": "w1"}
 
     def test_new_worker_holding_the_files_gets_a_waiting_task(self) -> None:
         sched = scheduler(worker("w1", paths=("p1",)))
         view = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
-        sched.add_task(req("c1", T.COMMIT_1, 7, selector=ExistingSelector(SEAL)), view)
+        sched.add_task(req("c1", T.COMMIT1, 7, selector=ExistingSelector(SEAL)), view)
         assert sched.schedule(view) == []
         sched.add_worker(worker("w2", paths=("p2",)))
         sched.open_window("w2")
@@ -349,38 +349,38 @@ class TestWaitingReasons:
         return reason
 
     def test_no_worker_offers_the_task_type_or_every_one_is_disabled(self) -> None:
-        sched = scheduler(worker("w1", ALWAYS | {T.PRE_COMMIT_1}))
-        assert self.reason(sched, req("pc2", T.PRE_COMMIT_2, 1), StorageView()) == \
+        sched = scheduler(worker("w1", ALWAYS | {T.PRECOMMIT1}))
+        assert self.reason(sched, req("pc2", T.PRECOMMIT2, 1), StorageView()) == \
             "no connected worker offers PC2 (seal/v0/precommit/2)"
         sched.set_enabled("w1", False)
         assert sched.waiting_reason("pc2") == \
             "no connected worker offers PC2 (seal/v0/precommit/2)"
-        assert self.reason(sched, req("pc1", T.PRE_COMMIT_1, 2), StorageView()) == \
+        assert self.reason(sched, req("pc1", T.PRECOMMIT1, 2), StorageView()) == \
             "every worker that offers PC1 is disabled (w1)"
 
     def test_sector_affinity_names_the_holder_that_lacks_the_task_type(self) -> None:
-        pc1_only = worker("pc1-box", ALWAYS | {T.ADD_PIECE, T.PRE_COMMIT_1}, paths=("p1",))
-        gpu_box = worker("gpu-box", ALWAYS | {T.PRE_COMMIT_2}, paths=("p2",))
+        pc1_only = worker("pc1-box", ALWAYS | {T.ADD_PIECE, T.PRECOMMIT1}, paths=("p1",))
+        gpu_box = worker("gpu-box", ALWAYS | {T.PRECOMMIT2}, paths=("p2",))
         view = storage(PathStat("p1", available=TIB), PathStat("p2", available=TIB),
                        sectors={7: "p1"})
         sched = scheduler(pc1_only, gpu_box, affinity=True)
-        assert self.reason(sched, req("pc2", T.PRE_COMMIT_2, 7, selector=self.fetch),
+        assert self.reason(sched, req("pc2", T.PRECOMMIT2, 7, selector=self.fetch),
                            view) == (
             "PC2 needs an agent holding the sector's sealed, cache files (SectorAffinity "
             "keeps the sector's files where they are): pc1-box, which does not offer PC2")
-        open_sched = scheduler(worker("pc1-box", ALWAYS | {T.PRE_COMMIT_1}, paths=("p1",)),
-                               worker("gpu-box", ALWAYS | {T.PRE_COMMIT_2}, paths=("p2",)))
-        open_sched.add_task(req("pc2", T.PRE_COMMIT_2, 7, selector=self.fetch), view)
+        open_sched = scheduler(worker("pc1-box", ALWAYS | {T.PRECOMMIT1}, paths=("p1",)),
+                               worker("gpu-box", ALWAYS | {T.PRECOMMIT2}, paths=("p2",)))
+        open_sched.add_task(req("pc2", T.PRECOMMIT2, 7, selector=self.fetch), view)
         assert placed(open_sched.schedule(view)) == {"pc2": "gpu-box"}
 
     def test_files_nobody_holds_and_a_holder_that_is_disabled(self) -> None:
         sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("p2",)))
         view = storage(PathStat("p1"), PathStat("p2"), sectors={7: "p2"})
-        assert self.reason(sched, req("c1", T.COMMIT_1, 8, selector=ExistingSelector(SEAL)),
+        assert self.reason(sched, req("c1", T.COMMIT1, 8, selector=ExistingSelector(SEAL)),
                            view) == ("C1 needs an agent holding the sector's sealed, cache "
                                      "files, and there is none")
         sched.set_enabled("w2", False)
-        assert self.reason(sched, req("c1-7", T.COMMIT_1, 7,
+        assert self.reason(sched, req("c1-7", T.COMMIT1, 7,
                                       selector=ExistingSelector(SEAL)), view) == (
             "C1 needs an agent holding the sector's sealed, cache files: w2, which is "
             "disabled")
@@ -388,14 +388,14 @@ class TestWaitingReasons:
     def test_no_room_on_the_paths_of_the_workers_that_may_run_it(self) -> None:
         sched = scheduler(worker("w1", paths=("p1",)))
         view = storage(PathStat("p1", available=PC1_SPACE - 1))
-        assert self.reason(sched, req("pc1", T.PRE_COMMIT_1, 1, selector=TestSelectors.alloc),
+        assert self.reason(sched, req("pc1", T.PRECOMMIT1, 1, selector=TestSelectors.alloc),
                            view) == (
             "PC1 needs a seal path with room for new sealed, cache files: no seal path of w1 "
             "has 483.2 GiB free")
 
     def test_fits_no_worker_even_idle(self) -> None:
         sched = scheduler(worker("small", ram=32 * GIB), worker("no-swap", ram=128 * GIB))
-        task = req("c2", T.COMMIT_2, 1)
+        task = req("c2", T.COMMIT2, 1)
         assert self.reason(sched, task, StorageView()) == (
             "C2 fits no worker that may run it, even idle: no-swap has 128 GiB of RAM + swap "
             "free, it needs 182 GiB; small has 32 GiB of RAM, it needs 62 GiB")
@@ -403,9 +403,9 @@ class TestWaitingReasons:
     def test_max_concurrent_and_waiting_for_a_window(self) -> None:
         table = parse_resource_env({"PC1_32G_MAX_CONCURRENT": "1"})
         w = worker("w1", ram=TIB, table=table)
-        w.active.add("running", w.need(T.PRE_COMMIT_1, P32), w.resources)
+        w.active.add("running", w.need(T.PRECOMMIT1, P32), w.resources)
         sched = scheduler(w)
-        assert self.reason(sched, req("pc1", T.PRE_COMMIT_1, 1), StorageView()) == \
+        assert self.reason(sched, req("pc1", T.PRECOMMIT1, 1), StorageView()) == \
             "w1 already run(s) MaxConcurrent = 1 PC1 task(s)"
         sched.add_worker(worker("w2"))
         sched.schedule()
@@ -426,19 +426,19 @@ class TestWaitingReasons:
                             "p3": PathStat("p3", available=TIB)},
                            {SectorID(1000, 7): {FileType.UNSEALED: frozenset({"full"})}})
         sched = scheduler(home, other, affinity=True)
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 7, selector=TestSelectors.alloc), view)
+        sched.add_task(req("pc1", T.PRECOMMIT1, 7, selector=TestSelectors.alloc), view)
         assert placed(sched.schedule(view)) == {"pc1": "home"}
         shared = StorageView({"nfs": PathStat("nfs", available=TIB)},
                              {SectorID(1000, 8): {FileType.UNSEALED: frozenset({"nfs"})}})
         sched = scheduler(*(worker(w, paths=("nfs",) if w != "c" else (), ram=100 * GIB)
                             for w in ("a", "b", "c")), affinity=True)
-        sched.add_tasks([req(f"pc1-{n}", T.PRE_COMMIT_1, 8, selector=TestSelectors.alloc)
+        sched.add_tasks([req(f"pc1-{n}", T.PRECOMMIT1, 8, selector=TestSelectors.alloc)
                          for n in range(2)], shared)
         assert set(placed(sched.schedule(shared)).values()) == {"a", "b"}
 
     def test_sched_diag_says_why_each_request_waits(self) -> None:
         sched = scheduler(worker("w1", ALWAYS))
-        sched.add_tasks([req("pc1", T.PRE_COMMIT_1, 1), req("pc1-b", T.PRE_COMMIT_1, 2)])
+        sched.add_tasks([req("pc1", T.PRECOMMIT1, 1), req("pc1-b", T.PRECOMMIT1, 2)])
         waiting = {r["SchedId"]: r["Waiting"] for r in sched.diag()["SchedInfo"]["Requests"]}
         assert waiting == dict.fromkeys(("pc1", "pc1-b"),
                                         "no connected worker offers PC1 (seal/v0/precommit/1)")
@@ -449,9 +449,9 @@ class TestWaitingReasons:
 class TestAssigners:
     def test_utilization_assigner_picks_the_least_loaded_worker(self) -> None:
         busy = worker("busy")
-        busy.active.add("x", busy.need(T.PRE_COMMIT_1, P32), busy.resources)
+        busy.active.add("x", busy.need(T.PRECOMMIT1, P32), busy.resources)
         sched = scheduler(busy, worker("idle"))
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        sched.add_task(req("pc1", T.PRECOMMIT1, 1))
         assert placed(sched.schedule()) == {"pc1": "idle"}
 
     def test_utilization_assigner_spreads_a_batch_over_equal_workers(self) -> None:
@@ -465,7 +465,7 @@ class TestAssigners:
             sched.add_worker(worker(wid))
         sched.open_window("w2")
         sched.open_window("w1")
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        sched.add_task(req("pc1", T.PRECOMMIT1, 1))
         assert placed(sched.schedule()) == {"pc1": "w2"}
 
     def test_spread_assigner_counts_tasks_given_this_pass_not_load(self) -> None:
@@ -482,7 +482,7 @@ class TestAssigners:
     @pytest.mark.parametrize(("assigner", "ap_on"), [("spread", "w2"), ("spread-tasks", "w1")])
     def test_spread_tasks_counts_per_task_type(self, assigner: str, ap_on: str) -> None:
         sched = scheduler(worker("w1"), worker("w2"), assigner=assigner)
-        sched.add_tasks([req("pc1", T.PRE_COMMIT_1, 1), req("ap", T.ADD_PIECE, 2)])
+        sched.add_tasks([req("pc1", T.PRECOMMIT1, 1), req("ap", T.ADD_PIECE, 2)])
         assert placed(sched.schedule()) == {"pc1": "w1", "ap": ap_on}
 
     @pytest.mark.parametrize(("assigner", "expected"), [
@@ -500,7 +500,7 @@ class TestAssigners:
         w1 = worker("w1")
         w1.active.add("running", w1.need(T.ADD_PIECE, P32), w1.resources)
         sched = scheduler(w1, worker("w2"), assigner="spread-tasks-qcount")
-        sched.add_task(req("pc1", T.PRE_COMMIT_1, 1))
+        sched.add_task(req("pc1", T.PRECOMMIT1, 1))
         assert placed(sched.schedule()) == {"pc1": "w1"}
 
     def test_random_assigner_is_reproducible_with_its_seed(self) -> None:
@@ -528,8 +528,8 @@ def random_cluster(seed: int, tasks: int) -> tuple[Scheduler, StorageView]:
     sched = Scheduler()
     paths = {}
     for i in range(12):
-        kind = rng.choice([ALWAYS | {T.ADD_PIECE, T.PRE_COMMIT_1}, ALWAYS | {T.PRE_COMMIT_2},
-                           ALWAYS | {T.COMMIT_2}, SEALING])
+        kind = rng.choice([ALWAYS | {T.ADD_PIECE, T.PRECOMMIT1}, ALWAYS | {T.PRECOMMIT2},
+                           ALWAYS | {T.COMMIT2}, SEALING])
         sched.add_worker(worker(f"w{i:02d}", kind, ram=rng.choice([256, 512]) * GIB,
                                 gpus=rng.choice([0, 1, 2]), paths=(f"p{i}",),
                                 mem_used=rng.randrange(8) * GIB))
@@ -539,9 +539,9 @@ def random_cluster(seed: int, tasks: int) -> tuple[Scheduler, StorageView]:
     sectors = {n: f"p{rng.randrange(12)}" for n in range(tasks)}
     view = storage(*paths.values(), sectors=sectors)
     mix: list[tuple[TaskType, Selector]] = [
-        (T.ADD_PIECE, AllocSelector(FileType.UNSEALED)), (T.PRE_COMMIT_1, AllocSelector(SEAL)),
-        (T.PRE_COMMIT_2, ExistingSelector(SEAL, allow_fetch=True)),
-        (T.COMMIT_1, ExistingSelector(SEAL)), (T.COMMIT_2, TaskSelector()),
+        (T.ADD_PIECE, AllocSelector(FileType.UNSEALED)), (T.PRECOMMIT1, AllocSelector(SEAL)),
+        (T.PRECOMMIT2, ExistingSelector(SEAL, allow_fetch=True)),
+        (T.COMMIT1, ExistingSelector(SEAL)), (T.COMMIT2, TaskSelector()),
         (T.FINALIZE, ExistingSelector(FileType.CACHE))]
     queue = []
     for n in range(tasks):
@@ -592,7 +592,7 @@ def test_pass_cost_does_not_grow_with_queue_length() -> None:
 def test_diag_reports_queue_in_order_open_windows_workers_and_last_pass() -> None:
     sched = scheduler(worker("w1", ram=72 * GIB), worker("w2", ALWAYS), windows=2)
     sched.add_tasks([req("ap", T.ADD_PIECE, 3), req("fin", T.FINALIZE, 9, priority=5),
-                     req("pc1", T.PRE_COMMIT_1, 1, priority=1024)])
+                     req("pc1", T.PRECOMMIT1, 1, priority=1024)])
     before = sched.diag()
     assert [r["SchedId"] for r in before["SchedInfo"]["Requests"]] == ["fin", "pc1", "ap"]
     assert before["SchedInfo"]["Requests"][1] == {

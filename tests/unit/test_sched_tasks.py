@@ -47,9 +47,9 @@ def test_only_datacid_is_sector_size_independent() -> None:
     assert [t for t in TaskType if not t.sector_sized] == [T.DATA_CID]
 
 
-@pytest.mark.parametrize(("text", "expected"), [("PC1", T.PRE_COMMIT_1), ("pc2", T.PRE_COMMIT_2),
+@pytest.mark.parametrize(("text", "expected"), [("PC1", T.PRECOMMIT1), ("pc2", T.PRECOMMIT2),
                                                 ("seal/v0/fetch", T.FETCH),
-                                                (" GET ", T.FETCH), (T.COMMIT_2, T.COMMIT_2)])
+                                                (" GET ", T.FETCH), (T.COMMIT2, T.COMMIT2)])
 def test_parse_task_type_accepts_names_and_short_names(text: str, expected: TaskType) -> None:
     assert parse_task_type(text) is expected
 
@@ -61,9 +61,9 @@ def test_parse_task_type_refuses_unknown_names(bad: object) -> None:
 
 
 def test_seal_task_type_renders_like_lotus_and_parses_back() -> None:
-    stt = SealTaskType(RegisteredSealProof.StackedDrg32GiBV1_1, T.PRE_COMMIT_1)
-    assert str(stt) == "8:seal/v0/precommit/1"
-    assert SealTaskType.parse("8:seal/v0/precommit/1") == stt
+    seal_task = SealTaskType(RegisteredSealProof.StackedDrg32GiBV1_1, T.PRECOMMIT1)
+    assert str(seal_task) == "8:seal/v0/precommit/1"
+    assert SealTaskType.parse("8:seal/v0/precommit/1") == seal_task
     for bad in ("seal/v0/precommit/1", "99:seal/v0/precommit/1", "8:nope"):
         with pytest.raises(SchedulerError):
             SealTaskType.parse(bad)

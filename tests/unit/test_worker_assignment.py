@@ -40,7 +40,7 @@ def test_parse_and_roundtrip() -> None:
     assert a.phase is Phase.PRECOMMIT1
     assert a.sector == SectorID(1000, 3)
     assert a.proof is RegisteredSealProof.StackedDrg2KiBV1_1
-    assert a.seal_task_type == SealTaskType(a.proof, TaskType.PRE_COMMIT_1)
+    assert a.seal_task_type == SealTaskType(a.proof, TaskType.PRECOMMIT1)
     assert a.fetch[0].file_type is FileType.UNSEALED
     assert (a.threads, a.gpu, a.priority) == (4, 0.5, 1024)
     assert a.phase.reads == FileType.UNSEALED and a.fetched == FileType.UNSEALED

@@ -24,14 +24,14 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_task_flags_default_on_and_no_default() -> None:
     everything = chosen_tasks(parse())
-    assert everything == frozenset({TaskType.ADD_PIECE, TaskType.PRE_COMMIT_1,
-                                    TaskType.PRE_COMMIT_2, TaskType.COMMIT_1,
-                                    TaskType.COMMIT_2, TaskType.UNSEAL, TaskType.FINALIZE})
+    assert everything == frozenset({TaskType.ADD_PIECE, TaskType.PRECOMMIT1,
+                                    TaskType.PRECOMMIT2, TaskType.COMMIT1,
+                                    TaskType.COMMIT2, TaskType.UNSEAL, TaskType.FINALIZE})
     assert chosen_tasks(parse("--no-precommit2", "--no-commit")) == everything - {
-        TaskType.PRE_COMMIT_2, TaskType.COMMIT_2}
+        TaskType.PRECOMMIT2, TaskType.COMMIT2}
     assert chosen_tasks(parse("--no-default", "--precommit1")) == {
-        TaskType.PRE_COMMIT_1, TaskType.COMMIT_1, TaskType.FINALIZE}
-    assert chosen_tasks(parse("--no-default")) == {TaskType.COMMIT_1, TaskType.FINALIZE}
+        TaskType.PRECOMMIT1, TaskType.COMMIT1, TaskType.FINALIZE}
+    assert chosen_tasks(parse("--no-default")) == {TaskType.COMMIT1, TaskType.FINALIZE}
 
 
 def test_build_config_from_flags_and_environment(tmp_path: Path) -> None:

@@ -43,10 +43,10 @@ from sealagent.worker.repo import REPO_ENV, resolve_repo
 
 TASK_FLAGS: tuple[tuple[str, TaskType, str], ...] = (
     ("addpiece", TaskType.ADD_PIECE, "enable AddPiece"),
-    ("precommit1", TaskType.PRE_COMMIT_1, "enable PreCommit1 (32G: 1 core, 64GiB RAM)"),
+    ("precommit1", TaskType.PRECOMMIT1, "enable PreCommit1 (32G: 1 core, 64GiB RAM)"),
     ("unseal", TaskType.UNSEAL, "enable Unseal (32G: 1 core, 64GiB RAM)"),
-    ("precommit2", TaskType.PRE_COMMIT_2, "enable PreCommit2 (32G: many cores or a GPU)"),
-    ("commit", TaskType.COMMIT_2, "enable Commit2, the SNARK (cores or a GPU)"),
+    ("precommit2", TaskType.PRECOMMIT2, "enable PreCommit2 (32G: many cores or a GPU)"),
+    ("commit", TaskType.COMMIT2, "enable Commit2, the SNARK (cores or a GPU)"),
 )
 """``--<flag>``: the optional task type it switches and its help."""
 

@@ -23,9 +23,9 @@ def local_task_types(config: ManagerConfig) -> frozenset[TaskType]:
     """C1 and Finalize, plus each task type its ``Allow*`` switch enables."""
     storage = config.storage
     switches = {TaskType.ADD_PIECE: storage.allow_add_piece,
-                TaskType.PRE_COMMIT_1: storage.allow_precommit1,
-                TaskType.PRE_COMMIT_2: storage.allow_precommit2,
-                TaskType.COMMIT_2: storage.allow_commit,
+                TaskType.PRECOMMIT1: storage.allow_precommit1,
+                TaskType.PRECOMMIT2: storage.allow_precommit2,
+                TaskType.COMMIT2: storage.allow_commit,
                 TaskType.UNSEAL: storage.allow_unseal}
     return ALWAYS_ON | {task_type for task_type, on in switches.items() if on}
 

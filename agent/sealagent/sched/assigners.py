@@ -5,7 +5,7 @@ lowest load wins, ties going to the worker with fewer enabled task types when th
 selector asks for it, then to the worker whose open window has waited longest.  Within
 the chosen worker the oldest window that still fits takes the task (Lotus: "same worker
 → older window first").  Loads only grow during a pass, so candidates sit in heaps and
-are re-keyed lazily; a load lives in a :data:`LoadCell` shared by every heap that holds
+are re-keyed lazily; a load lives in a :class:`Load` shared by every heap that holds
 the worker.
 
 ``utilization`` (default; also ``""``)
@@ -34,72 +34,83 @@ from sealagent.errors import ConfigError
 from sealagent.sched.windows import SchedWorker
 from sealagent.vocab.tasks import TaskType
 
-LoadCell = list[float]
-"""A one-element list holding a load; shared by every candidate pool of the same key."""
+
+class Load:
+    """A worker's load during one pass, shared by every candidate pool of the same key:
+    an assignment made from one pool raises it for all of them."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: float) -> None:
+        """Start at ``value``."""
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Load({self.value!r})"
 
 
 class PassAssigner(Protocol):
     """Per-pass state of an assigner."""
 
-    def cell(self, worker: SchedWorker, task_type: TaskType) -> LoadCell:
-        """The load cell of ``worker`` for tasks of ``task_type`` (lower load wins)."""
+    def load(self, worker: SchedWorker, task_type: TaskType) -> Load:
+        """The load of ``worker`` for tasks of ``task_type`` (lower load wins)."""
 
-    def record(self, cell: LoadCell, delta: float) -> float:
-        """A task was assigned under ``cell`` (``delta``: the window's utilization
+    def record(self, load: Load, delta: float) -> float:
+        """A task was assigned under ``load`` (``delta``: the window's utilization
         increase); returns the new load."""
 
 
 class _Utilization:
     def __init__(self) -> None:
-        self._cells: dict[str, LoadCell] = {}
+        self._loads: dict[str, Load] = {}
 
-    def cell(self, worker: SchedWorker, task_type: TaskType) -> LoadCell:
-        found = self._cells.get(worker.worker_id)
+    def load(self, worker: SchedWorker, task_type: TaskType) -> Load:
+        found = self._loads.get(worker.worker_id)
         if found is None:
-            found = self._cells[worker.worker_id] = [worker.utilization()]
+            found = self._loads[worker.worker_id] = Load(worker.utilization())
         return found
 
-    def record(self, cell: LoadCell, delta: float) -> float:
-        cell[0] += delta
-        return cell[0]
+    def record(self, load: Load, delta: float) -> float:
+        load.value += delta
+        return load.value
 
 
 class _Spread:
     def __init__(self, per_task_type: bool, count_queued: bool) -> None:
         self._per_task_type = per_task_type
         self._count_queued = count_queued
-        self._cells: dict[tuple[str, TaskType | None], LoadCell] = {}
+        self._loads: dict[tuple[str, TaskType | None], Load] = {}
 
-    def cell(self, worker: SchedWorker, task_type: TaskType) -> LoadCell:
-        tt = task_type if self._per_task_type else None
-        key = (worker.worker_id, tt)
-        found = self._cells.get(key)
+    def load(self, worker: SchedWorker, task_type: TaskType) -> Load:
+        counted = task_type if self._per_task_type else None
+        key = (worker.worker_id, counted)
+        found = self._loads.get(key)
         if found is None:
             count = 0
             if self._count_queued:
-                count = worker.count() if tt is None else worker.count_type(tt)
-            found = self._cells[key] = [float(count)]
+                count = worker.count() if counted is None else worker.count_type(counted)
+            found = self._loads[key] = Load(float(count))
         return found
 
-    def record(self, cell: LoadCell, delta: float) -> float:
-        cell[0] += 1
-        return cell[0]
+    def record(self, load: Load, delta: float) -> float:
+        load.value += 1
+        return load.value
 
 
 class _Random:
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
-        self._cells: dict[str, LoadCell] = {}
+        self._loads: dict[str, Load] = {}
 
-    def cell(self, worker: SchedWorker, task_type: TaskType) -> LoadCell:
-        found = self._cells.get(worker.worker_id)
+    def load(self, worker: SchedWorker, task_type: TaskType) -> Load:
+        found = self._loads.get(worker.worker_id)
         if found is None:
-            found = self._cells[worker.worker_id] = [self._rng.random()]
+            found = self._loads[worker.worker_id] = Load(self._rng.random())
         return found
 
-    def record(self, cell: LoadCell, delta: float) -> float:
-        cell[0] += self._rng.random()
-        return cell[0]
+    def record(self, load: Load, delta: float) -> float:
+        load.value += self._rng.random()
+        return load.value
 
 
 _SPREAD: Final[dict[str, tuple[bool, bool]]] = {

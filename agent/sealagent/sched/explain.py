@@ -147,4 +147,4 @@ def _capacity_reason(task: SchedTask, candidates: list[SchedWorker],
 def _at_limit(worker: SchedWorker, task: SchedTask) -> bool:
     need = worker.need(task.task_type, task.proof)
     limit = need.resources.max_concurrent
-    return bool(limit) and worker.count(need.stt) >= limit
+    return bool(limit) and worker.count(need.seal_task) >= limit

@@ -41,7 +41,7 @@ class Reject(enum.Enum):
 class Need:
     """One task's resources resolved against one worker (threads and GPU decided)."""
 
-    stt: SealTaskType
+    seal_task: SealTaskType
     resources: Resources
     threads: int
     gpu: float
@@ -54,10 +54,10 @@ class Need:
     """True when the GPU step applies (the worker has GPUs and the task uses one)."""
 
     @classmethod
-    def resolve(cls, stt: SealTaskType, res: Resources, worker: WorkerResources) -> Need:
+    def resolve(cls, seal_task: SealTaskType, res: Resources, worker: WorkerResources) -> Need:
         """Resolve ``res`` for ``worker``."""
         gpus = worker.gpu_count
-        return cls(stt=stt, resources=res, threads=res.threads(worker.cpus, gpus),
+        return cls(seal_task=seal_task, resources=res, threads=res.threads(worker.cpus, gpus),
                    gpu=res.gpu_utilization if res.gpu_utilization > 0 else 0.0,
                    physical=res.min_memory + res.base_min_memory,
                    virtual=res.max_memory + res.base_min_memory,
@@ -84,18 +84,18 @@ class ActiveResources:
     cpu_use: int = 0
     counters: dict[SealTaskType, dict[Hashable, int]] = field(default_factory=dict)
 
-    def count(self, stt: SealTaskType | None = None) -> int:
-        """Distinct tasks counted under ``stt`` (all kinds when None)."""
-        if stt is None:
+    def count(self, seal_task: SealTaskType | None = None) -> int:
+        """Distinct tasks counted under ``seal_task`` (all kinds when None)."""
+        if seal_task is None:
             return sum(len(ids) for ids in self.counters.values())
-        return len(self.counters.get(stt, ()))
+        return len(self.counters.get(seal_task, ()))
 
     def reject_reason(self, sched_id: Hashable, need: Need, worker: WorkerResources,
                       ignore_resources: bool = False) -> Reject | None:
         """The first fit-check step ``need`` fails on top of this accumulator, or None."""
         limit = need.resources.max_concurrent
         if limit > 0:
-            ids = self.counters.get(need.stt, {})
+            ids = self.counters.get(need.seal_task, {})
             if len(ids) >= limit and sched_id not in ids:
                 return Reject.MAX_CONCURRENT
         if ignore_resources:
@@ -125,7 +125,7 @@ class ActiveResources:
         """Account one task; returns how much :meth:`utilization` grew."""
         before = self.utilization(worker)
         self.accumulate(need)
-        ids = self.counters.setdefault(need.stt, {})
+        ids = self.counters.setdefault(need.seal_task, {})
         ids[sched_id] = ids.get(sched_id, 0) + 1
         return self.utilization(worker) - before
 
@@ -153,7 +153,7 @@ class ActiveResources:
         self.cpu_use -= need.threads
         self.mem_used_min -= need.resources.min_memory
         self.mem_used_max -= need.resources.max_memory
-        ids = self.counters.get(need.stt)
+        ids = self.counters.get(need.seal_task)
         if ids is not None and sched_id in ids:
             if ids[sched_id] <= 1:
                 del ids[sched_id]

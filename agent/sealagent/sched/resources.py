@@ -52,7 +52,7 @@ PARALLEL_DENOM: Final = 100
 DEFAULT_SDR_PRODUCERS: Final = 3
 """Producer threads of multicore SDR when ``FIL_PROOFS_MULTICORE_SDR_PRODUCERS`` is unset."""
 
-SDR_TASKS: Final = frozenset({TaskType.PRE_COMMIT_1, TaskType.UNSEAL})
+SDR_TASKS: Final = frozenset({TaskType.PRECOMMIT1, TaskType.UNSEAL})
 """Tasks whose default threads follow the multicore-SDR rule."""
 
 
@@ -165,17 +165,17 @@ def _rows(r2k: _Row, r8m: _Row, r512m: _Row, r32g: _Row, r64g: _Row) -> dict[int
 _ADD_PIECE = _rows((2 * KIB, 2 * KIB, 1, 0, 0, 2 * KIB), (8 * MIB, 8 * MIB, 1, 0, 0, 8 * MIB),
                    (GIB, GIB, 1, 0, 0, GIB), (4 * GIB, 4 * GIB, 1, 0, 0, GIB),
                    (8 * GIB, 8 * GIB, 1, 0, 0, GIB))
-_PRE_COMMIT_1 = _rows((2 * KIB, 2 * KIB, 1, 0, 0, 2 * KIB),
+_PRECOMMIT1 = _rows((2 * KIB, 2 * KIB, 1, 0, 0, 2 * KIB),
                       (8 * MIB, 8 * MIB, 1, 0, 0, 8 * MIB),
                       (768 * MIB, GIB, 1, 0, 0, MIB), (56 * GIB, 64 * GIB, 1, 0, 0, 10 * MIB),
                       (112 * GIB, 128 * GIB, 1, 0, 0, 10 * MIB))
-_PRE_COMMIT_2 = _rows((2 * KIB, 2 * KIB, -1, 0, 0, 2 * KIB),
+_PRECOMMIT2 = _rows((2 * KIB, 2 * KIB, -1, 0, 0, 2 * KIB),
                       (8 * MIB, 8 * MIB, -1, 0, 0, 8 * MIB),
                       (GIB, 3 * GIB // 2, -1, 0, 0, GIB), (15 * GIB, 15 * GIB, -1, 6, 1.0, GIB),
                       (30 * GIB, 30 * GIB, -1, 6, 1.0, GIB))
-_COMMIT_1 = _rows((2 * KIB, 2 * KIB, 0, 0, 0, 2 * KIB), (8 * MIB, 8 * MIB, 0, 0, 0, 8 * MIB),
+_COMMIT1 = _rows((2 * KIB, 2 * KIB, 0, 0, 0, 2 * KIB), (8 * MIB, 8 * MIB, 0, 0, 0, 8 * MIB),
                   (GIB, GIB, 0, 0, 0, GIB), (GIB, GIB, 0, 0, 0, GIB), (GIB, GIB, 0, 0, 0, GIB))
-_COMMIT_2 = _rows((2 * KIB, 2 * KIB, 1, 0, 1.0, 2 * KIB),
+_COMMIT2 = _rows((2 * KIB, 2 * KIB, 1, 0, 1.0, 2 * KIB),
                   (8 * MIB, 8 * MIB, 1, 0, 1.0, 8 * MIB),
                   (GIB, 3 * GIB // 2, 1, 0, 1.0, 10 * GIB),
                   (30 * GIB, 150 * GIB, -1, 6, 1.0, 32 * GIB),
@@ -197,17 +197,17 @@ _WINNING_POST = _rows((2 * KIB, 2 * KIB, 1, 0, 1.0, 2 * KIB),
 
 _BY_SIZE: Final[dict[TaskType, dict[int, Resources]]] = {
     TaskType.ADD_PIECE: _ADD_PIECE,
-    TaskType.PRE_COMMIT_1: _PRE_COMMIT_1,
-    TaskType.PRE_COMMIT_2: _PRE_COMMIT_2,
-    TaskType.COMMIT_1: _COMMIT_1,
-    TaskType.COMMIT_2: _COMMIT_2,
+    TaskType.PRECOMMIT1: _PRECOMMIT1,
+    TaskType.PRECOMMIT2: _PRECOMMIT2,
+    TaskType.COMMIT1: _COMMIT1,
+    TaskType.COMMIT2: _COMMIT2,
     TaskType.FETCH: _FETCH,
     TaskType.REPLICA_UPDATE: _REPLICA_UPDATE,
-    TaskType.PROVE_REPLICA_UPDATE_1: _COMMIT_1,
-    TaskType.PROVE_REPLICA_UPDATE_2: _COMMIT_2,
+    TaskType.PROVE_REPLICA_UPDATE_1: _COMMIT1,
+    TaskType.PROVE_REPLICA_UPDATE_2: _COMMIT2,
     TaskType.WINDOW_POST: _WINDOW_POST,
     TaskType.WINNING_POST: _WINNING_POST,
-    TaskType.UNSEAL: _PRE_COMMIT_1,
+    TaskType.UNSEAL: _PRECOMMIT1,
     TaskType.REGEN_SECTOR_KEY: _REPLICA_UPDATE,
     TaskType.DATA_CID: dict.fromkeys(_SIZES, _ADD_PIECE[32 * GIB]),
 }

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sealagent.errors import SchedulerError
-from sealagent.sched.assigners import Assigner, LoadCell, PassAssigner
+from sealagent.sched.assigners import Assigner, Load, PassAssigner
 from sealagent.sched.explain import waiting_reason
 from sealagent.sched.fit import Need
 from sealagent.sched.queue import Entry, GroupKey, RequestQueue, SchedTask, TaskGroup
@@ -72,15 +72,15 @@ class PassStats:
 
 
 class _Slot:
-    """A worker in one pool: its need, load cell, and windows that may still fit."""
+    """A worker in one pool: its need, its load, and windows that may still fit."""
 
-    __slots__ = ("cell", "need", "windows", "worker")
+    __slots__ = ("load", "need", "windows", "worker")
 
-    def __init__(self, worker: SchedWorker, need: Need, cell: LoadCell,
+    def __init__(self, worker: SchedWorker, need: Need, load: Load,
                  windows: list[PassWindow]) -> None:
         self.worker = worker
         self.need = need
-        self.cell = cell
+        self.load = load
         self.windows = windows
 
 
@@ -108,8 +108,8 @@ class _Pass:
         self.view = view
         self.assigner = assigner
         self.by_worker: dict[str, list[PassWindow]] = {}
-        for pw in windows:
-            self.by_worker.setdefault(pw.worker.worker_id, []).append(pw)
+        for window in windows:
+            self.by_worker.setdefault(window.worker.worker_id, []).append(window)
         self.open_workers = frozenset(self.by_worker)
         self.open_types: set[TaskType] = set().union(
             *(ws[0].worker.task_types for ws in self.by_worker.values()))
@@ -150,7 +150,7 @@ class _Pass:
             candidates = [self.by_worker[wid] for wid in sorted(spec.workers)
                           if wid in self.by_worker
                           and task_type in self.by_worker[wid][0].worker.task_types]
-        cell_of = self.assigner.cell
+        load_of = self.assigner.load
         heap: list[_Entry] = []
         for windows in candidates:
             worker = windows[0].worker
@@ -160,9 +160,9 @@ class _Pass:
             if spec.space is not None and self._space_path(worker, spec.space) is None:
                 continue
             rank = len(worker.task_types) if spec.prefer_specialized else 0
-            cell = cell_of(worker, task_type)
-            heap.append((cell[0], rank, windows[0].window_id,
-                         _Slot(worker, need, cell, list(windows))))
+            load = load_of(worker, task_type)
+            heap.append((load.value, rank, windows[0].window_id,
+                         _Slot(worker, need, load, list(windows))))
         heapq.heapify(heap)
         self.stats.pools += 1
         self.stats.candidates += len(heap)
@@ -225,11 +225,11 @@ class _Pass:
 
     # -- choosing and assigning -----------------------------------------------------------
 
-    def _count(self, worker: SchedWorker, stt: SealTaskType) -> int:
-        key = (worker.worker_id, stt)
+    def _count(self, worker: SchedWorker, seal_task: SealTaskType) -> int:
+        key = (worker.worker_id, seal_task)
         count = self.counts.get(key)
         if count is None:
-            count = self.counts[key] = worker.count(stt)
+            count = self.counts[key] = worker.count(seal_task)
         return count
 
     def fill(self, pool: _Pool, entries: list[Entry], pos: int, bound: int) -> int:
@@ -248,13 +248,13 @@ class _Pass:
             probes += 1
             key, rank, age, slot = heap[0]
             worker = slot.worker
-            current = slot.cell[0]
+            current = slot.load.value
             if current != key:
                 heapq.heapreplace(heap, (current, rank, age, slot))
                 continue
             need = slot.need
             limit = need.resources.max_concurrent
-            if limit and self._count(worker, need.stt) >= limit:
+            if limit and self._count(worker, need.seal_task) >= limit:
                 heapq.heappop(heap)
                 continue
             path = None
@@ -264,28 +264,28 @@ class _Pass:
                     heapq.heappop(heap)
                     continue
             windows = slot.windows
-            res, ignore = worker.resources, worker.ignore_resources
+            capacity, ignore = worker.resources, worker.ignore_resources
             util = None
             while windows:
-                util = windows[0].acc.try_accumulate(need, res, ignore)
+                util = windows[0].allocated.try_accumulate(need, capacity, ignore)
                 if util is not None:
                     break
                 del windows[0]
             if util is None:
                 heapq.heappop(heap)
                 continue
-            pw = windows[0]
+            window = windows[0]
             task = entries[pos][-1]
             pos += 1
-            delta, pw.util = util - pw.util, util
+            delta, window.util = util - window.util, util
             if limit:
-                self.counts[(worker.worker_id, need.stt)] += 1
+                self.counts[(worker.worker_id, need.seal_task)] += 1
             if path is not None and space is not None:
                 self.space_left[path] -= space.size
-            pw.todo.append((task, need))
-            assignments.append(Assignment(task, worker.worker_id, pw.window_id,
+            window.todo.append((task, need))
+            assignments.append(Assignment(task, worker.worker_id, window.window_id,
                                           need.threads, need.granted_gpu))
-            heapq.heapreplace(heap, (record(slot.cell, delta), rank, age, slot))
+            heapq.heapreplace(heap, (record(slot.load, delta), rank, age, slot))
         self.stats.probes += probes
         return pos
 
@@ -296,19 +296,19 @@ class _Pass:
         heap = [(g.entries[0], i) for i, g in enumerate(groups) if self.may_serve(g)]
         heapq.heapify(heap)
         while heap:
-            _, gi = heapq.heappop(heap)
-            pool = resolved[gi]
+            _, group_index = heapq.heappop(heap)
+            pool = resolved[group_index]
             if pool is False:
-                pool = resolved[gi] = self.pool_for(groups[gi])
+                pool = resolved[group_index] = self.pool_for(groups[group_index])
                 self.stats.groups_visited += 1
             if not isinstance(pool, _Pool) or not pool.heap:
                 continue
-            entries = groups[gi].entries
-            pos = taken[gi]
+            entries = groups[group_index].entries
+            pos = taken[group_index]
             bound = bisect.bisect_left(entries, heap[0][0], pos) if heap else len(entries)
-            pos = taken[gi] = self.fill(pool, entries, pos, bound)
+            pos = taken[group_index] = self.fill(pool, entries, pos, bound)
             if pos == bound and pos < len(entries):
-                heapq.heappush(heap, (entries[pos], gi))
+                heapq.heappush(heap, (entries[pos], group_index))
         return taken
 
 
@@ -465,10 +465,10 @@ class Scheduler:
             for group, count in zip(groups, taken, strict=True):
                 if count:
                     self.queue.pop_heads(group, count)
-            for pw in windows:
-                if pw.todo:
-                    del self.open_windows[pw.window_id]
-                    pw.worker.assigned[pw.window_id] = pw.close()
+            for window in windows:
+                if window.todo:
+                    del self.open_windows[window.window_id]
+                    window.worker.assigned[window.window_id] = window.close()
         state.stats.assigned = len(state.assignments)
         self.last_pass = state.stats
         return state.assignments
@@ -495,9 +495,9 @@ class Scheduler:
         for wid in sorted(self.workers):
             worker = self.workers[wid]
             counts: dict[str, int] = {}
-            for stt, ids in worker.active.counters.items():
+            for seal_task, ids in worker.active.counters.items():
                 if ids:
-                    counts[str(stt)] = len(ids)
+                    counts[str(seal_task)] = len(ids)
             workers[wid] = {"Hostname": worker.hostname, "Enabled": worker.enabled,
                             "Utilization": round(worker.utilization(), 6),
                             "AssignedWindows": sorted(worker.assigned),

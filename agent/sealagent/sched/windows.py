@@ -87,16 +87,16 @@ class SchedWorker:
         util = self.active.utilization(res) + self.preparing.utilization(res)
         return util + sum(w.allocated.utilization(res) for w in self.assigned.values())
 
-    def count(self, stt: SealTaskType | None = None) -> int:
-        """Tasks of ``stt`` (all when None) running, preparing or in assigned windows."""
-        return self.active.count(stt) + sum(w.allocated.count(stt)
+    def count(self, seal_task: SealTaskType | None = None) -> int:
+        """Tasks of ``seal_task`` (all when None) running, preparing or in assigned windows."""
+        return self.active.count(seal_task) + sum(w.allocated.count(seal_task)
                                             for w in self.assigned.values())
 
     def count_type(self, task_type: TaskType) -> int:
         """Tasks of ``task_type`` (any proof) running, preparing or in assigned windows."""
         counters = [self.active.counters] + [w.allocated.counters for w in self.assigned.values()]
-        return sum(len(ids) for c in counters for stt, ids in c.items()
-                   if stt.task_type is task_type)
+        return sum(len(ids) for c in counters for seal_task, ids in c.items()
+                   if seal_task.task_type is task_type)
 
 
 class Assignment(NamedTuple):
@@ -117,20 +117,20 @@ class PassWindow:
 
     window_id: int
     worker: SchedWorker
-    acc: ActiveResources = field(default_factory=ActiveResources)
+    allocated: ActiveResources = field(default_factory=ActiveResources)
     util: float = 0.0
-    """Utilization of ``acc`` on the worker (kept up to date by the pass)."""
+    """Utilization of ``allocated`` on the worker (kept up to date by the pass)."""
     todo: list[tuple[SchedTask, Need]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Start from the utilization of the (empty) accumulator."""
-        self.util = self.acc.utilization(self.worker.resources)
+        self.util = self.allocated.utilization(self.worker.resources)
 
     def close(self) -> SchedWindow:
         """The window as handed to the worker, with its task counters filled in."""
-        counters = self.acc.counters
+        counters = self.allocated.counters
         for task, need in self.todo:
-            ids = counters.setdefault(need.stt, {})
+            ids = counters.setdefault(need.seal_task, {})
             ids[task.task_id] = ids.get(task.task_id, 0) + 1
-        return SchedWindow(self.window_id, self.worker.worker_id, self.acc,
+        return SchedWindow(self.window_id, self.worker.worker_id, self.allocated,
                            [task for task, _ in self.todo])

@@ -20,10 +20,10 @@ class TaskType(enum.StrEnum):
 
     DATA_CID = "seal/v0/datacid"
     ADD_PIECE = "seal/v0/addpiece"
-    PRE_COMMIT_1 = "seal/v0/precommit/1"
-    PRE_COMMIT_2 = "seal/v0/precommit/2"
-    COMMIT_1 = "seal/v0/commit/1"
-    COMMIT_2 = "seal/v0/commit/2"
+    PRECOMMIT1 = "seal/v0/precommit/1"
+    PRECOMMIT2 = "seal/v0/precommit/2"
+    COMMIT1 = "seal/v0/commit/1"
+    COMMIT2 = "seal/v0/commit/2"
     FINALIZE = "seal/v0/finalize"
     FINALIZE_UNSEALED = "seal/v0/finalizeunsealed"
     FETCH = "seal/v0/fetch"
@@ -70,10 +70,10 @@ class TaskType(enum.StrEnum):
 _SHORT_NAMES: Final[dict[TaskType, str]] = {
     TaskType.DATA_CID: "DC",
     TaskType.ADD_PIECE: "AP",
-    TaskType.PRE_COMMIT_1: "PC1",
-    TaskType.PRE_COMMIT_2: "PC2",
-    TaskType.COMMIT_1: "C1",
-    TaskType.COMMIT_2: "C2",
+    TaskType.PRECOMMIT1: "PC1",
+    TaskType.PRECOMMIT2: "PC2",
+    TaskType.COMMIT1: "C1",
+    TaskType.COMMIT2: "C2",
     TaskType.FINALIZE: "FIN",
     TaskType.FINALIZE_UNSEALED: "FUS",
     TaskType.FETCH: "GET",
@@ -95,10 +95,10 @@ _ORDER: Final[dict[TaskType, int]] = {
     TaskType.REPLICA_UPDATE: 8,
     TaskType.PROVE_REPLICA_UPDATE_2: 7,
     TaskType.PROVE_REPLICA_UPDATE_1: 6,
-    TaskType.PRE_COMMIT_1: 5,
-    TaskType.PRE_COMMIT_2: 4,
-    TaskType.COMMIT_2: 3,
-    TaskType.COMMIT_1: 2,
+    TaskType.PRECOMMIT1: 5,
+    TaskType.PRECOMMIT2: 4,
+    TaskType.COMMIT2: 3,
+    TaskType.COMMIT1: 2,
     TaskType.UNSEAL: 1,
     TaskType.FETCH: -1,
     TaskType.DOWNLOAD_SECTOR: -2,

@@ -15,10 +15,10 @@ from sealagent.vocab.tasks import TaskType
 from sealagent.web.auth import APIInfo
 from sealagent.worker.windows import DEFAULT_WAIT
 
-ALWAYS_ON: Final = frozenset({TaskType.COMMIT_1, TaskType.FINALIZE})
+ALWAYS_ON: Final = frozenset({TaskType.COMMIT1, TaskType.FINALIZE})
 """Task types every sealing agent takes (Lotus cannot toggle C1 and FIN either)."""
-OPTIONAL_TASKS: Final = frozenset({TaskType.ADD_PIECE, TaskType.PRE_COMMIT_1,
-                                   TaskType.PRE_COMMIT_2, TaskType.COMMIT_2,
+OPTIONAL_TASKS: Final = frozenset({TaskType.ADD_PIECE, TaskType.PRECOMMIT1,
+                                   TaskType.PRECOMMIT2, TaskType.COMMIT2,
                                    TaskType.UNSEAL})
 """Task types an operator switches with ``--addpiece``... and ``tasks enable|disable``."""
 

@@ -58,8 +58,8 @@ async def _remove_workdir(job: PhaseJob) -> None:
 def resolve_need(assignment: Assignment, worker: WorkerResources) -> Need:
     """What ``assignment`` takes on this worker: its table entry, with the threads and GPU
     share the manager granted."""
-    stt = assignment.seal_task_type
-    need = Need.resolve(stt, worker.spec(stt.proof, stt.task_type), worker)
+    seal_task = assignment.seal_task_type
+    need = Need.resolve(seal_task, worker.spec(seal_task.proof, seal_task.task_type), worker)
     return replace(need, threads=assignment.threads, gpu=assignment.gpu,
                    gpu_checked=assignment.gpu > 0 and worker.gpu_count > 0)
 
