@@ -1,4 +1,4 @@
-"""PoRep challenge derivation (spec §9.1–§9.3)."""
+"""PoRep challenge derivation (docs/porep.md §9.1–§9.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PreCommit1, PreCommit2, unsealing and the cache files (spec §4, §6, §7)."""
+"""PreCommit1, PreCommit2, unsealing and the cache files (docs/porep.md §4, §6, §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Commit1: vanilla proofs, their JSON form and their verification (spec §9.4–§9.6)."""
+"""Commit1: vanilla proofs, their JSON form and their verification (docs/porep.md §9.4–§9.6)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 One implementation serves both layouts the proofs use:
 
-* rand_chacha's ``ChaCha8Rng`` (the DRG, spec §5.2): 8 rounds, a 64-bit block counter in
+* rand_chacha's ``ChaCha8Rng`` (the DRG, docs/porep.md §5.2): 8 rounds, a 64-bit block counter in
   words 12–13 and a 64-bit stream id in words 14–15 (``nonce`` of 0 or 8 bytes);
-* IETF ChaCha20 (synthetic challenges, spec §9.2): 20 rounds, a 32-bit block counter in
+* IETF ChaCha20 (synthetic challenges, docs/porep.md §9.2): 20 rounds, a 32-bit block counter in
   word 12 and a 12-byte nonce in words 13–15.
 
 The state of ``n`` blocks is a ``(16, n)`` uint32 array, so every quarter-round step is

@@ -1,4 +1,4 @@
-"""PoRep challenge derivation: interactive, synthetic and non-interactive (spec §9.1–§9.3).
+"""PoRep challenge derivation: interactive, synthetic and non-interactive (docs/porep.md §9.1–§9.3).
 
 Every function takes its inputs explicitly (node count, replica id, randomness, partition)
 so that prover and verifier derive the same list from the same public values;
@@ -116,7 +116,7 @@ def synthetic_challenges(
     """Synthetic challenges ``start … start+count−1`` (default: the whole set from 0).
 
     Challenge ``i`` is keystream bytes ``[32i, 32i+32)`` of ChaCha20 (IETF) keyed with
-    ``BLAKE2b_32(key="…Generation", replica_id || comm_r)``, reduced like §9.1.
+    ``BLAKE2b_32(key="…Generation", replica_id || comm_r)``, reduced like docs/porep.md §9.1.
     """
     _check_nodes(sector_nodes)
     bytes32("replica_id", replica_id)

@@ -1,4 +1,4 @@
-"""Commitments as CIDs, as go-fil-commcid writes them (spec §3.5).
+"""Commitments as CIDs, as go-fil-commcid writes them (docs/porep.md §3.5).
 
 A commitment CID is ``uvarint(1) uvarint(codec) uvarint(multihash) uvarint(32) comm``,
 written as ``"b"`` + lower-case RFC 4648 base32 without padding:

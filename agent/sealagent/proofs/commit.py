@@ -1,4 +1,6 @@
-"""Commit phase 1: the vanilla proofs of the challenged nodes, and their verification (§9).
+"""Commit phase 1: the vanilla proofs of the challenged nodes, and their verification.
+
+The rules are docs/porep.md §9.
 
 :func:`seal_commit_phase1` is filecoin-proofs' function of the same name: it derives the
 challenges of every partition from the proof type's rule (interactive: the seed;
@@ -65,7 +67,8 @@ class SealCommitPhase1Output:
     ticket: bytes
 
     def to_json(self) -> dict[str, Any]:
-        """serde form (§9.6); the proofs are keyed by the ``V1`` name of the sector size."""
+        """serde form (docs/porep.md §9.6); the proofs are keyed by the ``V1`` name of the
+        sector size."""
         return {
             "registered_proof": self.registered_proof.name,
             "vanilla_proofs": {self.registered_proof.v1_name: [

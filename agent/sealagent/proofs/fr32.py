@@ -1,4 +1,4 @@
-"""Fr32 padding: 127 user bytes become four 32-byte field elements (spec §2).
+"""Fr32 padding: 127 user bytes become four 32-byte field elements (docs/porep.md §2).
 
 The unpadded input is a little-endian bit stream cut into 254-bit chunks; each chunk is
 followed by two zero bits, so the top two bits of every 32-byte element are zero.  Per

@@ -1,4 +1,4 @@
-"""The SDR graph: DRG (BucketGraph) and Feistel expander parents (spec §5).
+"""The SDR graph: DRG (BucketGraph) and Feistel expander parents (docs/porep.md §5).
 
 Every node ``v`` has 14 parents, ``[drg_0 … drg_5, exp_0 … exp_7]``: six base parents in
 the same layer (a ChaCha8-seeded bucket sampling) and eight expander parents in the
@@ -202,7 +202,7 @@ class StackedGraph:
             raise InvalidInputError(f"node {v} is outside the graph of {self.nodes} nodes")
 
     def drg_parents(self, v: int) -> list[int]:
-        """The six base parents of node ``v`` (spec §5.2), in cache order."""
+        """The six base parents of node ``v`` (docs/porep.md §5.2), in cache order."""
         self._check_node(v)
         if v < 2:
             return [0] * BASE_DEGREE
@@ -225,7 +225,7 @@ class StackedGraph:
         return [v - 1, *sampled]
 
     def expander_parents(self, v: int) -> list[int]:
-        """The eight expander parents of node ``v`` (spec §5.3)."""
+        """The eight expander parents of node ``v`` (docs/porep.md §5.3)."""
         self._check_node(v)
         out = []
         for i in range(EXP_DEGREE):

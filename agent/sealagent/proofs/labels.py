@@ -1,4 +1,4 @@
-"""SDR labeling, the work of PreCommit1 (spec §6).
+"""SDR labeling, the work of PreCommit1 (docs/porep.md §6).
 
 ``label[ℓ][v] = trim(SHA256(prefix(ℓ, v) || 37 parent labels))`` where
 ``prefix = replica_id || u32_be(ℓ) || u64_be(v) || 20 zero bytes``; node 0 hashes only the

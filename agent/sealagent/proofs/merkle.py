@@ -1,4 +1,4 @@
-"""Merkle trees as rust-fil-proofs builds, stores and proves them (spec §7, §9.6).
+"""Merkle trees as rust-fil-proofs builds, stores and proves them (docs/porep.md §7, §9.6).
 
 A tree is built over 32-byte leaves (a numpy ``(n, 32)`` uint8 array, typically an
 ``np.memmap`` of a layer or replica file) with a *hasher*: SHA256-trunc254 for tree_d,
@@ -6,7 +6,7 @@ Poseidon for tree_c and tree_r_last.  Leaves are never hashed themselves; a pare
 hash of its ``arity`` children in order.  Building goes through the leaves one aligned
 chunk at a time, so memory stays bounded whatever the sector size.
 
-Compound shapes (spec §7.5): the leaves are split into ``B`` equal base trees (one file
+Compound shapes (docs/porep.md §7.5): the leaves are split into ``B`` equal base trees (one file
 each, ``<id>-<i>``, when ``B > 1``); their roots are hashed in groups of ``sub`` arity and,
 for three-level shapes, those in turn with the ``top`` arity.
 
@@ -219,7 +219,7 @@ def _base_root(leaves: Nodes, arity: int, hasher: TreeHasher, chunk_leaves: int)
 
 
 def compound_root(base_roots: Sequence[bytes], shape: TreeShape, hasher: TreeHasher) -> bytes:
-    """Combine the roots of the base trees (spec §7.5); one base tree is its own root."""
+    """Combine the roots of the base trees (docs/porep.md §7.5); one base tree is its own root."""
     if len(base_roots) != shape.base_tree_count:
         raise InvalidInputError(
             f"shape {shape} has {shape.base_tree_count} base trees, got {len(base_roots)} roots"

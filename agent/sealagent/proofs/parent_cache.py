@@ -1,4 +1,6 @@
-"""The parent cache file: every node's 14 parents, as rust-fil-proofs stores them (spec §5.4).
+"""The parent cache file: every node's 14 parents, as rust-fil-proofs stores them.
+
+The rules are docs/porep.md §5.4.
 
 Layout: for ``v = 0 … nodes−1`` the 14 parents as ``u32`` little-endian, 56 bytes per
 node.  Name: ``v28-sdr-parent-<hex(SHA256(…))>.cache`` in ``FIL_PROOFS_PARENT_CACHE``

@@ -1,4 +1,4 @@
-"""Pieces: CommP, their layout in a sector, CommD, and staging (spec §3).
+"""Pieces: CommP, their layout in a sector, CommD, and staging (docs/porep.md §3).
 
 A piece is ``127·2^k`` user bytes; Fr32 padding makes it ``128·2^k`` bytes whose
 SHA256-trunc254 tree root is its commitment (CommP).  Pieces are laid out in order,

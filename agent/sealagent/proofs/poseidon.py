@@ -1,4 +1,4 @@
-"""Poseidon over the BLS12-381 scalar field, bit-exact with neptune (spec §8).
+"""Poseidon over the BLS12-381 scalar field, bit-exact with neptune (docs/porep.md §8).
 
 Filecoin uses neptune's ``Strength::Standard`` instances: width ``t = arity + 1``, S-box
 ``x^5``, ``R_F = 8`` full rounds around ``R_P`` partial rounds, round constants drawn from
@@ -7,8 +7,8 @@ generated here from those rules and cached per arity.
 
 Two permutations give identical results:
 
-* :func:`permute_reference` follows the definition round by round (spec §8.5).
-* :func:`permute` is the fast one (spec §8.6).  The state is kept scaled by a known
+* :func:`permute_reference` follows the definition round by round (docs/porep.md §8.5).
+* :func:`permute` is the fast one (docs/porep.md §8.6).  The state is kept scaled by a known
   factor ``λ``, so that the full rounds multiply by the *integer* matrix ``L·M``
   (``L = lcm(t … 3t−2)``, entries of a few dozen bits, much cheaper than field elements)
   and values are reduced only before an S-box.  The partial rounds take one of two forms:
@@ -131,7 +131,7 @@ def _lfsr_bits(seed: Sequence[int], count: int) -> npt.NDArray[np.uint8]:
 
 
 def grain_round_constants(width: int, full_rounds: int, partial_rounds: int) -> list[int]:
-    """The ``(R_F + R_P)·t`` round constants of the self-shrinking Grain LFSR (spec §8.2).
+    """The ``(R_F + R_P)·t`` round constants of the self-shrinking Grain LFSR (docs/porep.md §8.2).
 
     Seed (MSB first): field 1 (2 bits), S-box 1 (4), field bits 255 (12), ``t`` (12),
     ``R_F`` (10), ``R_P`` (10), 30 ones.  The first 160 generated bits are discarded; then
@@ -424,7 +424,7 @@ def _check_state(state: Sequence[int], consts: PoseidonConstants) -> None:
 
 
 def permute_reference(state: Sequence[int], consts: PoseidonConstants) -> list[int]:
-    """The permutation exactly as defined (spec §8.5): constants, S-box, MDS per round."""
+    """The permutation exactly as defined (docs/porep.md §8.5): constants, S-box, MDS per round."""
     _check_state(state, consts)
     s = list(state)
     t = consts.width
@@ -470,7 +470,7 @@ def _permute_lanes(lanes: list[Lane], fast: FastSchedule, only: int | None = Non
 
 
 def permute(state: Sequence[int], consts: PoseidonConstants) -> list[int]:
-    """The fast permutation (spec §8.6); equal to :func:`permute_reference`."""
+    """The fast permutation (docs/porep.md §8.6); equal to :func:`permute_reference`."""
     _check_state(state, consts)
     return _permute_lanes(list(state), consts.fast)
 

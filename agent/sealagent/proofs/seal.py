@@ -1,7 +1,7 @@
 """Sealing: PreCommit1 (tree_d + labels) and PreCommit2 (tree_c, replica, tree_r_last).
 
 Shaped like filecoin-proofs' ``seal_pre_commit_phase1`` / ``seal_pre_commit_phase2``
-(spec §4, §6, §7) and reading/writing the same files in the same places:
+(docs/porep.md §4, §6, §7) and reading/writing the same files in the same places:
 
 * PC1 copies the staged unsealed file (padded layout, exactly ``sector_size`` bytes) to
   the sealed path, builds ``tree_d`` over it, checks CommD against the pieces, derives the
@@ -86,7 +86,8 @@ def _sector_number(sector_id: int) -> int:
 def generate_replica_id(
     prover_id: bytes, sector_id: int, ticket: bytes, comm_d: bytes, porep_id: bytes
 ) -> bytes:
-    """``trim(SHA256(prover_id || u64_be(sector_id) || ticket || comm_d || porep_id))`` (§4)."""
+    """``trim(SHA256(prover_id || u64_be(sector_id) || ticket || comm_d || porep_id))``
+    (docs/porep.md §4)."""
     message = (
         bytes32("prover_id", prover_id)
         + struct.pack(">Q", _sector_number(sector_id))
@@ -141,7 +142,7 @@ class PreCommit1Output:
     ticket: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """serde form (§9.6) plus ``replica_id`` and ``_lotus_SealRandomness``."""
+        """serde form (docs/porep.md §9.6) plus ``replica_id`` and ``_lotus_SealRandomness``."""
         out: dict[str, Any] = {
             "registered_proof": self.registered_proof.name,
             "labels": {self.registered_proof.v1_name: {

@@ -1,7 +1,7 @@
 """SHA256-trunc254 binary Merkle trees (CommP, CommD, tree_d).
 
 Leaves are 32-byte nodes taken as they are; an internal node is
-``trim(SHA256(left || right))`` (spec §3.1).  The hashing goes through hashlib once per
+``trim(SHA256(left || right))`` (docs/porep.md §3.1).  The hashing goes through hashlib once per
 node over slices of one contiguous buffer, and the trim is applied to a whole row at once
 with numpy, which is as fast as CPython allows.
 

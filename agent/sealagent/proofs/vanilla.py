@@ -1,4 +1,6 @@
-"""Vanilla proofs of one challenged node (storage-proofs-porep ``stacked::Proof``), §9.4–§9.5.
+"""Vanilla proofs of one challenged node (storage-proofs-porep ``stacked::Proof``).
+
+The rules are docs/porep.md §9.4–§9.5.
 
 For a challenge ``c`` the proof opens:
 
@@ -154,7 +156,7 @@ class VanillaProof:
     encoding_proof: LabelingProof
 
     def to_json(self) -> dict[str, Any]:
-        """serde form (§9.6)."""
+        """serde form (docs/porep.md §9.6)."""
         return {
             "comm_d_proofs": self.comm_d_proofs.to_json(),
             "comm_r_last_proof": self.comm_r_last_proof.to_json(),
