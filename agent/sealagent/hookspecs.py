@@ -34,8 +34,10 @@ Rules:
 * :mod:`sealagent.testing` checks a backend against ``cpu`` on the same inputs.
 
 Only the core calls these hooks, through :mod:`sealagent.plugins`, and only on the backend
-it selected: the phase hooks are ``firstresult`` so that calling one through pluggy
-directly also gives one answer.
+it selected (with every other backend left out of the call): the phase hooks are
+``firstresult`` so that calling one through pluggy directly also gives one answer.  The
+call goes through pluggy, so a plugin with ``@hookimpl(wrapper=True)`` implementations
+observes every phase without running one.  docs/plugins.md is the backend author's guide.
 """
 
 from __future__ import annotations
