@@ -8,7 +8,10 @@ top-level cumulative times) and the wall time of the whole interpreter run.
     python bench/child_startup.py --repeat 15 --json results/child-startup-<date>.json
 
 ``--imports`` names the modules (default: the child protocol and the ``cpu`` backend).
-Prints a table and, as its last line, ``median_import_s=<number>``.
+``--baseline DIR`` also measures another checkout (its ``agent/`` and ``plugins/`` first on
+``PYTHONPATH``), importing ``--baseline-imports``, interleaved run by run with this one so
+that both see the same machine load, and prints the ratio.  Prints a table and, as its last
+line, ``median_import_s=<number>`` (this checkout).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -39,15 +43,36 @@ def import_seconds(stderr: str) -> float:
     return total_us / 1e6
 
 
-def measure(imports: tuple[str, ...]) -> tuple[float, float, bool]:
-    """One fresh interpreter: (import seconds, wall seconds, numpy loaded)."""
+Run = tuple[float, float, bool]
+"""One fresh interpreter: import seconds, wall seconds, whether numpy got loaded."""
+
+
+def measure(imports: tuple[str, ...], tree: Path | None = None) -> Run:
+    """Import ``imports`` in a fresh interpreter (from checkout ``tree`` if given)."""
     code = "".join(f"import {m}\n" for m in imports) + (
         "import sys\nprint('numpy' in sys.modules)\n")
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree / "agent"), str(tree / "plugins"),
+                                             env.get("PYTHONPATH", "")])
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], check=True,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     return import_seconds(done.stderr), wall, done.stdout.strip() == "True"
+
+
+def summary(label: str, imports: tuple[str, ...], runs: list[Run]) -> dict[str, Any]:
+    """Medians and minimum of ``runs``, printed as a table row."""
+    row = {"label": label, "imports": list(imports),
+           "median_import_s": statistics.median(r[0] for r in runs),
+           "min_import_s": min(r[0] for r in runs),
+           "median_wall_s": statistics.median(r[1] for r in runs),
+           "numpy_loaded": any(r[2] for r in runs)}
+    print(f"{label:10} {' '.join(imports):40} {row['median_import_s']:18.3f} "
+          f"{row['min_import_s']:7.3f} {row['median_wall_s']:8.3f} "
+          f"{'yes' if row['numpy_loaded'] else 'no'}")
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,27 +80,37 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--imports", nargs="+", default=list(DEFAULT_IMPORTS))
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="another checkout to measure alongside this one")
+    parser.add_argument("--baseline-imports", nargs="+", default=list(DEFAULT_IMPORTS))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    imports = tuple(args.imports)
+    imports, base_imports = tuple(args.imports), tuple(args.baseline_imports)
     measure(imports)  # warm the file cache and the bytecode
-    runs = [measure(imports) for _ in range(args.repeat)]
-    import_s = statistics.median(r[0] for r in runs)
-    wall_s = statistics.median(r[1] for r in runs)
-    numpy = any(r[2] for r in runs)
-    print(f"{'imports':40} {'import s (median)':>18} {'min':>7} {'wall s':>8} numpy")
-    print(f"{' '.join(imports):40} {import_s:18.3f} {min(r[0] for r in runs):7.3f} "
-          f"{wall_s:8.3f} {'yes' if numpy else 'no'}")
+    if args.baseline:
+        measure(base_imports, args.baseline)
+    runs: list[Run] = []
+    base_runs: list[Run] = []
+    for _ in range(args.repeat):
+        runs.append(measure(imports))
+        if args.baseline:
+            base_runs.append(measure(base_imports, args.baseline))
+    print(f"{'checkout':10} {'imports':40} {'import s (median)':>18} {'min':>7} {'wall s':>8} "
+          "numpy")
+    rows = [summary("this", imports, runs)]
+    if args.baseline:
+        rows.append(summary("baseline", base_imports, base_runs))
+        print(f"baseline / this (median import): "
+              f"{rows[1]['median_import_s'] / rows[0]['median_import_s']:.1f}x")
     if args.json:
         result: dict[str, Any] = {
-            "imports": list(imports), "repeat": args.repeat,
-            "median_import_s": import_s, "min_import_s": min(r[0] for r in runs),
-            "median_wall_s": wall_s, "numpy_loaded": numpy,
+            "repeat": args.repeat, "results": rows,
             "python": platform.python_version(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "load_average": os.getloadavg(),
             "date": dt.date.today().isoformat(),
         }
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"median_import_s={import_s:.3f}")
+    print(f"median_import_s={rows[0]['median_import_s']:.3f}")
     return 0
 
 
