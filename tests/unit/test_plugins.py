@@ -33,6 +33,7 @@ from sealagent.phases import (
 from sealagent.plugins import (
     REFERENCE_BACKEND,
     PluginSet,
+    PluginTarget,
     Selection,
     phase_environment,
     run_phase,
@@ -387,6 +388,22 @@ def test_a_wrapper_plugin_sees_phases_in_a_child(traced: tuple[Selection, Path])
     outcome = run_phase_in_subprocess(Phase.FINALIZE, finalize("ok"), selection).wait()
     assert outcome.backend == "fake"
     assert trace.read_text() == "finalize /cache/ok -> ('fake_traced',)\n"
+
+
+def test_plugin_targets_import_modules_and_attributes(tmp_path: Path) -> None:
+    import os.path
+
+    import sealagent_cpu
+
+    assert PluginTarget("sealagent_cpu").load() is sealagent_cpu
+    assert PluginTarget("os.path : join [extra]").load() is os.path.join
+    (tmp_path / "target_from_root.py").write_text("VALUE = 42\n")
+    try:
+        module = PluginTarget("target_from_root", str(tmp_path)).load()
+        assert module.VALUE == 42
+    finally:
+        sys.modules.pop("target_from_root", None)
+        sys.path.remove(str(tmp_path))
 
 
 def test_object_plugins_cannot_run_in_a_child() -> None:

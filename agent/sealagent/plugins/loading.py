@@ -80,7 +80,7 @@ class PluginTarget(NamedTuple):
     """How to import a plugin again (in a phase's child process)."""
 
     spec: str
-    """``module`` or ``module:attribute``, as an entry point's value."""
+    """``module`` or ``module:attribute``, as an entry point's value (extras ignored)."""
     root: str | None = None
     """A directory to put on ``sys.path`` first (a module registered from a file)."""
 
@@ -88,7 +88,8 @@ class PluginTarget(NamedTuple):
         """Import the plugin."""
         if self.root is not None and self.root not in sys.path:
             sys.path.insert(0, self.root)
-        module, _, attribute = self.spec.partition(":")
+        reference = self.spec.partition("[")[0]  # an entry point's extras do not matter here
+        module, _, attribute = (part.strip() for part in reference.partition(":"))
         plugin: object = importlib.import_module(module)
         for part in filter(None, attribute.split(".")):
             plugin = getattr(plugin, part)
