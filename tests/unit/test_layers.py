@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import ModuleType
 
 import pytest
 
 import sealagent
-from sealagent import proofs
+from sealagent import plugins, proofs
 
 
 def _loaded_after(*modules: str) -> set[str]:
@@ -42,12 +43,15 @@ def test_phase_child_start_up_reads_no_package_metadata() -> None:
     assert "trio" not in loaded
 
 
-def test_proofs_lazy_names_are_the_public_api() -> None:
-    assert set(dir(proofs)) >= set(proofs.__all__)
-    for name in proofs.__all__:
-        assert getattr(proofs, name) is not None, name
+@pytest.mark.parametrize("package", [proofs, plugins], ids=lambda m: m.__name__)
+def test_lazy_names_are_the_public_api(package: ModuleType) -> None:
+    homes = package._HOMES
+    assert sorted(name for names in homes.values() for name in names) == sorted(package.__all__)
+    assert set(dir(package)) >= set(package.__all__)
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
     with pytest.raises(AttributeError, match="no_such_name"):
-        _ = proofs.no_such_name  # type: ignore[attr-defined]
+        _ = package.no_such_name
 
 
 def test_version_is_read_on_first_use() -> None:
