@@ -29,31 +29,19 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import psutil
 
 from sealagent.errors import ConfigError, PluginError
+from sealagent.phase_chain import SealState, phase_request
 from sealagent.phases import (
     AddPieceRequest,
-    AddPieceResult,
-    Commit1Request,
-    Commit1Result,
-    Commit2Request,
-    Commit2Result,
-    FinalizeRequest,
-    FinalizeResult,
     Phase,
     PhaseRequest,
     PhaseResult,
-    PreCommit1Request,
-    PreCommit1Result,
-    PreCommit2Request,
-    PreCommit2Result,
     SectorPaths,
     SectorRef,
-    UnsealRequest,
-    UnsealResult,
 )
 from sealagent.plugins import (
     PluginSet,
@@ -84,7 +72,6 @@ _SAMPLE_S: Final = 0.005
 _CHUNK: Final = 1 << 20
 
 Progress = Callable[[str], None]
-_ResultT = TypeVar("_ResultT", bound=PhaseResult)
 
 
 @dataclass(frozen=True)
@@ -235,7 +222,7 @@ class _Bench:
                                 meter.peak_rss_bytes))
         return value
 
-    def phase(self, request: PhaseRequest, expected: type[_ResultT]) -> _ResultT:
+    def phase(self, request: PhaseRequest) -> PhaseResult:
         """Run one phase on the selected backend and record it."""
         phase = request.phase
         self.progress(f"{phase.label} …")
@@ -251,7 +238,7 @@ class _Bench:
             step = StepResult(phase.label, run.backend, meter.wall_s, meter.cpu_s,
                               meter.peak_rss_bytes)
         self._record(step)
-        return run.result_as(expected)
+        return run.result_as(phase.result_type)
 
     def _record(self, step: StepResult) -> None:
         """Keep a row and report it."""
@@ -270,29 +257,28 @@ class _Bench:
         self.library_step("Parents", lambda: parent_cache_file(self.proof))
         s, paths = self.sector, self.paths
         source = None if piece_file is None else str(piece_file)
-        ap = self.phase(AddPieceRequest(s, paths, unpadded, source), AddPieceResult)
-        ticket, seed = os.urandom(32).hex(), os.urandom(32).hex()
-        pc1 = self.phase(PreCommit1Request(s, paths, ticket, (ap.piece,)), PreCommit1Result)
-        pc2 = self.phase(PreCommit2Request(s, paths, pc1.pc1_output), PreCommit2Result)
-        c1 = self.phase(Commit1Request(s, paths, ticket, seed, (ap.piece,), pc2.comm_d,
-                                       pc2.comm_r), Commit1Result)
+        state = SealState(ticket=os.urandom(32).hex(), seed=os.urandom(32).hex())
+        state = state.after(self.phase(AddPieceRequest(s, paths, unpadded, source)))
+        for phase in (Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.COMMIT1):
+            state = state.after(self.phase(phase_request(phase, s, paths, state)))
+        c1_output = state.c1_output or ""
         verified = bool(self.library_step("Verify", lambda: verify_seal_commit_phase1(
-            SealCommitPhase1Output.from_json(c1.c1_output), s.prover_id, s.number)))
+            SealCommitPhase1Output.from_json(c1_output), s.prover_id, s.number)))
         try:
             self.selection.candidates(Phase.COMMIT2)
         except PluginError as exc:
             self._record(StepResult(Phase.COMMIT2.label, None, skipped=str(exc)))
         else:
-            self.phase(Commit2Request(s, c1.c1_output), Commit2Result)
-        self.phase(FinalizeRequest(s, paths, keep_unsealed=True), FinalizeResult)
+            self.phase(phase_request(Phase.COMMIT2, s, paths, state))
+        self.phase(phase_request(Phase.FINALIZE, s, paths, state))
         recovered = self.root / "recovered.dat"
-        self.phase(UnsealRequest(s, paths, ticket, pc2.comm_d, 0, unpadded, str(recovered)),
-                   UnsealResult)
+        self.phase(phase_request(Phase.UNSEAL, s, paths, state, offset=0, size=unpadded,
+                                 output=str(recovered)))
         unseal_ok = _same_data(recovered, piece_file, unpadded)
         self.progress("unsealed data " + ("matches" if unseal_ok else "DIFFERS"))
         return BenchReport(self.proof.sector_size, self.proof.name,
                            self.selection.requested, self.isolate, cc, tuple(self.steps),
-                           pc2.comm_d, pc2.comm_r, verified, unseal_ok)
+                           state.comm_d or "", state.comm_r or "", verified, unseal_ok)
 
 
 def _write_random(path: Path, size: int) -> None:

@@ -30,42 +30,24 @@ from typing import Final
 
 import pytest
 
-from sealagent.errors import InvalidInputError
+from sealagent.phase_chain import PREREQUISITES, SealState, phase_request
+
+__all__ = ["DEFAULT_PROOF", "SealState", "SectorInputs", "assert_backend_matches_reference",
+           "compare_trees", "phase_requests", "reference_selection", "run_requests",
+           "seal_with_reference", "sector_inputs"]
 from sealagent.phases import (
     AddPieceRequest,
-    AddPieceResult,
-    Commit1Request,
-    Commit1Result,
-    Commit2Request,
-    FinalizeRequest,
     Phase,
     PhaseRequest,
     PhaseResult,
-    PieceRef,
-    PreCommit1Request,
-    PreCommit1Result,
-    PreCommit2Request,
-    PreCommit2Result,
     SectorPaths,
     SectorRef,
-    UnsealRequest,
 )
 from sealagent.plugins import REFERENCE_BACKEND, PluginSet, Selection, run_phase
 from sealagent.vocab.registry import resolve_proof
 
 DEFAULT_PROOF: Final = "StackedDrg2KiBV1_1"
 """The proof of :func:`sector_inputs`: a 2 KiB sector seals in about a second."""
-
-_PREREQUISITES: Final[dict[Phase, tuple[Phase, ...]]] = {
-    Phase.ADD_PIECE: (),
-    Phase.PRECOMMIT1: (Phase.ADD_PIECE,),
-    Phase.PRECOMMIT2: (Phase.ADD_PIECE, Phase.PRECOMMIT1),
-    Phase.COMMIT1: (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2),
-    Phase.COMMIT2: (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.COMMIT1),
-    Phase.UNSEAL: (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2),
-    Phase.FINALIZE: (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.COMMIT1),
-}
-
 
 @dataclass(frozen=True)
 class SectorInputs:
@@ -101,64 +83,24 @@ class SectorInputs:
                    rng.randbytes(32).hex(), rng.randbytes(32).hex(), tuple(files), sizes)
 
 
-@dataclass(frozen=True)
-class SealState:
-    """What earlier phases produced, as later phases need it."""
-
-    pieces: tuple[PieceRef, ...] = ()
-    pc1_output: str | None = None
-    comm_d: str | None = None
-    comm_r: str | None = None
-    c1_output: str | None = None
-
-    def after(self, result: PhaseResult) -> SealState:
-        """The state once ``result`` is known."""
-        if isinstance(result, AddPieceResult):
-            return dataclasses.replace(self, pieces=(*self.pieces, result.piece))
-        if isinstance(result, PreCommit1Result):
-            return dataclasses.replace(self, pc1_output=result.pc1_output)
-        if isinstance(result, PreCommit2Result):
-            return dataclasses.replace(self, comm_d=result.comm_d, comm_r=result.comm_r)
-        if isinstance(result, Commit1Result):
-            return dataclasses.replace(self, c1_output=result.c1_output)
-        return self
-
-
-def _need(value: str | None, what: str) -> str:
-    """``value``, or an error saying which earlier phase is missing."""
-    if value is None:
-        raise InvalidInputError(f"{what} is not known yet; run the earlier phases first")
-    return value
-
-
 def phase_requests(phase: Phase, inputs: SectorInputs, root: str | Path,
                    state: SealState) -> list[PhaseRequest]:
     """The request(s) of ``phase`` for the sector stored under ``root``.
 
-    AddPiece gives one request per piece; every other phase gives one.
+    AddPiece gives one request per piece; every other phase gives one, built by the
+    phase chain from ``state`` (with the ticket and seed of ``inputs``).
     """
     s, paths = inputs.sector, SectorPaths.under(root, inputs.sector)
     if phase is Phase.ADD_PIECE:
         return [AddPieceRequest(s, paths, size, file, inputs.piece_sizes[:i])
                 for i, (file, size) in enumerate(zip(inputs.piece_files, inputs.piece_sizes,
                                                      strict=True))]
-    request: PhaseRequest
-    if phase is Phase.PRECOMMIT1:
-        request = PreCommit1Request(s, paths, inputs.ticket, state.pieces)
-    elif phase is Phase.PRECOMMIT2:
-        request = PreCommit2Request(s, paths, _need(state.pc1_output, "PC1 output"))
-    elif phase is Phase.COMMIT1:
-        request = Commit1Request(s, paths, inputs.ticket, inputs.seed, state.pieces,
-                                 _need(state.comm_d, "comm_d"), _need(state.comm_r, "comm_r"))
-    elif phase is Phase.COMMIT2:
-        request = Commit2Request(s, _need(state.c1_output, "C1 output"))
-    elif phase is Phase.UNSEAL:
-        request = UnsealRequest(s, paths, inputs.ticket, _need(state.comm_d, "comm_d"), 0,
-                                s.registered_proof.sector_size // 128 * 127,
-                                paths.unsealed + ".recovered")
-    else:
-        request = FinalizeRequest(s, paths, keep_unsealed=True)
-    return [request]
+    extra = {}
+    if phase is Phase.UNSEAL:
+        extra = {"offset": 0, "size": s.registered_proof.sector_size // 128 * 127,
+                 "output": paths.unsealed + ".recovered"}
+    state = dataclasses.replace(state, ticket=inputs.ticket, seed=inputs.seed)
+    return [phase_request(phase, s, paths, state, **extra)]
 
 
 def reference_selection() -> Selection:
@@ -183,7 +125,7 @@ def run_requests(phase: Phase, inputs: SectorInputs, root: str | Path,
 def seal_with_reference(inputs: SectorInputs, root: str | Path,
                         phases: tuple[Phase, ...]) -> SealState:
     """Run ``phases`` in order with ``cpu`` for the sector under ``root``."""
-    state = SealState()
+    state = SealState(ticket=inputs.ticket, seed=inputs.seed)
     selection = reference_selection()
     for phase in phases:
         state = run_requests(phase, inputs, root, state, selection)[0]
@@ -232,7 +174,7 @@ def assert_backend_matches_reference(plugin: object, phase: Phase | str,
     inputs = inputs or SectorInputs.create(work / "inputs")
     root, before, reference = work / "sector", work / "before", work / "reference"
     root.mkdir(parents=True, exist_ok=True)
-    state = seal_with_reference(inputs, root, _PREREQUISITES[phase])
+    state = seal_with_reference(inputs, root, PREREQUISITES[phase])
     shutil.copytree(root, before, symlinks=True)
     _, expected, _ = run_requests(phase, inputs, root, state, reference_selection())
     root.rename(reference)

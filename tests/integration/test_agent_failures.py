@@ -14,9 +14,9 @@ import trio
 
 from sealagent.errors import AuthError
 from sealagent.manager.server import serve_manager
+from sealagent.protocol import Assignment
 from sealagent.web.auth import APIInfo, create_token
 from sealagent.worker.agent import Agent, run_agent
-from sealagent.worker.assignment import Assignment
 from sealagent.worker.task_flow import HeldTask
 from tests.integration.agent_harness import (
     AP_PC1,

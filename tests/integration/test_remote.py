@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -226,9 +227,9 @@ async def test_parallel_fetch_limit(host: Host) -> None:
     async with RemoteClient(ADMIN, limiter=limiter) as client, trio.open_nursery() as nursery:
         for number in (4, 5, 6):
             sector = SectorID(1000, number)
-            nursery.start_soon(lambda s=sector: client.fetch(
-                host.file_url("sealed", s), host.dest.sector_path(FileType.SEALED, s),
-                progress=progress))
+            nursery.start_soon(functools.partial(
+                client.fetch, host.file_url("sealed", sector),
+                host.dest.sector_path(FileType.SEALED, sector), progress=progress))
     assert max(waiting) == 2
     for number in (4, 5, 6):
         assert host.dest.sector_path(FileType.SEALED, SectorID(1000, number)).read_bytes() == SEALED

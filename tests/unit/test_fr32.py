@@ -132,7 +132,7 @@ def test_block_helpers_reject_wrong_shapes() -> None:
     with pytest.raises(InvalidInputError):
         unpad_blocks(np.zeros((2, 127), np.uint8))
     with pytest.raises(InvalidInputError):
-        pad_blocks(np.zeros((2, 127), np.uint16))  # type: ignore[arg-type]
+        pad_blocks(np.zeros((2, 127), np.uint16))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pluggy
 import pytest
 
 from sealagent import PROJECT_NAME, hookspecs
+from sealagent.codec import Message
 from sealagent.errors import InvalidInputError, UnknownProofError
 from sealagent.phases import (
     AddPieceRequest,
@@ -22,7 +23,6 @@ from sealagent.phases import (
     Commit2Result,
     FinalizeRequest,
     FinalizeResult,
-    Message,
     Phase,
     PieceRef,
     PreCommit1Request,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import stat
-import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,10 +55,11 @@ def test_commands_fail_clearly_without_a_repo_or_a_manager(
     assert main(["sealing", "jobs", "--repo", str(repo.root)]) == 2
     assert "is `sealagent miner run` running?" in capsys.readouterr().err
     repo.write_api("/ip4/127.0.0.1/tcp/9/http")
-    started = time.monotonic()
     assert main(["sealing", "workers", "--repo", str(repo.root), "--timeout", "2"]) == 1
-    assert time.monotonic() - started < 5
-    assert "sealagent miner run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # the refused connection is the answer: the command does not wait out its timeout
+    assert "all attempts to connect to 127.0.0.1:9 failed" in err
+    assert "sealagent miner run" in err
     assert main(["miner", "run", "--repo", missing]) == 2
 
 
@@ -143,7 +145,7 @@ def test_sealing_workers_layout() -> None:
 
 
 def test_sealing_jobs_layout() -> None:
-    jobs = [
+    jobs: list[Mapping[str, Any]] = [
         {"task_id": "t-9", "sector": 1038, "worker_id": "5d7d3c2e-1", "hostname": "h1",
          "short": "PC1", "state": "assigned", "window": 0, "elapsed": 182.1},
         {"task_id": "t-3", "sector": 1031, "worker_id": "5d7d3c2e-1", "hostname": "h1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,16 @@ from sealagent.manager.fsm import (
     expected_task,
     next_step,
 )
-from sealagent.phases import Phase
+from sealagent.phases import (
+    AddPieceResult,
+    Commit1Result,
+    Commit2Result,
+    FinalizeResult,
+    Phase,
+    PieceRef,
+    PreCommit1Result,
+    PreCommit2Result,
+)
 
 POLICY = Policy(min_retry_time=60.0, soft_error_retry_wait=5.0)
 TICKET = "11" * 32
@@ -54,15 +64,14 @@ DEAL = SectorPiece(1024, "baga-deal", deal=True, source="piece-1")
 FILLER = SectorPiece(1024, "baga-zero")
 
 
-def cc_sector(state: SectorState = SectorState.PACKING, **changes: object) -> SectorInfo:
+def cc_sector(state: SectorState = SectorState.PACKING, **changes: Any) -> SectorInfo:
     """A committed-capacity sector with one filler piece."""
     return replace(SectorInfo(number=7, proof=5, state=state, pieces=(FILLER,)), **changes)
 
 
 def ap_result(piece: SectorPiece) -> TaskSucceeded:
     """A successful AddPiece report for ``piece``."""
-    return TaskSucceeded(Phase.ADD_PIECE, {"piece": {"size": piece.size, "cid": piece.cid},
-                                           "offset": 0, "written": 1016})
+    return TaskSucceeded(AddPieceResult(PieceRef(piece.size, piece.cid), 0, 1016))
 
 
 def step(sector: SectorInfo, now: float = 0.0, head: int = 0,
@@ -95,10 +104,10 @@ def test_happy_path_with_snark_reaches_proving() -> None:
     s = run(s, TicketDrawn(TICKET, 50))
     assert (s.state, s.ticket, s.ticket_epoch) == (SectorState.PRECOMMIT1, TICKET, 50)
     assert step(s, head=51) == RunTask(Phase.PRECOMMIT1)
-    s = run(s, TaskSucceeded(Phase.PRECOMMIT1, {"pc1_output": "{}"}))
+    s = run(s, TaskSucceeded(PreCommit1Result("{}")))
     assert (s.state, s.pc1_output) == (SectorState.PRECOMMIT2, "{}")
     assert step(s) == RunTask(Phase.PRECOMMIT2)
-    s = run(s, TaskSucceeded(Phase.PRECOMMIT2, {"comm_d": "baga-d", "comm_r": "bagb-r"}))
+    s = run(s, TaskSucceeded(PreCommit2Result("baga-d", "bagb-r")))
     assert (s.state, s.comm_d, s.comm_r) == (SectorState.PRECOMMITTING, "baga-d", "bagb-r")
     assert step(s) == SubmitPreCommit()
     s = run(s, PreCommitLanded(60))
@@ -109,10 +118,10 @@ def test_happy_path_with_snark_reaches_proving() -> None:
     s = run(s, SeedDrawn(SEED, 70))
     assert (s.state, s.seed, s.seed_epoch) == (SectorState.COMMITTING, SEED, 70)
     assert step(s) == RunTask(Phase.COMMIT1)
-    s = run(s, TaskSucceeded(Phase.COMMIT1, {"c1_output": "{}"}))
+    s = run(s, TaskSucceeded(Commit1Result("{}")))
     assert s.commit1_done and s.state is SectorState.COMMITTING
     assert step(s) == RunTask(Phase.COMMIT2)
-    s = run(s, TaskSucceeded(Phase.COMMIT2, {"proof": "ab" * 192}))
+    s = run(s, TaskSucceeded(Commit2Result("ab" * 192)))
     assert s.seal_proof == "ab" * 192
     assert step(s) == CheckProof(snark=True)
     s = run(s, ProofChecked(True, "seal proof valid"))
@@ -121,7 +130,7 @@ def test_happy_path_with_snark_reaches_proving() -> None:
     s = run(s, CommitLanded(80))
     assert (s.state, s.commit_epoch) == (SectorState.FINALIZE_SECTOR, 80)
     assert step(s) == RunTask(Phase.FINALIZE)
-    s = run(s, TaskSucceeded(Phase.FINALIZE, {"removed": []}))
+    s = run(s, TaskSucceeded(FinalizeResult()))
     assert s.state is SectorState.PROVING
     assert step(s) == Idle()
 
@@ -130,11 +139,11 @@ def test_snark_disabled_checks_vanilla_proofs_without_commit2() -> None:
     policy = replace(POLICY, snark=False)
     s = cc_sector(SectorState.COMMITTING, seed=SEED, seed_epoch=3)
     assert step(s, policy=policy) == RunTask(Phase.COMMIT1)
-    s = run(s, TaskSucceeded(Phase.COMMIT1, {"c1_output": "{}"}), policy=policy)
+    s = run(s, TaskSucceeded(Commit1Result("{}")), policy=policy)
     assert step(s, policy=policy) == CheckProof(snark=False)
     assert expected_task(s, policy) is None
     with pytest.raises(ManagerError, match="does not belong"):
-        apply(s, TaskSucceeded(Phase.COMMIT2, {"proof": "00"}), policy, 0.0)
+        apply(s, TaskSucceeded(Commit2Result("00")), policy, 0.0)
     s = run(s, ProofChecked(True, "SNARK disabled: vanilla proofs verified"), policy=policy)
     assert s.state is SectorState.SUBMIT_COMMIT
 
@@ -163,7 +172,7 @@ def test_ticket_lookback_and_expiry() -> None:
 
 def test_add_piece_commp_mismatch_fails_then_retries_then_gives_up() -> None:
     s = SectorInfo(number=2, proof=5, state=SectorState.ADD_PIECE, pieces=(DEAL, FILLER))
-    wrong = TaskSucceeded(Phase.ADD_PIECE, {"piece": {"size": 1024, "cid": "baga-other"}})
+    wrong = TaskSucceeded(AddPieceResult(PieceRef(1024, "baga-other"), 0, 1016))
     s = run(s, wrong, now=100.0)
     assert s.state is SectorState.ADD_PIECE_FAILED
     assert s.add_piece_fails == 1 and "CommP mismatch" in (s.last_error or "")
@@ -211,7 +220,7 @@ def test_precommit2_failures_retry_then_redo_precommit1() -> None:
     s = run(s, TaskFailed(Phase.PRECOMMIT2, "gpu"), now=0.0)
     s = run(s, RetryDue(), now=60.0)
     assert s.state is SectorState.PRECOMMIT1 and s.pc1_output is None
-    s = run(s, TaskSucceeded(Phase.PRECOMMIT1, {"pc1_output": "{}"}))
+    s = run(s, TaskSucceeded(PreCommit1Result("{}")))
     assert s.precommit2_fails == 0
 
 
@@ -237,7 +246,7 @@ def test_precommit_and_commit_message_failures_retry_submission() -> None:
 
 def test_compute_proof_failures_retry_committing_then_redo_precommit1() -> None:
     s = cc_sector(SectorState.COMMITTING, seed=SEED, seed_epoch=1)
-    s = run(s, TaskSucceeded(Phase.COMMIT1, {"c1_output": "{}"}))
+    s = run(s, TaskSucceeded(Commit1Result("{}")))
     s = run(s, TaskFailed(Phase.COMMIT2, "cuda error"), now=0.0)
     assert (s.state, s.compute_proof_fails) == (SectorState.COMPUTE_PROOF_FAILED, 1)
     s = run(s, RetryDue(), now=60.0)
@@ -246,8 +255,8 @@ def test_compute_proof_failures_retry_committing_then_redo_precommit1() -> None:
     assert s.compute_proof_fails == 2
     s = run(s, RetryDue(), now=120.0)
     assert s.state is SectorState.COMMITTING
-    s = run(s, TaskSucceeded(Phase.COMMIT1, {"c1_output": "{}"}))
-    s = run(s, TaskSucceeded(Phase.COMMIT2, {"proof": "00"}))
+    s = run(s, TaskSucceeded(Commit1Result("{}")))
+    s = run(s, TaskSucceeded(Commit2Result("00")))
     s = run(s, ProofChecked(False, "proof does not verify"), now=130.0)
     assert (s.state, s.compute_proof_fails) == (SectorState.COMPUTE_PROOF_FAILED, 3)
     s = run(s, RetryDue(), now=190.0)
@@ -280,7 +289,7 @@ def test_soft_error_keeps_state_and_waits() -> None:
     assert (s.soft_errors, s.precommit2_fails, s.task_id) == (1, 0, None)
     assert step(s, now=12.0) == WaitUntil(15.0, "retrying after soft error")
     assert step(s, now=15.0) == RunTask(Phase.PRECOMMIT2)
-    s = run(s, TaskSucceeded(Phase.PRECOMMIT2, {"comm_d": "d", "comm_r": "r"}))
+    s = run(s, TaskSucceeded(PreCommit2Result("d", "r")))
     assert s.soft_errors == 0 and s.retry_at is None
 
 
@@ -300,13 +309,13 @@ def test_removal_from_any_state_and_its_failure() -> None:
 
 @pytest.mark.parametrize(("state", "event"), [
     (SectorState.PACKING, TicketDrawn(TICKET, 1)),
-    (SectorState.PRECOMMIT1, TaskSucceeded(Phase.PRECOMMIT2, {})),
+    (SectorState.PRECOMMIT1, TaskSucceeded(PreCommit2Result("d", "r"))),
     (SectorState.PRECOMMIT2, TaskFailed(Phase.PRECOMMIT1, "x")),
     (SectorState.WAIT_SEED, ProofChecked(True, "")),
     (SectorState.PROVING, RetryDue()),
     (SectorState.GET_TICKET, CommitLanded(3)),
     (SectorState.COMMITTING, SeedDrawn(SEED, 1)),
-    (SectorState.PROVING, TaskSucceeded(Phase.FINALIZE, {})),
+    (SectorState.PROVING, TaskSucceeded(FinalizeResult())),
 ])
 def test_events_outside_their_state_are_refused(state: SectorState, event: Event) -> None:
     with pytest.raises(ManagerError, match="does not belong"):

@@ -1,4 +1,8 @@
-"""The manager service without HTTP: agents lost, re-attached, timed out; abort; remove."""
+"""The manager service without HTTP: agents lost, re-attached, timed out; abort; remove.
+
+The manager reads time from a :class:`WallClock` the tests move: a timeout passes when a
+test says so, never while it waits for the service to catch up.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,28 @@ from sealagent.manager.workers import WorkerReport
 from sealagent.phases import AddPieceResult, PieceRef
 
 CONFIG = ManagerConfig(sealing=SealingConfig(
-    epoch_duration=0.05, min_retry_time=0.3, soft_error_retry_wait=0.1,
-    worker_timeout=0.6, reattach_timeout=0.6))
+    epoch_duration=30.0, min_retry_time=60.0, soft_error_retry_wait=5.0,
+    worker_timeout=30.0, reattach_timeout=90.0))
+TIMEOUT = CONFIG.sealing.worker_timeout
+
+
+class WallClock:
+    """The manager's wall clock: stands still until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def elapse(service: ManagerService, seconds: float) -> None:
+    """Let ``seconds`` pass on the manager's clock; it notices silent agents and due steps."""
+    clock = service.clock
+    assert isinstance(clock, WallClock)
+    clock.now += seconds
+    await service.agents.check_liveness()
+    service.poke()
 
 
 def worker_info(name: str, running: Sequence[tuple[str, int]] = (),
@@ -48,8 +72,10 @@ async def running_service(tmp_path: Path,
                           config: ManagerConfig = CONFIG) -> AsyncIterator[ManagerService]:
     """A service with its loops running on a fresh database."""
     db = await Database.open(tmp_path / "manager.db")
-    beacon = LocalBeacon(trio.current_time(), 0.05, b"s" * 32)
-    service = ManagerService(config, db, beacon, token="token", proof_checker=never_checked)
+    clock = WallClock()
+    beacon = LocalBeacon(clock(), config.sealing.epoch_duration, b"s" * 32, clock)
+    service = ManagerService(config, db, beacon, token="token", proof_checker=never_checked,
+                             clock=clock)
     await service.load()
     service.set_public_url("http://manager:2345")
     async with trio.open_nursery() as nursery:
@@ -102,7 +128,10 @@ async def test_a_lost_agents_unstarted_task_moves_to_another_agent(tmp_path: Pat
         assert (task["task_type"], task["attempt"]) == ("seal/v0/addpiece", 1)
         assert task["params"]["piece_url"] is None and task["fetch"] == []
         # "a" goes silent: after WorkerTimeout its assigned task is queued again
-        await until(lambda: service.tasks[task["task_id"]].state is TaskState.QUEUED)
+        await elapse(service, TIMEOUT)
+        assert service.tasks[task["task_id"]].state is TaskState.ASSIGNED
+        await elapse(service, 1)
+        assert service.tasks[task["task_id"]].state is TaskState.QUEUED
         with pytest.raises(SessionError):
             await service.heartbeat(a, WorkerReport.from_json(worker_info("a")))
         b = await connect(service, "b")
@@ -125,7 +154,8 @@ async def test_a_running_task_is_reattached_when_its_agent_returns(tmp_path: Pat
         [task] = await window(service, a)
         await service.task_state(a, task["task_id"], 1, "running")
         assert service.tasks[task["task_id"]].state is TaskState.RUNNING
-        await until(lambda: service.tasks[task["task_id"]].state is TaskState.RET_WAIT)
+        await elapse(service, TIMEOUT + 1)
+        assert service.tasks[task["task_id"]].state is TaskState.RET_WAIT
         assert [j["state"] for j in views.jobs(service)] == ["ret-wait"]
         a2 = await connect(service, "a", running=[(task["task_id"], 1)])
         assert service.tasks[task["task_id"]].state is TaskState.RUNNING
@@ -140,11 +170,17 @@ async def test_ret_wait_times_out_into_a_temporary_failure_and_a_retry(tmp_path:
         await service.pledge()
         [task] = await window(service, a)
         await service.task_state(a, task["task_id"], 1, "running")
-        await until(lambda: task["task_id"] not in service.tasks)
+        await elapse(service, TIMEOUT + 1)
+        assert service.tasks[task["task_id"]].state is TaskState.RET_WAIT
+        await elapse(service, CONFIG.sealing.reattach_timeout)
+        assert service.tasks[task["task_id"]].state is TaskState.RET_WAIT
+        await elapse(service, 1)
+        assert task["task_id"] not in service.tasks
         sector = service.sectors[0]
         assert sector.state is SectorState.PACKING and sector.soft_errors == 1
         assert "did not come back" in (sector.last_error or "")
-        # the step is retried as a new task once an agent is there
+        # the step is retried as a new task after SoftErrorRetryWait, once an agent is there
+        await elapse(service, CONFIG.sealing.soft_error_retry_wait)
         b = await connect(service, "b")
         [retry] = await window(service, b)
         assert retry["task_id"] != task["task_id"] and retry["attempt"] == 1
@@ -162,7 +198,7 @@ async def test_an_agent_that_restarted_without_the_task_fails_it_temporarily(
         assert service.sectors[0].soft_errors == 1
         assert "restarted" in (service.sectors[0].last_error or "")
         # the agent is told to drop the task the manager does not know
-        assert service.aborts[service.worker_ids["a"]] == {"t-999"}
+        assert service.tasks.aborts[service.agents.worker_ids["a"]] == {"t-999"}
 
 
 async def test_a_lost_window_answer_is_noticed_by_heartbeats(tmp_path: Path) -> None:
@@ -174,7 +210,10 @@ async def test_a_lost_window_answer_is_noticed_by_heartbeats(tmp_path: Path) -> 
         info = WorkerReport.from_json(worker_info("a"))
         await service.heartbeat(a, info)
         assert service.tasks[task["task_id"]].state is TaskState.ASSIGNED
-        await trio.sleep(CONFIG.sealing.worker_timeout + 0.1)
+        await elapse(service, TIMEOUT - 1)
+        await service.heartbeat(a, info)
+        assert service.tasks[task["task_id"]].state is TaskState.ASSIGNED
+        await elapse(service, 1)
         await service.heartbeat(a, info)
         assert service.tasks[task["task_id"]].state is TaskState.QUEUED
 
@@ -193,7 +232,9 @@ async def test_abort_and_remove(tmp_path: Path) -> None:
         assert sector.state is SectorState.ADD_PIECE_FAILED
         assert sector.last_error == "task aborted" and sector.add_piece_fails == 1
         assert len(service.sched.queue) == 0
-        # after the cooldown the sector queues the step again; abort it while running
+        # after the cooldown (MinRetryTime) the sector queues the step again; abort it
+        # while running
+        await elapse(service, CONFIG.sealing.min_retry_time)
         a = await connect(service, "a")
         [task] = await window(service, a)
         await service.task_state(a, task["task_id"], 1, "running")
@@ -220,6 +261,7 @@ async def test_temporary_errors_retry_the_step_and_malformed_results_fail_it(
         await service.report_result(a, report(task, ok=False, error="no space yet", code=102))
         sector = service.sectors[0]
         assert sector.state is SectorState.PACKING and sector.add_piece_fails == 0
+        await elapse(service, CONFIG.sealing.soft_error_retry_wait)
         [retry] = await window(service, a)
         piece = ap_result(service, 0)["piece"]
         await service.report_result(a, report(retry, {"piece": piece}))
@@ -230,8 +272,7 @@ async def test_temporary_errors_retry_the_step_and_malformed_results_fail_it(
 @pytest.mark.parametrize("affinity", [False, True])
 async def test_sector_affinity_keeps_pc1_on_the_ap_agent_and_says_why_it_waits(
         tmp_path: Path, affinity: bool) -> None:
-    config = replace(CONFIG, storage=replace(CONFIG.storage, sector_affinity=affinity),
-                     sealing=replace(CONFIG.sealing, worker_timeout=60.0))
+    config = replace(CONFIG, storage=replace(CONFIG.storage, sector_affinity=affinity))
     async with running_service(tmp_path, config) as service:
         ap = await connect(service, "ap")
         pc1 = await connect(service, "pc1", tasks=["seal/v0/precommit/1"])
@@ -266,7 +307,7 @@ async def test_a_window_stops_counting_once_its_task_runs(tmp_path: Path) -> Non
         a = await connect(service, "a")
         await service.pledge()
         [task] = await window(service, a)
-        worker = service.sched.workers[service.worker_ids["a"]]
+        worker = service.sched.workers[service.agents.worker_ids["a"]]
         assert len(worker.assigned) == 1 and worker.count() == 1
         await service.task_state(a, task["task_id"], 1, "running")
         assert worker.assigned == {} and worker.active.count() == 1
@@ -278,7 +319,8 @@ async def test_queued_tasks_follow_files_a_late_report_declares(tmp_path: Path) 
         a = await connect(service, "a")
         await service.pledge()
         [task] = await window(service, a)
-        await until(lambda: service.tasks[task["task_id"]].state is TaskState.QUEUED)
+        await elapse(service, TIMEOUT + 1)
+        assert service.tasks[task["task_id"]].state is TaskState.QUEUED
         queued = service.sched.queue.get(task["task_id"])
         assert queued is not None and queued.locality is None
         # the lost agent's late report of the old attempt still says where files are

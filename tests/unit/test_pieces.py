@@ -127,7 +127,7 @@ def test_tree_errors() -> None:
     with pytest.raises(InvalidInputError):
         sha256_tree_levels(np.zeros((6, 32), np.uint8))
     with pytest.raises(InvalidInputError):
-        sha256_tree_root(np.zeros((4, 32), np.int32))  # type: ignore[arg-type]
+        sha256_tree_root(np.zeros((4, 32), np.int32))
     with pytest.raises(InvalidInputError):
         sha256_tree_root(bytes(33))
     with pytest.raises(InvalidInputError):

@@ -400,7 +400,7 @@ def test_plugin_targets_import_modules_and_attributes(tmp_path: Path) -> None:
     (tmp_path / "target_from_root.py").write_text("VALUE = 42\n")
     try:
         module = PluginTarget("target_from_root", str(tmp_path)).load()
-        assert module.VALUE == 42
+        assert vars(module)["VALUE"] == 42
     finally:
         sys.modules.pop("target_from_root", None)
         sys.path.remove(str(tmp_path))

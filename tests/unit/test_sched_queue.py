@@ -111,9 +111,10 @@ def test_queue_relocate_changes_group_but_keeps_the_place() -> None:
     groups = {g.key[3]: [e[-1].task_id for e in g.entries] for g in queue.groups}
     assert groups == {"path-a": ["fin-3"], "path-b": ["fin-1", "fin-2"]}
     assert [t.task_id for t in queue.ordered()] == ["fin-1", "fin-2", "fin-3"]
-    assert queue.get("fin-1") is not None and queue.get("fin-1").locality == "path-b"
+    moved = queue.get("fin-1")
+    assert moved is not None and moved.locality == "path-b"
     queue.relocate("fin-3", "path-c")
-    assert sorted(g.key[3] for g in queue.groups) == ["path-b", "path-c"]
+    assert sorted(str(g.key[3]) for g in queue.groups) == ["path-b", "path-c"]
     with pytest.raises(SchedulerError, match="no queued task"):
         queue.relocate("fin-9", "path-a")
 

@@ -20,7 +20,7 @@ from sealagent.sched.resources import (
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
 from sealagent.sched.storage_view import PathKind, PathStat, StorageView, seal_space
-from sealagent.sched.windows import Assignment, SchedWorker
+from sealagent.sched.windows import Placement, SchedWorker
 from sealagent.vocab.registry import GIB, RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.vocab.tasks import SealTaskType, TaskType
@@ -62,7 +62,7 @@ def req(task_id: str, task_type: TaskType, number: int, *, proof: RegisteredSeal
                      selector or TaskSelector())
 
 
-def placed(assignments: list[Assignment]) -> dict[str, str]:
+def placed(assignments: list[Placement]) -> dict[str, str]:
     return {a.task.task_id: a.worker_id for a in assignments}
 
 

@@ -76,3 +76,13 @@ def test_small_sectors_use_their_own_geometry() -> None:
     labels, tree_d, tree_c, tree_r_last = 2 * 2048, 127 * 32, 73 * 32, 1 * 32
     assert space_needed(FileType.CACHE, P2K) == labels + tree_d + tree_c + tree_r_last + 65536
     assert space_needed(FileType.CACHE, "StackedDrg2KiBV1") == space_needed(FileType.CACHE, P2K)
+
+
+def test_wire_forms() -> None:
+    assert FileType.from_wire(FileType.CACHE.to_wire()) is FileType.CACHE
+    assert SectorID.from_wire(SectorID(1000, 7).to_wire()) == SectorID(1000, 7)
+    for bad in ({"miner": 1000}, {"miner": "1000", "number": 7}, [1000, 7]):
+        with pytest.raises(ConfigError):
+            SectorID.from_wire(bad)
+    with pytest.raises(ConfigError):
+        FileType.from_wire(4)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from sealagent.errors import InvalidInputError, SchedulerError
+from sealagent.errors import InvalidInputError
 from sealagent.phases import (
     Commit2Request,
     Phase,
     PreCommit1Request,
     SectorPaths,
 )
+from sealagent.protocol import Assignment
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.vocab.tasks import SealTaskType, TaskType
-from sealagent.worker.assignment import Assignment
 
 PATHS = SectorPaths("/p/unsealed/s-t01000-3", "/p/sealed/s-t01000-3", "/p/cache/s-t01000-3")
 
@@ -71,7 +72,7 @@ def test_request_with_bad_params_is_a_clear_error() -> None:
 
 
 @pytest.mark.parametrize(("changes", "words"), [
-    ({"task_type": "seal/v0/fetch"}, "not a phase"),
+    ({"task_type": "seal/v0/fetch"}, "is not a Phase"),
     ({"task_id": ""}, "task_id"),
     ({"attempt": -1}, "attempt"),
     ({"proof": 99}, "99"),
@@ -82,11 +83,25 @@ def test_request_with_bad_params_is_a_clear_error() -> None:
     ({"priority": True}, "priority"),
 ])
 def test_malformed_assignments(changes: dict[str, Any], words: str) -> None:
-    with pytest.raises(SchedulerError, match="malformed assignment") as info:
+    with pytest.raises(InvalidInputError) as info:
         Assignment.from_json(wire(**changes))
     assert words in str(info.value)
 
 
 def test_not_an_object() -> None:
-    with pytest.raises(SchedulerError):
+    with pytest.raises(InvalidInputError):
         Assignment.from_json(["t-1"])
+
+
+def test_fields_a_newer_manager_adds_are_skipped() -> None:
+    assert Assignment.from_json(wire(deadline=60, fetch=[
+        {"file_type": "unsealed", "url": "u", "checksum": "x"}])).fetch[0].url == "u"
+
+
+def test_wire_form_of_the_typed_fields() -> None:
+    data = Assignment.from_json(wire()).to_json()
+    assert (data["task_type"], data["proof"], data["sector"]) == (
+        "seal/v0/precommit/1", 5, {"miner": 1000, "number": 3})
+    assert data["fetch"] == [{"file_type": "unsealed",
+                              "url": "http://h:1/remote/unsealed/s-t01000-3"}]
+    assert json.loads(json.dumps(data)) == wire()

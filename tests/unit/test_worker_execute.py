@@ -18,8 +18,8 @@ import trio.testing
 from sealagent.errors import PhaseCancelledError, PhaseFailedError
 from sealagent.phases import FinalizeRequest, SectorPaths
 from sealagent.plugins import PluginSet, Selection
+from sealagent.protocol import Assignment
 from sealagent.sched.resources import GpuInfo, WorkerResources
-from sealagent.worker.assignment import Assignment
 from sealagent.worker.execute import Executor, GpuLedger
 from sealagent.worker.inventory import GpuDevice
 

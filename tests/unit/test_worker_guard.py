@@ -3,31 +3,43 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 GUARD = [sys.executable, "-m", "sealagent.worker.guard"]
 
 
-def _alive(pid: int) -> bool:
+def _gone(pid: int) -> bool:
+    """True when ``pid`` exited (a zombie waiting to be reaped counts as gone)."""
     try:
-        os.kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    """Wait until ``pid`` exits (woken by its pidfd, no polling); True when it did."""
+    try:
+        pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return False
-    return True
+        return True
+    try:
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    return _gone(pid)
 
 
-def _wait_for(path: Path, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        time.sleep(0.02)
-    raise AssertionError(f"{path} never appeared")
+def _first_line(stream: IO[bytes] | None) -> str:
+    """The first line the guarded command printed (its pid)."""
+    assert stream is not None
+    return stream.readline().decode().strip()
 
 
 @pytest.mark.parametrize(("script", "expected"), [("exit 0", 0), ("exit 3", 3),
@@ -43,35 +55,29 @@ def test_guard_exits_like_its_command(script: str, expected: int) -> None:
     assert done.returncode == expected
 
 
-def test_guard_kills_its_command_when_the_lifeline_closes(tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
+def test_guard_kills_its_command_when_the_lifeline_closes() -> None:
     read, write = os.pipe()
-    guard = subprocess.Popen([*GUARD, "sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"],
-                             stdin=read, start_new_session=True)
+    guard = subprocess.Popen([*GUARD, "sh", "-c", "echo $$; exec sleep 60"],
+                             stdin=read, stdout=subprocess.PIPE, start_new_session=True)
     os.close(read)
-    child = int(_wait_for(pid_file))
-    assert _alive(child)
+    child = int(_first_line(guard.stdout))
+    assert not _gone(child)
     os.close(write)  # what the agent's death does
     assert guard.wait(timeout=10) == -9
-    deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not _alive(child)
+    assert guard.stdout is not None
+    guard.stdout.close()
+    assert _wait_gone(child)
 
 
-def test_guard_never_kills_its_caller(tmp_path: Path) -> None:
+def test_guard_never_kills_its_caller() -> None:
     # Started without a group of its own and without a lifeline (stdin at EOF at once):
     # the guard kills its command and itself, and only them.
-    pid_file = tmp_path / "pid"
-    done = subprocess.run([*GUARD, "sh", "-c", f"echo $$ > {pid_file}; exec sleep 30"],
-                          stdin=subprocess.DEVNULL, timeout=30, check=False)
+    done = subprocess.run([*GUARD, "sh", "-c", "echo $$; exec sleep 30"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, timeout=30,
+                          check=False)
     assert done.returncode == -9
-    if pid_file.exists() and pid_file.read_text().strip():
-        child = int(pid_file.read_text())
-        deadline = time.monotonic() + 5
-        while _alive(child) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not _alive(child)
+    if done.stdout.strip():  # the command may be killed before it prints
+        assert _wait_gone(int(done.stdout))
 
 
 def test_guard_without_a_command_is_a_usage_error() -> None:

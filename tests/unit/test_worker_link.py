@@ -11,10 +11,10 @@ import trio
 import trio.testing
 
 from sealagent.errors import AuthError, RPCRemoteError, RPCTransportError, SessionError
+from sealagent.protocol import Assignment, Report
 from sealagent.rpc.jsonrpc import APPLICATION_ERROR
-from sealagent.worker.assignment import Assignment
 from sealagent.worker.link import ManagerLink
-from sealagent.worker.outbox import Outbox, Report
+from sealagent.worker.outbox import Outbox
 from sealagent.worker.reporter import Reporter
 from sealagent.worker.windows import WindowLoop
 

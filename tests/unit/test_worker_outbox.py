@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sealagent.errors import StorageError
-from sealagent.worker.assignment import Assignment
+from sealagent.errors import InvalidInputError
+from sealagent.protocol import Assignment, ErrorCode, Report, SectorFile
+from sealagent.vocab.sectors import FileType
 from sealagent.worker.journal import TaskJournal
-from sealagent.worker.outbox import ERROR_NO_SPACE, Declared, Outbox, Report
+from sealagent.worker.outbox import Outbox
 from sealagent.worker.store import JsonDir
 
 
@@ -43,8 +44,8 @@ def test_json_dir_sets_damaged_records_aside(tmp_path: Path) -> None:
 def test_outbox_survives_a_restart_and_keeps_order(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path)
     first = Report("t-1", 1, True, {"pc1_output": "{}"},
-                   declared=(Declared("p1", "cache"),))
-    second = Report("t-2", 3, False, error="disk full", code=ERROR_NO_SPACE)
+                   declared=(SectorFile("p1", FileType.CACHE),))
+    second = Report("t-2", 3, False, error="disk full", code=ErrorCode.NO_SPACE)
     outbox.add(first)
     outbox.add(second)
     reopened = Outbox(tmp_path)
@@ -57,7 +58,7 @@ def test_outbox_survives_a_restart_and_keeps_order(tmp_path: Path) -> None:
 
 def test_outbox_report_wire_form() -> None:
     report = Report("t-9", 2, True, {"comm_d": "x"}).with_files(
-        (Declared("p", "sealed"),), (Declared("q", "cache"),))
+        (SectorFile("p", FileType.SEALED),), (SectorFile("q", FileType.CACHE),))
     assert report.to_json() == {"task_id": "t-9", "attempt": 2, "ok": True,
                                 "result": {"comm_d": "x"}, "error": None, "code": 0,
                                 "declared": [{"path_id": "p", "file_type": "sealed"}],
@@ -75,7 +76,7 @@ def test_outbox_skips_a_damaged_record(tmp_path: Path) -> None:
 def test_journal_tracks_started_tasks(tmp_path: Path) -> None:
     journal = TaskJournal(tmp_path)
     task = assignment()
-    moved = (Declared("peer-path", "cache"),)
+    moved = (SectorFile("peer-path", FileType.CACHE),)
     journal.started(task, moved)
     journal.started(assignment("t-2"))
     assert [a.task_id for a, _ in TaskJournal(tmp_path).unfinished()] == ["t-1", "t-2"]
@@ -96,5 +97,5 @@ def test_journal_removes_entries_it_cannot_read(tmp_path: Path, entry: object) -
 
 @pytest.mark.parametrize("value", [None, "x", {"task_id": "t"}])
 def test_report_from_damaged_json(value: object) -> None:
-    with pytest.raises(StorageError):
+    with pytest.raises(InvalidInputError):
         Report.from_json(value)

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from sealagent.errors import NoSpaceError, SectorFileNotFoundError, StorageError
+from sealagent.protocol import Assignment
 from sealagent.sched.fit import ActiveResources
 from sealagent.sched.resources import WorkerResources
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.paths import RepoStorage, init_path
 from sealagent.vocab.sectors import FileType, SectorID
-from sealagent.worker.assignment import Assignment
 from sealagent.worker.local_storage import LocalStorage
 from sealagent.worker.prepare import Preparer
 

@@ -28,7 +28,16 @@ from typing import Any, Final
 
 from sealagent.errors import ManagerError
 from sealagent.manager.config import ManagerConfig
-from sealagent.phases import Phase
+from sealagent.phases import (
+    AddPieceResult,
+    Commit1Result,
+    Commit2Result,
+    FinalizeResult,
+    Phase,
+    PhaseResult,
+    PreCommit1Result,
+    PreCommit2Result,
+)
 
 DEAL_SECTOR_PRIORITY: Final = 1024
 """Lotus' scheduling priority for sectors holding deal pieces (CC sectors get 0)."""
@@ -226,10 +235,14 @@ class Event:
 
 @dataclass(frozen=True)
 class TaskSucceeded(Event):
-    """A task of the sector finished; ``result`` is the phase result's JSON."""
+    """A task of the sector finished with ``result``."""
 
-    phase: Phase
-    result: dict[str, Any]
+    result: PhaseResult
+
+    @property
+    def phase(self) -> Phase:
+        """The phase that finished."""
+        return self.result.phase
 
 
 @dataclass(frozen=True)
@@ -550,35 +563,35 @@ def _recover(sector: SectorInfo, policy: Policy, now: float) -> tuple[SectorInfo
 def _task_succeeded(sector: SectorInfo, event: TaskSucceeded) -> tuple[SectorInfo, str]:
     """Apply a successful task result."""
     base = replace(sector, task_id=None, soft_errors=0, last_error=None)
-    phase, result = event.phase, event.result
-    if phase is Phase.ADD_PIECE:
+    result = event.result
+    if isinstance(result, AddPieceResult):
         index = sector.next_piece
         assert index is not None  # checked by _expected_phase
         expected = sector.pieces[index]
-        piece = result.get("piece") or {}
-        if piece.get("cid") != expected.cid or piece.get("size") != expected.size:
-            raise _CommPMismatch(f"piece {index}: worker computed {piece.get('cid')} "
-                                 f"({piece.get('size')} bytes), expected {expected.cid} "
+        piece = result.piece
+        if piece.cid != expected.cid or piece.size != expected.size:
+            raise _CommPMismatch(f"piece {index}: worker computed {piece.cid} "
+                                 f"({piece.size} bytes), expected {expected.cid} "
                                  f"({expected.size} bytes)")
         pieces = list(sector.pieces)
         pieces[index] = replace(expected, added=True)
         done = replace(base, pieces=tuple(pieces))
         return _enter(done, _piece_state(done)), f"piece {index} added ({expected.cid})"
-    if phase is Phase.PRECOMMIT1:
-        return (_enter(base, SectorState.PRECOMMIT2, pc1_output=str(result["pc1_output"]),
+    if isinstance(result, PreCommit1Result):
+        return (_enter(base, SectorState.PRECOMMIT2, pc1_output=result.pc1_output,
                        precommit2_fails=0), "PreCommit1 done")
-    if phase is Phase.PRECOMMIT2:
-        return (_enter(base, SectorState.PRECOMMITTING, comm_d=str(result["comm_d"]),
-                       comm_r=str(result["comm_r"])),
-                f"PreCommit2 done: CommD {result['comm_d']} CommR {result['comm_r']}")
-    if phase is Phase.COMMIT1:
+    if isinstance(result, PreCommit2Result):
+        return (_enter(base, SectorState.PRECOMMITTING, comm_d=result.comm_d,
+                       comm_r=result.comm_r),
+                f"PreCommit2 done: CommD {result.comm_d} CommR {result.comm_r}")
+    if isinstance(result, Commit1Result):
         return _enter(base, SectorState.COMMITTING, commit1_done=True), "Commit1 done"
-    if phase is Phase.COMMIT2:
-        return (_enter(base, SectorState.COMMITTING, seal_proof=str(result["proof"])),
+    if isinstance(result, Commit2Result):
+        return (_enter(base, SectorState.COMMITTING, seal_proof=result.proof),
                 "Commit2 done")
-    if phase is Phase.FINALIZE:
+    if isinstance(result, FinalizeResult):
         return _enter(base, SectorState.PROVING), "finalized: sector is proving"
-    raise ManagerError(f"no transition for a {phase.label} result")  # pragma: no cover
+    raise ManagerError(f"no transition for a {event.phase.label} result")  # pragma: no cover
 
 
 class _CommPMismatch(Exception):

@@ -5,7 +5,8 @@ Pure functions of a :class:`~sealagent.manager.fsm.SectorInfo`:
 - :func:`pledge_pieces` / :func:`deal_pieces`: the pieces of a new sector (a deal piece
   first, then the zero pieces that fill the sector, as Lotus lays them out);
 - :func:`selector_for`: which workers may run a phase (Lotus' selectors per call);
-- :func:`task_params`: the phase request the agent runs, without its local ``paths``;
+- :func:`task_params`: the phase request the agent runs, without its local ``paths``
+  (built by the phase chain, :mod:`sealagent.phase_chain`, from :func:`seal_state`);
 - :func:`expected_comm_d`: CommD the pieces imply, to check PreCommit2's answer.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from sealagent.errors import ManagerError
 from sealagent.manager.fsm import SectorInfo, SectorPiece
+from sealagent.phase_chain import SealState, phase_params
 from sealagent.phases import Phase, PieceRef, SectorRef
 from sealagent.proofs.cid import unsealed_commitment_to_cid
 from sealagent.proofs.fr32 import to_unpadded_size
@@ -74,8 +76,13 @@ def sector_ref(miner: int, sector: SectorInfo) -> SectorRef:
                      proof=resolve_proof(sector.proof).name)
 
 
-def _pieces(sector: SectorInfo) -> list[dict[str, Any]]:
-    return [PieceRef(size=p.size, cid=p.cid).to_json() for p in sector.pieces]
+def seal_state(sector: SectorInfo, c1_output: str | None = None) -> SealState:
+    """What the sector's earlier phases produced, as the phase chain reads it
+    (``c1_output``: the Commit1 output, which the manager keeps apart from the sector)."""
+    return SealState(ticket=sector.ticket, seed=sector.seed,
+                     pieces=tuple(PieceRef(size=p.size, cid=p.cid) for p in sector.pieces),
+                     pc1_output=sector.pc1_output, comm_d=sector.comm_d,
+                     comm_r=sector.comm_r, c1_output=c1_output)
 
 
 def task_params(phase: Phase, miner: int, sector: SectorInfo, *,
@@ -83,26 +90,17 @@ def task_params(phase: Phase, miner: int, sector: SectorInfo, *,
     """The request of ``phase`` for ``sector`` as JSON, without ``paths``.
 
     AddPiece carries ``piece_url`` (None for a zero piece) instead of ``piece_file``;
-    Commit2 needs the Commit1 output, which the manager keeps apart from the sector.
+    the other phases' fields come from the phase chain
+    (:func:`~sealagent.phase_chain.phase_params`).
     """
     params: dict[str, Any] = {"sector": sector_ref(miner, sector).to_json()}
-    if phase is Phase.ADD_PIECE:
-        index = sector.next_piece
-        if index is None:
-            raise ManagerError(f"sector {sector.number} has no piece left to add")
-        params.update(piece_size=to_unpadded_size(sector.pieces[index].size),
-                      existing_piece_sizes=[to_unpadded_size(p.size)
-                                            for p in sector.pieces[:index]],
-                      piece_url=piece_url)
-    elif phase is Phase.PRECOMMIT1:
-        params.update(ticket=sector.ticket, pieces=_pieces(sector))
-    elif phase is Phase.PRECOMMIT2:
-        params.update(pc1_output=sector.pc1_output)
-    elif phase is Phase.COMMIT1:
-        params.update(ticket=sector.ticket, seed=sector.seed, pieces=_pieces(sector),
-                      comm_d=sector.comm_d, comm_r=sector.comm_r)
-    elif phase is Phase.COMMIT2:
-        params.update(c1_output=c1_output)
-    elif phase is Phase.FINALIZE:
-        params.update(keep_unsealed=True)
+    if phase is not Phase.ADD_PIECE:
+        params.update(phase_params(phase, seal_state(sector, c1_output)))
+        return params
+    index = sector.next_piece
+    if index is None:
+        raise ManagerError(f"sector {sector.number} has no piece left to add")
+    params.update(piece_size=to_unpadded_size(sector.pieces[index].size),
+                  existing_piece_sizes=[to_unpadded_size(p.size) for p in sector.pieces[:index]],
+                  piece_url=piece_url)
     return params

@@ -24,12 +24,12 @@ from sealagent.errors import ConfigError
 from sealagent.manager.api import build_registry
 from sealagent.manager.beacon import LocalBeacon
 from sealagent.manager.db import Database, Transaction
+from sealagent.manager.driver import ProofChecker
 from sealagent.manager.local_agent import local_agent_config
 from sealagent.manager.proof_check import check_proof
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.service import ManagerService
 from sealagent.manager.staging import staging_path
-from sealagent.manager.state import ProofChecker
 from sealagent.rpc.asgi import RPCApp
 from sealagent.rpc.jsonrpc import Dispatcher
 from sealagent.rpc.netaddr import is_wildcard
@@ -104,7 +104,7 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
         gc.freeze()
         verify = jwt_verifier(secret)
         app = RPCApp(Dispatcher(build_registry(service, secret, repo.storage)), verify)
-        app.mount("/remote", RemoteHandler(lambda: [*service.local_paths, staging], verify))
+        app.mount("/remote", RemoteHandler(lambda: [*service.files.local_paths, staging], verify))
         app.mount("/debug/metrics", service.metrics)
         async with trio.open_nursery() as nursery:
             server = await start_server(nursery, app, f"{host}:{port}")

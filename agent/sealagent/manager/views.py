@@ -1,6 +1,6 @@
 """What the admin commands show: sectors, workers, jobs, storage, metrics.
 
-Read-only functions of a :class:`~sealagent.manager.state.ServiceState`; they never
+Read-only functions of a :class:`~sealagent.manager.service.ManagerService`; they never
 block and never touch the database, so ``sealing jobs`` answers even on a busy manager.
 """
 
@@ -15,10 +15,10 @@ from sealagent.manager.metrics import Snapshot
 from sealagent.manager.tasks import TaskState
 
 if TYPE_CHECKING:
-    from sealagent.manager.state import ServiceState
+    from sealagent.manager.service import ManagerService
 
 
-def waiting_reason(service: ServiceState, sector: SectorInfo) -> str | None:
+def waiting_reason(service: ManagerService, sector: SectorInfo) -> str | None:
     """Why a sector is not moving, in words (None when it is busy or done)."""
     if sector.state.is_terminal:
         return None
@@ -34,7 +34,7 @@ def waiting_reason(service: ServiceState, sector: SectorInfo) -> str | None:
     return None if reason is None else f"{task.phase.label} task queued: {reason}"
 
 
-def sector_summary(service: ServiceState, sector: SectorInfo) -> dict[str, Any]:
+def sector_summary(service: ManagerService, sector: SectorInfo) -> dict[str, Any]:
     """What ``sectors list`` shows for a sector."""
     task = service.tasks.get(sector.task_id or "")
     return {"number": sector.number, "state": str(sector.state),
@@ -43,7 +43,7 @@ def sector_summary(service: ServiceState, sector: SectorInfo) -> dict[str, Any]:
             "waiting": waiting_reason(service, sector), "last_error": sector.last_error}
 
 
-def workers_info(service: ServiceState) -> list[dict[str, Any]]:
+def workers_info(service: ManagerService) -> list[dict[str, Any]]:
     """``sealing workers``: every connected agent with its resources and usage."""
     out = []
     for session in sorted(service.sessions.values(), key=lambda s: s.worker_id):
@@ -71,13 +71,13 @@ def workers_info(service: ServiceState) -> list[dict[str, Any]]:
     return out
 
 
-def jobs(service: ServiceState) -> list[dict[str, Any]]:
+def jobs(service: ManagerService) -> list[dict[str, Any]]:
     """``sealing jobs``: tasks given to workers, with the window rank of assigned ones."""
     ranks: dict[str, int] = {}
     by_worker: dict[str, list[int]] = {}
-    for worker_id, window_id in service.task_windows.values():
+    for worker_id, window_id in service.tasks.placed.values():
         by_worker.setdefault(worker_id, []).append(window_id)
-    for task_id, (worker_id, window_id) in service.task_windows.items():
+    for task_id, (worker_id, window_id) in service.tasks.placed.items():
         ranks[task_id] = sorted(set(by_worker[worker_id])).index(window_id)
     now = service.clock()
     out = []
@@ -93,7 +93,7 @@ def jobs(service: ServiceState) -> list[dict[str, Any]]:
     return out
 
 
-def sched_diag(service: ServiceState) -> dict[str, Any]:
+def sched_diag(service: ManagerService) -> dict[str, Any]:
     """``sealing sched-diag``: the scheduler's view plus tasks in ret-wait."""
     diag = service.sched.diag(service.view())
     diag["RetWait"] = sorted(t.task_id for t in service.tasks.values()
@@ -101,18 +101,18 @@ def sched_diag(service: ServiceState) -> dict[str, Any]:
     return diag
 
 
-def storage_info(service: ServiceState) -> list[dict[str, Any]]:
+def storage_info(service: ManagerService) -> list[dict[str, Any]]:
     """``storage list``: every indexed path with its space and sector count."""
-    local = {p.id: str(p.root) for p in service.local_paths}
+    local = {p.id: str(p.root) for p in service.files.local_paths}
     return [{"id": r.id, "urls": list(r.urls), "weight": r.meta.weight,
              "can_seal": r.meta.can_seal, "can_store": r.meta.can_store,
              "stat": None if r.stat is None else r.stat.to_json(),
-             "healthy": service.index.is_healthy(r.id), "error": r.error,
-             "sectors": len(service.index.sectors_in(r.id)), "local": local.get(r.id)}
-            for r in service.index.paths()]
+             "healthy": service.files.index.is_healthy(r.id), "error": r.error,
+             "sectors": len(service.files.index.sectors_in(r.id)), "local": local.get(r.id)}
+            for r in service.files.index.paths()]
 
 
-def metrics_snapshot(service: ServiceState) -> Snapshot:
+def metrics_snapshot(service: ManagerService) -> Snapshot:
     """The numbers ``/debug/metrics`` reports."""
     queue = Counter(t.task_type.value for t in service.sched.queue.ordered())
     return Snapshot(queue=queue, open_windows=len(service.sched.open_windows),

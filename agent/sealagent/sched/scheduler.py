@@ -48,7 +48,7 @@ from sealagent.sched.fit import Need
 from sealagent.sched.queue import Entry, GroupKey, RequestQueue, SchedTask, TaskGroup
 from sealagent.sched.selectors import PathOwners, Pools, PoolSpec, SpaceNeed
 from sealagent.sched.storage_view import PathKind, StorageView
-from sealagent.sched.windows import Assignment, PassWindow, SchedWindow, SchedWorker
+from sealagent.sched.windows import PassWindow, Placement, SchedWindow, SchedWorker
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.tasks import SealTaskType, TaskType
 
@@ -119,7 +119,7 @@ class _Pass:
         self.space_left: dict[str, int] = {}
         self.usable_paths: dict[tuple[str, PathKind], list[tuple[str, int]]] = {}
         self.counts: dict[tuple[str, SealTaskType], int] = {}
-        self.assignments: list[Assignment] = []
+        self.assignments: list[Placement] = []
         self.stats = PassStats(open_windows=len(windows))
 
     # -- what selectors ask ------------------------------------------------------------
@@ -283,7 +283,7 @@ class _Pass:
             if path is not None and space is not None:
                 self.space_left[path] -= space.size
             window.todo.append((task, need))
-            assignments.append(Assignment(task, worker.worker_id, window.window_id,
+            assignments.append(Placement(task, worker.worker_id, window.window_id,
                                           need.threads, need.granted_gpu))
             heapq.heapreplace(heap, (record(slot.load, delta), rank, age, slot))
         self.stats.probes += probes
@@ -444,7 +444,7 @@ class Scheduler:
 
     # -- the pass ------------------------------------------------------------------------
 
-    def schedule(self, view: StorageView = _EMPTY_VIEW) -> list[Assignment]:
+    def schedule(self, view: StorageView = _EMPTY_VIEW) -> list[Placement]:
         """Run one pass: fill open windows from the queue; returns the assignments made.
 
         Assigned requests leave the queue; windows that received tasks close and count

@@ -99,7 +99,7 @@ class SchedWorker:
                    if seal_task.task_type is task_type)
 
 
-class Assignment(NamedTuple):
+class Placement(NamedTuple):
     """One task placed in one window by a pass."""
 
     task: SchedTask

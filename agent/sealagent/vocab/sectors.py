@@ -34,6 +34,17 @@ class FileType(enum.IntFlag):
             raise ConfigError(f"{self!r} is not a single file type")
         return self.name.lower().replace("_", "-")
 
+    def to_wire(self) -> str:
+        """The form messages carry: the directory name (one file type only)."""
+        return self.dir_name
+
+    @classmethod
+    def from_wire(cls, value: object) -> FileType:
+        """Read :meth:`to_wire` output (ConfigError when it names no file type)."""
+        if not isinstance(value, str):
+            raise ConfigError(f"expected a file type name, got {value!r}")
+        return cls.parse(value)
+
     @property
     def is_dir(self) -> bool:
         """True for the types stored as a directory (``cache``, ``update-cache``)."""
@@ -110,6 +121,20 @@ class SectorID(_SectorKey):
 
     def __str__(self) -> str:
         return self.name
+
+    def to_wire(self) -> dict[str, int]:
+        """The form messages carry: ``{"miner", "number"}``."""
+        return {"miner": self.miner, "number": self.number}
+
+    @classmethod
+    def from_wire(cls, value: object) -> SectorID:
+        """Read :meth:`to_wire` output (ConfigError when it is not a sector)."""
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected an object {{miner, number}}, got {value!r}")
+        miner, number = value.get("miner"), value.get("number")
+        if not isinstance(miner, int) or not isinstance(number, int):
+            raise ConfigError(f"expected integers miner and number, got {value!r}")
+        return cls(miner, number)
 
 
 def sector_path(root: str | Path, file_type: FileType, sector: SectorID) -> Path:

@@ -35,6 +35,7 @@ import trio
 from sealagent.errors import ConfigError, RPCError, SealAgentError
 from sealagent.phases import Phase
 from sealagent.plugins import PluginSet, Selection, default_plugins
+from sealagent.protocol import Assignment, SectorFile
 from sealagent.rpc.asgi import RPCApp
 from sealagent.rpc.client import RPCClient
 from sealagent.rpc.jsonrpc import Dispatcher, MethodRegistry
@@ -46,7 +47,6 @@ from sealagent.storage.remote import RemoteHandler
 from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER, TaskType
 from sealagent.web.auth import APIInfo, fixed_token_verifier, parse_api_info
 from sealagent.worker.api import AgentAPI
-from sealagent.worker.assignment import Assignment
 from sealagent.worker.config import ALWAYS_ON as ALWAYS_ON
 from sealagent.worker.config import OPTIONAL_TASKS as OPTIONAL_TASKS
 from sealagent.worker.config import AgentConfig as AgentConfig
@@ -55,7 +55,7 @@ from sealagent.worker.inventory import Inventory, nvml_devices, take_inventory
 from sealagent.worker.journal import TaskJournal
 from sealagent.worker.link import ManagerLink
 from sealagent.worker.local_storage import LocalStorage
-from sealagent.worker.outbox import Declared, Outbox
+from sealagent.worker.outbox import Outbox
 from sealagent.worker.prepare import Preparer
 from sealagent.worker.repo import WorkerRepo
 from sealagent.worker.reporter import Reporter
@@ -330,7 +330,7 @@ class Agent:
         _log.info("stopping: no new windows")
         windows_scope.cancel()
 
-    def _unfinished(self) -> list[tuple[Assignment, tuple[Declared, ...]]]:
+    def _unfinished(self) -> list[tuple[Assignment, tuple[SectorFile, ...]]]:
         """Journal entries without a stored result: the tasks to run again."""
         out = []
         for assignment, dropped in self.journal.unfinished():

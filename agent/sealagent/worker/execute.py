@@ -32,10 +32,10 @@ import trio
 
 from sealagent.phases import PhaseRequest
 from sealagent.plugins import PhaseJob, PhaseOutcome, Selection
+from sealagent.protocol import Assignment
 from sealagent.sched.fit import ActiveResources, Need
 from sealagent.sched.resources import WorkerResources
 from sealagent.worker import guard
-from sealagent.worker.assignment import Assignment
 from sealagent.worker.inventory import GpuDevice
 
 GUARD_SCRIPT: Final = guard.__file__

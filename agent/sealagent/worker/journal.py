@@ -13,9 +13,8 @@ from pathlib import Path
 
 import structlog
 
-from sealagent.errors import SchedulerError
-from sealagent.worker.assignment import Assignment
-from sealagent.worker.outbox import Declared
+from sealagent.errors import InvalidInputError
+from sealagent.protocol import Assignment, SectorFile
 from sealagent.worker.store import JsonDir
 
 _log = structlog.get_logger(__name__)
@@ -27,7 +26,7 @@ class TaskJournal:
     def __init__(self, directory: str | Path) -> None:
         self._records = JsonDir(directory)
 
-    def started(self, assignment: Assignment, dropped: tuple[Declared, ...] = ()) -> None:
+    def started(self, assignment: Assignment, dropped: tuple[SectorFile, ...] = ()) -> None:
         """Record that ``assignment`` is about to run, with the peer copies it moved here."""
         self._records.put(assignment.task_id, {
             "assignment": assignment.to_json(), "dropped": [d.to_json() for d in dropped]})
@@ -39,15 +38,15 @@ class TaskJournal:
                 "attempt") == assignment.attempt:
             self._records.remove(assignment.task_id)
 
-    def unfinished(self) -> list[tuple[Assignment, tuple[Declared, ...]]]:
+    def unfinished(self) -> list[tuple[Assignment, tuple[SectorFile, ...]]]:
         """The tasks that were running when the agent last stopped, with what they moved."""
         out = []
         for key, value in self._records.items():
             try:
-                dropped = tuple(Declared(str(d["path_id"]), str(d["file_type"]))
+                dropped = tuple(SectorFile.from_json(d)
                                 for d in value.get("dropped") or [])
                 out.append((Assignment.from_json(value["assignment"]), dropped))
-            except (SchedulerError, KeyError, TypeError, AttributeError) as exc:
+            except (InvalidInputError, KeyError, TypeError, AttributeError) as exc:
                 _log.warning("unreadable journal entry removed", task_id=key, error=repr(exc))
                 self._records.remove(key)
         return out

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from sealagent.errors import NoSpaceError, StorageError
 from sealagent.phases import SectorPaths
+from sealagent.protocol import SectorFile
 from sealagent.storage.layout import space_needed
 from sealagent.storage.paths import LocalPath, RepoStorage
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID, sector_path
-from sealagent.worker.outbox import Declared
 
 
 class LocalStorage:
@@ -95,11 +95,11 @@ class LocalStorage:
         return SectorPaths(unsealed=str(where[FileType.UNSEALED]),
                            sealed=str(where[FileType.SEALED]), cache=str(where[FileType.CACHE]))
 
-    def declared(self, sector: SectorID) -> tuple[Declared, ...]:
+    def declared(self, sector: SectorID) -> tuple[SectorFile, ...]:
         """Every file of ``sector`` held here, as the result report declares them."""
         out = []
         for path in self.paths():
             for file_type in SECTOR_FILES.split():
                 if path.has(file_type, sector):
-                    out.append(Declared(path.id, file_type.dir_name))
+                    out.append(SectorFile(path.id, file_type))
         return tuple(out)

@@ -32,15 +32,14 @@ import trio
 
 from sealagent.errors import SealAgentError, SectorFileNotFoundError, StorageError
 from sealagent.phases import SectorPaths
+from sealagent.protocol import Assignment, SectorFile
 from sealagent.sched.fit import ActiveResources
 from sealagent.sched.resources import WorkerResources
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.paths import Reservation
 from sealagent.vocab.sectors import FileType
-from sealagent.worker.assignment import Assignment
 from sealagent.worker.execute import resolve_need
 from sealagent.worker.local_storage import LocalStorage
-from sealagent.worker.outbox import Declared
 
 PROGRESS_LOG_STEP = 0.25
 """Log a download's progress every time it passes another quarter."""
@@ -74,7 +73,7 @@ class Prepared:
 
     paths: SectorPaths
     reservation: Reservation | None = None
-    dropped: tuple[Declared, ...] = ()
+    dropped: tuple[SectorFile, ...] = ()
     """Copies at peers that were moved here."""
 
     def release(self) -> None:
@@ -167,7 +166,7 @@ class Preparer:
             released.
         """
         prepared = await trio.to_thread.run_sync(self._locate, assignment)
-        dropped: list[Declared] = []
+        dropped: list[SectorFile] = []
         try:
             for source in assignment.fetch:
                 dest = _path_of(prepared.paths, source.file_type)
@@ -190,7 +189,7 @@ class Preparer:
         await self._check_inputs(assignment, prepared)
         return prepared
 
-    async def _drop_source(self, url: str, file_type: FileType) -> list[Declared]:
+    async def _drop_source(self, url: str, file_type: FileType) -> list[SectorFile]:
         """Delete the holder's copy after a move; returns where it was removed from."""
         keep = [p.id for p in self.storage.paths()]
         try:
@@ -198,7 +197,7 @@ class Preparer:
         except SealAgentError as exc:
             _log.warning("source copy kept", source=url, error=str(exc))
             return []
-        return [Declared(path_id, file_type.dir_name) for path_id in removed]
+        return [SectorFile(path_id, file_type) for path_id in removed]
 
 
 def _path_of(paths: SectorPaths, file_type: FileType) -> str:

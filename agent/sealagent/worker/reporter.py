@@ -18,9 +18,10 @@ import structlog
 import trio
 
 from sealagent.errors import RPCRemoteError, RPCTransportError
+from sealagent.protocol import Report
 from sealagent.rpc.jsonrpc import APPLICATION_ERROR
 from sealagent.worker.link import ManagerLink
-from sealagent.worker.outbox import Outbox, Report
+from sealagent.worker.outbox import Outbox
 
 RETRY_INTERVAL: Final = 5.0
 """Seconds between attempts to deliver pending reports."""

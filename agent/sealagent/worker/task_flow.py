@@ -37,18 +37,11 @@ from sealagent.errors import (
     SectorFileNotFoundError,
 )
 from sealagent.phases import Phase, PhaseRequest
-from sealagent.worker.assignment import Assignment
+from sealagent.protocol import Assignment, ErrorCode, Report, SectorFile
 from sealagent.worker.execute import Executor
 from sealagent.worker.journal import TaskJournal
 from sealagent.worker.link import ManagerLink
 from sealagent.worker.local_storage import LocalStorage
-from sealagent.worker.outbox import (
-    ERROR_NO_SPACE,
-    ERROR_TEMPORARY,
-    ERROR_UNKNOWN,
-    Declared,
-    Report,
-)
 from sealagent.worker.prepare import Prepared, Preparer
 from sealagent.worker.reporter import Reporter
 
@@ -64,7 +57,7 @@ class HeldTask:
     """``assigned``, ``preparing``, ``prepared`` or ``running``."""
     resumed: bool = False
     """Started by an earlier run of the agent (its files are here; no preparing)."""
-    dropped: tuple[Declared, ...] = ()
+    dropped: tuple[SectorFile, ...] = ()
     """Peer copies moved here while preparing (reported with the result)."""
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     aborted: bool = False
@@ -169,9 +162,9 @@ class TaskFlow:
         except PhaseCancelledError as exc:
             return _failure(assignment, str(exc))
         except NoSpaceError as exc:
-            return _failure(assignment, str(exc), ERROR_NO_SPACE)
+            return _failure(assignment, str(exc), ErrorCode.NO_SPACE)
         except (RPCTransportError, SectorFileNotFoundError) as exc:
-            return _failure(assignment, str(exc), ERROR_TEMPORARY)
+            return _failure(assignment, str(exc), ErrorCode.TEMPORARY)
         except (SealAgentError, OSError) as exc:
             return _failure(assignment, str(exc))
 
@@ -201,7 +194,7 @@ class TaskFlow:
             _log.warning("task state not delivered", state=state, error=str(exc))
 
 
-def _failure(assignment: Assignment, error: str, code: int = ERROR_UNKNOWN) -> Report:
+def _failure(assignment: Assignment, error: str, code: int = ErrorCode.UNKNOWN) -> Report:
     return Report(assignment.task_id, assignment.attempt, False, error=error, code=code)
 
 

@@ -20,9 +20,9 @@ from typing import Final, NoReturn
 import structlog
 import trio
 
-from sealagent.errors import RPCError, RPCTransportError, SchedulerError
+from sealagent.errors import InvalidInputError, RPCError, RPCTransportError
+from sealagent.protocol import Assignment
 from sealagent.sched.windows import SCHED_WINDOWS
-from sealagent.worker.assignment import Assignment
 from sealagent.worker.link import ManagerLink
 
 DEFAULT_WAIT: Final = 30.0
@@ -82,6 +82,6 @@ class WindowLoop:
         for item in (answer or {}).get("tasks", []) if isinstance(answer, dict) else []:
             try:
                 tasks.append(Assignment.from_json(item))
-            except SchedulerError as exc:
+            except InvalidInputError as exc:
                 _log.error("assignment ignored", error=str(exc))
         return tasks

@@ -26,4 +26,4 @@ if _LAYER:
             Path(os.environ["SEALAGENT_TEST_PC1_PAUSED_FILE"]).write_text(str(os.getpid()))
             time.sleep(3600)
 
-    labels._write_layer = _write_then_pause
+    labels._write_layer = _write_then_pause  # type: ignore[assignment]

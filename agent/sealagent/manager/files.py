@@ -1,0 +1,201 @@
+"""Where the sectors' files are: the storage index, the manager's own paths, staging.
+
+:class:`SectorFiles` owns the :class:`~sealagent.storage.index.StorageIndex` (persisted
+in the ``meta`` table), the storage paths this host serves, the staging area of deal
+pieces and the snapshot of it all that the scheduler reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, Final
+
+import structlog
+import trio
+
+from sealagent.errors import StorageError
+from sealagent.manager import sector_store
+from sealagent.manager.context import ManagerContext
+from sealagent.manager.db import Transaction
+from sealagent.manager.workers import WorkerReport
+from sealagent.phases import Phase
+from sealagent.protocol import FetchSource, SectorFile
+from sealagent.sched.storage_view import PathStat, StorageView
+from sealagent.storage.fetch import RemoteClient
+from sealagent.storage.index import StorageIndex
+from sealagent.storage.paths import LocalPath
+from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID
+
+INDEX_KEY: Final = "storage_index"
+"""The ``meta`` key of the persisted storage index."""
+PATH_HEARTBEAT_INTERVAL: Final = 10.0
+"""Seconds between health reports of the manager's own storage paths."""
+FIRST_PATH_HEARTBEAT: Final = 0.5
+"""Seconds after start-up of the first health report of the manager's own paths."""
+
+_log = structlog.get_logger("sealagent.manager")
+
+
+class SectorFiles:
+    """The storage index and the manager's own paths (see the module docs)."""
+
+    def __init__(self, context: ManagerContext, token: str,
+                 local_paths: Sequence[LocalPath] = (),
+                 staging: LocalPath | None = None) -> None:
+        self._context = context
+        self._token = token
+        self.index = StorageIndex(clock=context.clock)
+        self.local_paths = list(local_paths)
+        self.staging = staging
+        self.public_url = ""
+        self._view: StorageView | None = None
+
+    def restore(self, snapshot: Any) -> None:
+        """Start from a persisted index snapshot."""
+        self.index = StorageIndex.from_snapshot(snapshot, clock=self._context.clock)
+        self.changed()
+
+    def view(self) -> StorageView:
+        """The storage snapshot the scheduler reads (cached until the index changes)."""
+        if self._view is None:
+            paths: dict[str, PathStat] = {}
+            sectors: dict[SectorID, dict[FileType, frozenset[str]]] = {}
+            for record in self.index.paths():
+                paths[record.id] = PathStat(record.id, record.meta.can_seal,
+                                            record.meta.can_store, record.available,
+                                            record.meta.weight, self.index.is_healthy(record.id))
+                for sector, types in self.index.sectors_in(record.id).items():
+                    held = sectors.setdefault(sector, {})
+                    for single in types.split():
+                        held[single] = held.get(single, frozenset()) | {record.id}
+            self._view = StorageView(paths, sectors)
+        return self._view
+
+    def changed(self) -> None:
+        """The index changed: the next :meth:`view` reads it again."""
+        self._view = None
+
+    def saver(self) -> Callable[[Transaction], None]:
+        """What persists the index as it is now, inside a transaction.
+
+        The snapshot is taken here, in the event loop, so the database thread never
+        reads the index while the loop changes it.
+        """
+        self.changed()
+        snapshot = self.index.snapshot()
+        return lambda tx: tx.set_meta(INDEX_KEY, snapshot)
+
+    async def save(self) -> None:
+        """Persist the index in a transaction of its own."""
+        await self._context.db.transaction(self.saver())
+
+    # ----------------------------------------------------------- this host's paths
+
+    def serve_at(self, url: str) -> list[int]:
+        """Agents reach this manager at ``url``: attach the local paths at ``<url>/remote``.
+
+        Returns the numbers of this miner's sectors found on them.
+        """
+        self.public_url = url.rstrip("/")
+        return [n for path in self.local_paths for n in self._attach_local(path)]
+
+    def add_local(self, path: LocalPath) -> list[int]:
+        """Serve another path of this host; returns the sectors found on it (once served)."""
+        if path.id not in {p.id for p in self.local_paths}:
+            self.local_paths.append(path)
+        return self._attach_local(path) if self.public_url else []
+
+    def _attach_local(self, path: LocalPath) -> list[int]:
+        self.index.attach(path.meta, self.public_url + "/remote", path.stat())
+        held = path.sectors()
+        for sector, types in held.items():
+            self.index.declare(path.id, sector, types, primary=path.meta.can_store)
+        self.changed()
+        return [s.number for s in held if s.miner == self._context.miner]
+
+    async def health_loop(self) -> None:
+        """Report the health of this host's paths to the index, every so often."""
+        delay = FIRST_PATH_HEARTBEAT
+        while True:
+            await trio.sleep(delay)
+            delay = PATH_HEARTBEAT_INTERVAL
+            for path in self.local_paths:
+                stat = await trio.to_thread.run_sync(path.stat)
+                self.index.report_health(path.id, stat)
+            self.changed()
+
+    # ------------------------------------------------------------------ agents
+
+    def agent_paths(self, report: WorkerReport) -> None:
+        """Index the paths an agent reported, with their health."""
+        for path in report.paths:
+            self.index.attach(path.meta, report.remote_url, path.stat)
+            if path.error is not None or path.stat is None:
+                self.index.report_health(path.meta.id, path.stat, path.error or "no stat")
+        self.changed()
+
+    def record(self, number: int, declared: Iterable[SectorFile],
+               dropped: Iterable[SectorFile], *, of_record: bool) -> None:
+        """Index the files a task left on an agent's paths and the copies it moved away.
+
+        The files a current task reports are the sector's copy of record: other copies
+        of those file types (left behind by a copying fetch) are dropped from the index.
+        A repeated report of an older attempt only adds what it declares.
+        """
+        sector = SectorID(self._context.miner, number)
+        declare = partial(self.index.declare, exclusive=of_record)
+        for entries, change in ((declared, declare), (dropped, self.index.drop)):
+            for entry in entries:
+                try:
+                    change(entry.path_id, sector, entry.file_type)
+                except StorageError as exc:
+                    _log.warning("files reported on an unknown path", path=entry.path_id,
+                                 error=str(exc), sector=number)
+        self.changed()
+
+    def fetch_list(self, phase: Phase, number: int,
+                   local: frozenset[str]) -> tuple[FetchSource, ...]:
+        """Inputs of ``phase`` an agent with paths ``local`` lacks, with a URL for each."""
+        sector = SectorID(self._context.miner, number)
+        fetch = []
+        for single in phase.reads.split():
+            holders = [loc for loc in self.index.find(sector, single) if loc.urls]
+            if not holders or any(loc.path_id in local for loc in holders):
+                continue
+            fetch.append(FetchSource(single,
+                                     f"{holders[0].urls[0]}/{single.dir_name}/{sector.name}"))
+        return tuple(fetch)
+
+    def piece_url(self, source: str) -> str:
+        """Where agents download the staged deal piece ``source``."""
+        return f"{self.public_url}/remote/piece/{source}"
+
+    # ---------------------------------------------------------------- removal
+
+    async def remove(self, number: int) -> None:
+        """Delete the sector's files on every host that has them, and its staged piece."""
+        sector_id = SectorID(self._context.miner, number)
+        local = {p.id: p for p in self.local_paths}
+        async with RemoteClient(self._token) as client:
+            for location in self.index.find(sector_id, SECTOR_FILES):
+                for single in location.file_types.split():
+                    if location.path_id in local:
+                        await trio.to_thread.run_sync(local[location.path_id].remove,
+                                                      single, sector_id)
+                    else:
+                        if not location.urls:
+                            raise StorageError(f"path {location.path_id} has no URL")
+                        await client.delete(f"{location.urls[0]}/{single.dir_name}/"
+                                            f"{sector_id.name}")
+                    self.index.drop(location.path_id, sector_id, single)
+        if self.staging is not None:
+            await trio.to_thread.run_sync(self.staging.remove, FileType.PIECE, sector_id)
+
+        save_index = self.saver()
+
+        def forget(tx: Transaction) -> None:
+            sector_store.drop_blobs(tx, number)
+            save_index(tx)
+
+        await self._context.db.transaction(forget)
