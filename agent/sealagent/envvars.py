@@ -8,6 +8,7 @@ Every value read from the environment goes through here, so that a bad one is a
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Final, Literal
 
@@ -60,3 +61,14 @@ def env_flag(environ: Mapping[str, str], name: str) -> bool:
         return False
     raise ConfigError(f"{name}={environ[name]!r}: expected 1, true, yes, on or 0, false, "
                       "no, off")
+
+
+def check_tmpdir(environ: Mapping[str, str]) -> None:
+    """Refuse a ``TMPDIR`` that is not a writable directory (Python would silently use
+    another one, and scratch files would land where the operator did not say); for the
+    commands that write scratch files (``run``, ``bench``, ``devnet``)."""
+    value = environ.get("TMPDIR")
+    if value is None:
+        return
+    if not os.path.isdir(value) or not os.access(value, os.W_OK | os.X_OK):
+        raise ConfigError(f"TMPDIR={value} is not a writable directory")

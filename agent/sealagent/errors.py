@@ -108,6 +108,10 @@ class NoSpaceError(StorageError):
     """Not enough free space for a reservation or a write."""
 
 
+class LinkRefusedError(StorageError):
+    """A symbolic link stands where a sector file or its type directory belongs."""
+
+
 class SectorFileNotFoundError(StorageError, FileNotFoundError):
     """No known storage path holds the requested sector file."""
 
@@ -136,7 +140,7 @@ class RPCRemoteError(RPCError):
     """The peer answered with a JSON-RPC error object."""
 
     def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(f"{message} (code {code})")
+        super().__init__(message)
         self.code = code
         self.message = message
         self.data = data

@@ -68,6 +68,15 @@ class SectorFile(WireMessage):
 
 
 @dataclass(frozen=True)
+class FileMove(WireMessage):
+    """Sector files an agent moved while preparing a task (``Sealing.StorageDeclare``):
+    the copies it now holds, and the holder's copies it had deleted."""
+
+    declared: tuple[SectorFile, ...] = ()
+    dropped: tuple[SectorFile, ...] = ()
+
+
+@dataclass(frozen=True)
 class FetchSource(WireMessage):
     """One file to download before the task runs: its type and a ``/remote`` URL."""
 

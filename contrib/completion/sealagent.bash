@@ -115,19 +115,24 @@ _sealagent_spec() {
             valopts='--repo --timeout'
             posact='' ;;
         auth)
-            subs='api-info create-token'
+            subs='api-info create-token revoke'
             opts='-h --help'
             valopts=''
             posact='' ;;
         'auth api-info')
             subs=''
-            opts='-h --help --repo --timeout --perm'
-            valopts='--repo --timeout --perm'
+            opts='-h --help --repo --timeout --perm --expires'
+            valopts='--repo --timeout --perm --expires'
             posact='' ;;
         'auth create-token')
             subs=''
-            opts='-h --help --repo --timeout --perm'
-            valopts='--repo --timeout --perm'
+            opts='-h --help --repo --timeout --perm --expires'
+            valopts='--repo --timeout --perm --expires'
+            posact='' ;;
+        'auth revoke')
+            subs=''
+            opts='-h --help --repo --timeout'
+            valopts='--repo --timeout'
             posact='' ;;
         run)
             subs=''
@@ -192,8 +197,10 @@ _sealagent_value() {
         'auth api-info|--perm') echo 'read write sign admin' ;;
         'auth create-token|--repo') echo @dir ;;
         'auth create-token|--perm') echo 'read write sign admin' ;;
+        'auth revoke|--repo') echo @dir ;;
         'run|--worker-repo') echo @dir ;;
         'run|--miner-repo') echo @dir ;;
+        'run|--log-level') echo 'debug info warning error' ;;
         'info|--worker-repo') echo @dir ;;
         'tasks enable|--worker-repo') echo @dir ;;
         'tasks disable|--worker-repo') echo @dir ;;

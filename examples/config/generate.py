@@ -65,6 +65,8 @@ COMMENTS: Final[dict[tuple[str, str], str]] = {
     ("Sealing", "MinRetryTime"): "cooldown of a failed sealing step before it is retried",
     ("Sealing", "SoftErrorRetryWait"): "wait before retrying a step after a temporary "
                                        "error (worker restarted, no space yet)",
+    ("Sealing", "MaxSoftErrors"): "temporary errors in a row before the step counts as "
+                                  "failed (its failure state shows why)",
     ("Sealing", "MaxAddPieceRetries"): "AddPiece retries before the sector fails for good",
     ("Sealing", "MaxPreCommit1Retries"): "PreCommit1 retries before the sector is removed",
     ("Sealing", "MaxPreCommit2Retries"): "PreCommit2 retries before PreCommit1 is redone",

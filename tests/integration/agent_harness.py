@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -161,6 +162,13 @@ async def cli(argv: list[str], env: Mapping[str, str] | None = None) -> str:
 def manager_env(repo: MinerRepo) -> dict[str, str]:
     """Environment that points the CLI at this manager."""
     return {"SEALAGENT_MINER_PATH": str(repo.root)}
+
+
+async def stop_process(process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    """SIGTERM a child process (unless it ended) and wait for it to exit."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    await wait_until(lambda: process.poll() is not None, seconds, "the process to exit", 0.05)
 
 
 def agent_process(repo: Path, name: str, api: APIInfo, args: list[str],

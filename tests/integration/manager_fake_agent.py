@@ -31,7 +31,7 @@ from sealagent.storage.remote import RemoteHandler
 from sealagent.vocab.registry import resolve_proof
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.vocab.tasks import TaskType
-from sealagent.web.auth import fixed_token_verifier
+from sealagent.web.auth import delegated_verifier
 
 SEALING_TASKS = (TaskType.ADD_PIECE, TaskType.PRECOMMIT1, TaskType.PRECOMMIT2,
                  TaskType.COMMIT1, TaskType.FINALIZE, TaskType.FETCH)
@@ -71,7 +71,8 @@ class FakeAgent:
         """The WorkerInfo this agent sends."""
         assert self.path is not None
         return {
-            "name": self.name, "hostname": f"{self.name}.{socket.gethostname()}",
+            "worker_id": f"fake-{self.name}", "name": self.name,
+            "hostname": f"{self.name}.{socket.gethostname()}",
             "url": self.url, "tasks": [t.value for t in self.tasks],
             "resources": {"cpus": self.cpus, "mem_physical": 64 << 30, "mem_used": 1 << 30,
                           "mem_swap": 0, "mem_swap_used": 0, "gpus": [], "table": None},
@@ -85,13 +86,13 @@ class FakeAgent:
                   ) -> None:
         """Serve ``/remote``, connect, and run windows, heartbeats and tasks forever."""
         self.path = init_path(self.root, can_seal=True, can_store=True)
-        remote = RemoteHandler(lambda: [self.path] if self.path else [],
-                               fixed_token_verifier(self.token))
-        app = RPCApp(Dispatcher(MethodRegistry()), fixed_token_verifier(self.token))
-        app.mount("/remote", remote)
         work_send, work_recv = trio.open_memory_channel[dict[str, Any]](100)
         async with RPCClient(self.manager_url, self.token, timeout=10.0) as client, \
                 trio.open_nursery() as nursery:
+            verify = delegated_verifier(lambda token: client.call("Auth.Verify", [token]))
+            remote = RemoteHandler(lambda: [self.path] if self.path else [], verify)
+            app = RPCApp(Dispatcher(MethodRegistry()), verify)
+            app.mount("/remote", remote)
             server = await start_server(nursery, app, "127.0.0.1:0")
             self.url = server.url
             await self._connect(client)

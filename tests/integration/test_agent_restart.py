@@ -10,13 +10,18 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import trio
 
 from sealagent.manager.server import serve_manager
-from tests.integration.agent_harness import ManagerProbe, agent_process, manager_repo, wait_until
+from tests.integration.agent_harness import (
+    ManagerProbe,
+    agent_process,
+    manager_repo,
+    stop_process,
+    wait_until,
+)
 
 HOOK_DIR = Path(__file__).resolve().parent / "pause_hook"
 
@@ -27,12 +32,6 @@ def _gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return state == "Z"
-
-
-async def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    await wait_until(lambda: process.poll() is not None, 30, "the agent to exit", 0.05)
 
 
 async def test_kill_9_mid_pc1_then_restart_resumes(tmp_path: Path) -> None:
@@ -60,7 +59,7 @@ async def test_kill_9_mid_pc1_then_restart_resumes(tmp_path: Path) -> None:
             assert first.wait(timeout=10) == -signal.SIGKILL
             await wait_until(lambda: _gone(phase_pid), 10, "the orphaned phase to die")
         finally:
-            await _stop(first)
+            await stop_process(first)
 
         second = agent_process(worker_repo, "box", api, [], {}, log)
         try:
@@ -69,7 +68,7 @@ async def test_kill_9_mid_pc1_then_restart_resumes(tmp_path: Path) -> None:
             await probe.wait(lambda: probe.all_proving(1), 60, "the sector in Proving")
             history = await probe.tasks(0)
         finally:
-            await _stop(second)
+            await stop_process(second)
         running.stop()
         nursery.cancel_scope.cancel()
 

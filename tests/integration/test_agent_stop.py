@@ -1,5 +1,7 @@
 """A graceful stop: the agent takes no new window, hands back the task it had not started
-(the manager queues it again at once) and keeps the running one in its journal."""
+(the manager queues it again at once), keeps the running one in its journal, and tells
+the manager it left, so that ``sealing jobs`` shows that task waiting for it (``ret-wait``,
+with the agent's host name) at once rather than ``running`` until WorkerTimeout."""
 
 from __future__ import annotations
 
@@ -48,12 +50,14 @@ async def test_stop_hands_back_unstarted_work(tmp_path: Path) -> None:
         agent.stop()
         await agent.finished.wait()
         stop_took = trio.current_time() - stopped_at
-        queued, still_running = await pc1("queued"), await pc1("running")
+        queued, waiting_for_it = await pc1("queued"), await pc1("ret-wait")
+        jobs = {job["task_id"]: job for job in await probe.jobs()}
         journal = [a.task_id for a, _ in TaskJournal(tmp_path / "w" / "journal").unfinished()]
         running.stop()
         nursery.cancel_scope.cancel()
 
     assert stop_took < 15
     assert queued == [waiting]
-    assert still_running == [busy]
+    assert waiting_for_it == [busy]
+    assert (jobs[busy]["state"], jobs[busy]["hostname"]) == ("ret-wait", "box")
     assert journal == [busy]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import trio
 
@@ -23,11 +25,18 @@ from sealagent.manager.config import (
     ProvingConfig,
     SealingConfig,
     StorageConfig,
+    render_config,
 )
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.server import RunningManager, serve_manager
 from sealagent.rpc.client import RPCClient
-from sealagent.web.auth import create_token, parse_api_info, verify_token
+from sealagent.web.auth import (
+    create_token,
+    delegated_verifier,
+    parse_api_info,
+    token_id,
+    verify_token,
+)
 from tests.integration.manager_fake_agent import SEALING_TASKS, FakeAgent
 
 SEALED_PHASES = ("AP", "PC1", "PC2", "C1", "FIN")
@@ -258,10 +267,12 @@ async def test_tokens_and_malformed_requests_are_refused(tmp_path: Path) -> None
         assert await post(call("Sealing.Nope", [])) == -32601
         assert await post(call("Sectors.Status", ["three"])) == -32602
         with pytest.raises(RPCRemoteError) as info:
-            await c.client.call("Sealing.WorkerConnect", [{"name": "x", "tasks": ["nope"]}])
+            await c.client.call("Sealing.WorkerConnect", [{"worker_id": "w", "name": "x",
+                                                          "tasks": ["nope"]}])
         assert info.value.code == 3 and "unknown task type" in info.value.message
         with pytest.raises(RPCRemoteError, match="cpus"):
-            await c.client.call("Sealing.WorkerConnect", [{"name": "x", "resources": {}}])
+            await c.client.call("Sealing.WorkerConnect", [{"worker_id": "w", "name": "x",
+                                                          "resources": {}}])
         with pytest.raises(SessionError):
             await c.client.call("Sealing.RequestWindow", ["no-such-session", 0.1])
         with pytest.raises(RPCRemoteError, match="missing field 'attempt'"):
@@ -296,3 +307,88 @@ async def test_auth_and_storage_commands(tmp_path: Path) -> None:
         code, _ = await run_cli("storage", "attach", "--init", "--repo", repo, str(store))
         assert code == 1
 
+
+
+async def test_tokens_are_revoked_at_the_manager_and_at_agents(tmp_path: Path) -> None:
+    async with cluster(tmp_path, fast_config()) as c:
+        repo = str(c.repo.root)
+        code, out = await run_cli("auth", "create-token", "--perm", "admin", "--expires",
+                                  "1h", "--repo", repo)
+        token = out.strip()
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert code == 0 and claims["exp"] - claims["iat"] == 3600
+        other = (await run_cli("auth", "create-token", "--perm", "admin", "--repo", repo))[1]
+        assert other.strip() != token and token_id(other.strip()) != claims["jti"]
+        agent_side = delegated_verifier(lambda t: c.client.call("Auth.Verify", [t]),
+                                        cache_s=0)
+        async with RPCClient(c.manager.url, token) as holder:
+            assert await holder.call("Sectors.List") == []
+            assert await agent_side(token) == {"read", "write", "sign", "admin"}
+            code, out = await run_cli("auth", "revoke", claims["jti"], "--repo", repo)
+            assert code == 0 and out.strip() == f"Revoked token {claims['jti']}"
+            with pytest.raises(AuthError, match="revoked"):
+                await holder.call("Sectors.List")
+            with pytest.raises(AuthError, match="revoked"):
+                await agent_side(token)
+        assert await agent_side(other.strip()) == {"read", "write", "sign", "admin"}
+        code, out = await run_cli("auth", "revoke", token, "--repo", repo)
+        assert code == 0 and "already revoked" in out
+        code, _ = await run_cli("auth", "revoke", "not-an-id", "--repo", repo)
+        assert code == 1
+        with pytest.raises(SystemExit) as usage:
+            await run_cli("auth", "create-token", "--perm", "read", "--expires", "0s",
+                          "--repo", repo)
+        assert usage.value.code == 2
+    # the revocation outlives a restart
+    async with trio.open_nursery() as nursery:
+        manager = await nursery.start(functools.partial(serve_manager, c.repo))
+        async with RPCClient(manager.url, token) as holder:
+            with pytest.raises(AuthError, match="revoked"):
+                await holder.call("Sectors.List")
+        nursery.cancel_scope.cancel()
+
+
+async def until_sectors(client: RPCClient, predicate: Callable[[list[dict[str, Any]]], bool]
+                        ) -> list[dict[str, Any]]:
+    """Poll ``Sectors.List`` until ``predicate`` holds (40 s at most)."""
+    with trio.fail_after(40):
+        while True:
+            sectors: list[dict[str, Any]] = await client.call("Sectors.List")
+            if predicate(sectors):
+                return sectors
+            await trio.sleep(0.1)
+
+
+async def test_queued_c2_follows_snark_turned_off_across_a_restart(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listen = APIConfig(listen_address=f"/ip4/127.0.0.1/tcp/{port}/http")
+    repo = MinerRepo(tmp_path / "repo")
+    repo.init(replace(fast_config(snark=True), api=listen))
+    url = f"http://127.0.0.1:{port}"
+    agent = FakeAgent("nogpu", url, repo.token(), tmp_path / "nogpu", tasks=SEALING_TASKS)
+    async with trio.open_nursery() as outer, RPCClient(url, repo.token()) as client:
+        async with trio.open_nursery() as first:
+            await first.start(functools.partial(serve_manager, repo))
+            await outer.start(agent.run)
+            for _ in range(2):
+                await client.call("Sectors.Pledge")
+            sectors = await until_sectors(client, lambda listed: all(
+                x["state"] == "Committing" and x["task"] and x["task"]["short"] == "C2"
+                for x in listed))
+            code, out = await run_cli("sealing", "abort", "--sched", "--repo", str(repo.root),
+                                      sectors[1]["task"]["task_id"])
+            assert code == 0 and "C2" in out
+            first.cancel_scope.cancel()
+        repo.config_file.write_text(render_config(replace(fast_config(snark=False),
+                                                          api=listen)))
+        async with trio.open_nursery() as second:
+            await second.start(functools.partial(serve_manager, repo))
+            await until_sectors(client, all_in("Proving", 2))
+            log = (await client.call("Sectors.Status", [0, True]))["log"]
+            second.cancel_scope.cancel()
+        outer.cancel_scope.cancel()
+    assert any("Commit2 task withdrawn" in e["message"] and "Snark is off" in e["message"]
+               for e in log), "\n".join(e["message"] for e in log)
+    assert any("vanilla" in e["message"].lower() for e in log), log

@@ -5,23 +5,25 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
 
 import jwt
 import pytest
 
-from sealagent.errors import AuthError, ConfigError
+from sealagent.errors import AuthError, ConfigError, RPCTransportError
 from sealagent.web.auth import (
     PERMISSIONS,
     APIInfo,
     api_info_from_env,
     create_token,
-    fixed_token_verifier,
+    delegated_verifier,
     format_api_info,
     jwt_verifier,
     load_or_create_secret,
     parse_api_info,
     permissions_up_to,
+    token_id,
     verify_token,
 )
 
@@ -31,7 +33,8 @@ SECRET = bytes(range(32))
 def test_token_round_trip_and_payload_is_lotus_shaped() -> None:
     token = create_token(SECRET, ["read", "admin"])
     assert verify_token(SECRET, token) == {"read", "admin"}
-    assert jwt.decode(token, SECRET, algorithms=["HS256"]) == {"Allow": ["read", "admin"]}
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert set(claims) == {"Allow", "iat", "jti"} and claims["Allow"] == ["read", "admin"]
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
 
@@ -74,14 +77,55 @@ def test_permissions_up_to() -> None:
 async def test_verifiers() -> None:
     token = create_token(SECRET, ["read", "write"])
     assert await jwt_verifier(SECRET)(token) == {"read", "write"}
-    fixed = fixed_token_verifier(token)
-    assert await fixed(token) == {"read", "write"}
-    with pytest.raises(AuthError):
-        await fixed(create_token(SECRET, ["read", "write"], expires_in=100))
-    with pytest.raises(AuthError, match="missing"):
-        await fixed("")
+    revoked: set[str] = set()
+    verify = jwt_verifier(SECRET, revoked)
+    ident = token_id(token)
+    assert ident is not None and len(ident) == 16
+    revoked.add(ident)
+    with pytest.raises(AuthError, match=f"token {ident} was revoked"):
+        await verify(token)
     with pytest.raises(ConfigError):
-        fixed_token_verifier("nonsense")
+        token_id("nonsense")
+
+
+def test_tokens_have_an_id_and_an_issue_time() -> None:
+    before = int(time.time())
+    first, second = (create_token(SECRET, ["admin"]) for _ in range(2))
+    assert first != second and token_id(first) != token_id(second)
+    claims = jwt.decode(first, SECRET, algorithms=["HS256"])
+    assert before <= claims["iat"] <= time.time() and "exp" not in claims
+    expiring = jwt.decode(create_token(SECRET, ["read"], expires_in=90), SECRET,
+                          algorithms=["HS256"])
+    assert expiring["exp"] - expiring["iat"] == 90
+
+
+async def test_a_delegated_verifier_asks_and_caches_and_survives_an_outage() -> None:
+    now = [0.0]
+    asked: list[str] = []
+    answers: dict[str, list[str] | Exception] = {"good": ["admin"],
+                                                 "bad": AuthError("token t1 was revoked")}
+
+    async def ask(token: str) -> list[str]:
+        asked.append(token)
+        answer = answers[token]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    verify = delegated_verifier(ask, cache_s=10, clock=lambda: now[0])
+    assert await verify("good") == {"admin"}
+    assert await verify("good") == {"admin"} and asked == ["good"]
+    with pytest.raises(AuthError, match="revoked"):
+        await verify("bad")
+    answers["good"] = AuthError("token t0 was revoked")
+    now[0] = 11
+    with pytest.raises(AuthError, match="revoked"):
+        await verify("good")
+    answers["new"] = RPCTransportError("manager unreachable")
+    with pytest.raises(AuthError, match="cannot check the token"):
+        await verify("new")
+    with pytest.raises(AuthError, match="missing"):
+        await verify("")
 
 
 def test_secret_is_created_once_with_mode_0600(tmp_path: Path) -> None:
@@ -159,3 +203,24 @@ def test_api_info_from_env() -> None:
         api_info_from_env("MINER_API_INFO", {})
     with pytest.raises(ConfigError, match="WORKER_API_INFO: "):
         api_info_from_env("WORKER_API_INFO", {"WORKER_API_INFO": "junk"})
+
+
+async def test_a_delegated_verifier_accepts_its_own_token_while_the_manager_is_down() -> None:
+    own = create_token(SECRET, ["read", "admin"])
+    down = [True]
+
+    async def ask(token: str) -> list[str]:
+        if down[0]:
+            raise RPCTransportError("manager unreachable")
+        raise AuthError(f"token {token_id(token)} was revoked")
+
+    verify = delegated_verifier(ask, own=own, cache_s=0)
+    assert await verify(own) == {"read", "admin"}
+    with pytest.raises(AuthError, match="cannot check"):
+        await verify(create_token(SECRET, ["admin"]))
+    down[0] = False
+    with pytest.raises(AuthError, match="revoked"):
+        await verify(own)
+    down[0] = True
+    with pytest.raises(AuthError, match="revoked"):
+        await verify(own)

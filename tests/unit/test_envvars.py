@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from sealagent.envvars import env_flag, env_int, parse_number
+from sealagent.cli import main
+from sealagent.envvars import check_tmpdir, env_flag, env_int, parse_number
 from sealagent.errors import ConfigError
 
 
@@ -27,3 +30,23 @@ def test_numbers_name_the_variable() -> None:
         parse_number("F", "nan", "float")
     with pytest.raises(ConfigError, match="an integer number of bytes"):
         parse_number("M", "+5", "bytes")
+
+
+def test_check_tmpdir(tmp_path: Path) -> None:
+    check_tmpdir({})
+    check_tmpdir({"TMPDIR": str(tmp_path)})
+    with pytest.raises(ConfigError, match="TMPDIR=/nonexistent is not a writable directory"):
+        check_tmpdir({"TMPDIR": "/nonexistent"})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="not a writable directory"):
+        check_tmpdir({"TMPDIR": str(tmp_path / "file")})
+
+
+@pytest.mark.parametrize("argv", [["bench", "--sector-size", "2KiB"],
+                                  ["devnet", "--sectors", "1"]])
+def test_scratch_commands_refuse_an_unusable_tmpdir(
+        argv: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TMPDIR", "/nonexistent")
+    assert main(argv) == 2
+    assert "TMPDIR=/nonexistent is not a writable directory" in capsys.readouterr().err

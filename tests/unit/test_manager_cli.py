@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -170,3 +171,75 @@ def test_storage_list_layout() -> None:
     assert lines[1].endswith("] 75 GiB/100 GiB 75%")
     assert lines[2] == "\tSectors: 3; Health: unhealthy (stat failed)"
     assert lines[3:] == ["\tWeight: 10; Use: Seal", "\tLocal: /data", "\tURL: http://h:1/remote"]
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (b"x = [\n", "config.toml: Invalid value"),
+    (b"[Bogus]\n", "unknown config section(s): Bogus"),
+    (b"[Miner]\nActorID = \"x\"\n", "[Miner] ActorID: expected int"),
+    (b"[Miner]\nColour = 1\n", "[Miner] unknown key(s): Colour"),
+    (b"\xff\xfe\x00binary", "not a UTF-8 text file"),
+    (b"[API]\nListenAddress = \"/ip4/192.0.2.1/tcp/1/http\"\n", "cannot listen on 192.0.2.1:1"),
+    (b"[API]\nListenAddress = \"nonsense\"\n", "bad listen address 'nonsense'"),
+])
+def test_manager_start_up_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              content: bytes, fragment: str) -> None:
+    repo = MinerRepo(tmp_path / "repo")
+    repo.init(load_config(tmp_path / "absent.toml"), local_storage=False)
+    repo.config_file.write_bytes(content)
+    assert main(["miner", "run", "--repo", str(repo.root)]) == 1
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def run_on_a_taken_port(repo: MinerRepo) -> int:
+    """``miner run`` on a port another socket listens on (it must fail: status 1)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        assert main(["miner", "run", "--repo", str(repo.root), "--listen",
+                     f"127.0.0.1:{port}"]) == 1
+    return port
+
+
+def test_manager_start_up_with_its_port_taken_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = MinerRepo(tmp_path / "repo")
+    repo.init(load_config(tmp_path / "absent.toml"), local_storage=False)
+    port = run_on_a_taken_port(repo)
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and err.count("\n") == 1
+
+
+def test_a_missing_config_is_named_and_an_empty_one_warned_of(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = MinerRepo(tmp_path / "repo")
+    repo.init(load_config(tmp_path / "absent.toml"), local_storage=False)
+    repo.config_file.unlink()
+    assert main(["miner", "run", "--repo", str(repo.root)]) == 2
+    err = capsys.readouterr().err
+    assert "config.toml is missing" in err and "no manager repo" not in err
+    repo.config_file.write_text("")
+    run_on_a_taken_port(repo)
+    assert "is empty; running on the defaults" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["empty", "/dev/zero", "directory"])
+def test_add_piece_refuses_empty_and_special_files_up_front(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "directory").mkdir()
+    target = name if name.startswith("/") else str(tmp_path / name)
+    missing_repo = str(tmp_path / "no-repo")
+    assert main(["sectors", "add-piece", target, "--repo", missing_repo]) == 2
+    err = capsys.readouterr().err
+    assert ("is empty" in err) if name == "empty" else ("not a regular file" in err)
+    assert "miner init" not in err
+
+
+def test_rpc_errors_carry_no_internal_codes() -> None:
+    from sealagent.errors import RPCRemoteError
+    error = RPCRemoteError(3, "no such sector 9", "ManagerError")
+    assert str(error) == "no such sector 9" and error.code == 3

@@ -45,6 +45,8 @@ from sealagent.manager.fsm import (
     apply,
     expected_task,
     next_step,
+    still_expected,
+    withdraw,
 )
 from sealagent.phases import (
     AddPieceResult,
@@ -335,3 +337,33 @@ def test_policy_from_config() -> None:
     policy = Policy.from_config(config)
     assert (policy.min_retry_time, policy.precommit_challenge_delay, policy.snark) == \
         (2.0, 3, False)
+
+
+def test_soft_errors_in_a_row_are_bounded_and_end_in_a_failure_state() -> None:
+    policy = replace(POLICY, max_soft_errors=3)
+    s = cc_sector(SectorState.PRECOMMIT2, pc1_output="{}", task_id="t-3")
+    missing = "needs its sealed, cache file(s), which are not on this agent"
+    for attempt in range(3):
+        s, _ = apply(replace(s, task_id=f"t-{attempt}"),
+                     TaskFailed(Phase.PRECOMMIT2, missing, soft=True), policy, float(attempt))
+        assert s.state is SectorState.PRECOMMIT2 and s.soft_errors == attempt + 1
+    s, line = apply(replace(s, task_id="t-9"), TaskFailed(Phase.PRECOMMIT2, missing, soft=True),
+                    policy, 10.0)
+    assert s.state is SectorState.SEAL_PRECOMMIT2_FAILED
+    assert (s.precommit2_fails, s.soft_errors, s.retry_at) == (1, 0, 70.0)
+    assert s.last_error == ("4 temporary errors in a row (MaxSoftErrors = 3), the last: "
+                            + missing)
+    assert line == f"PreCommit2 failed: {s.last_error}"
+
+
+def test_a_queued_c2_is_withdrawn_once_snark_is_off() -> None:
+    s = cc_sector(SectorState.COMMITTING, task_id="t-9", commit1_done=True)
+    assert still_expected(s, "t-9", Phase.COMMIT2, replace(POLICY, snark=True))
+    off = replace(POLICY, snark=False)
+    assert not still_expected(s, "t-9", Phase.COMMIT2, off)
+    assert not still_expected(s, "t-8", Phase.COMMIT2, replace(POLICY, snark=True))
+    new, line = withdraw(s, Phase.COMMIT2, "task aborted", off)
+    assert new.task_id is None and new.state is SectorState.COMMITTING
+    assert line == ("Commit2 task withdrawn (task aborted): [Proving] Snark is off, so C1's "
+                    "vanilla proofs are checked instead")
+    assert next_step(new, off, 0.0, 0) == CheckProof(snark=False)

@@ -6,6 +6,7 @@ test says so, never while it waits for the service to catch up.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -54,7 +55,8 @@ async def elapse(service: ManagerService, seconds: float) -> None:
 def worker_info(name: str, running: Sequence[tuple[str, int]] = (),
                 tasks: Sequence[str] = ("seal/v0/addpiece",)) -> dict[str, Any]:
     """A WorkerInfo with one sealing path and (by default) the AddPiece task type."""
-    return {"name": name, "url": f"http://{name}:1", "tasks": list(tasks),
+    return {"worker_id": f"id-{name}", "name": name, "url": f"http://{name}:1",
+            "tasks": list(tasks),
             "resources": {"cpus": 8, "mem_physical": 1 << 36},
             "paths": [{"meta": {"ID": f"path-{name}", "CanSeal": True, "CanStore": True},
                        "stat": {"capacity": 1 << 40, "available": 1 << 40,
@@ -198,7 +200,7 @@ async def test_an_agent_that_restarted_without_the_task_fails_it_temporarily(
         assert service.sectors[0].soft_errors == 1
         assert "restarted" in (service.sectors[0].last_error or "")
         # the agent is told to drop the task the manager does not know
-        assert service.tasks.aborts[service.agents.worker_ids["a"]] == {"t-999"}
+        assert service.tasks.aborts["id-a"] == {"t-999"}
 
 
 async def test_a_lost_window_answer_is_noticed_by_heartbeats(tmp_path: Path) -> None:
@@ -307,7 +309,7 @@ async def test_a_window_stops_counting_once_its_task_runs(tmp_path: Path) -> Non
         a = await connect(service, "a")
         await service.pledge()
         [task] = await window(service, a)
-        worker = service.sched.workers[service.agents.worker_ids["a"]]
+        worker = service.sched.workers["id-a"]
         assert len(worker.assigned) == 1 and worker.count() == 1
         await service.task_state(a, task["task_id"], 1, "running")
         assert worker.assigned == {} and worker.active.count() == 1
@@ -329,3 +331,66 @@ async def test_queued_tasks_follow_files_a_late_report_declares(tmp_path: Path) 
             "declared": declared})
         assert outcome is ReportOutcome.STALE
         assert queued.locality == frozenset({"path-a"})
+
+
+async def test_add_piece_speaks_in_the_files_bytes(tmp_path: Path) -> None:
+    from sealagent.manager.staging import staging_path
+    from sealagent.proofs.pieces import generate_piece_commitment
+    db = await Database.open(tmp_path / "manager.db")
+    beacon = LocalBeacon(trio.current_time(), 0.05, b"s" * 32)
+    service = ManagerService(CONFIG, db, beacon, token="token", proof_checker=never_checked,
+                             staging=staging_path(tmp_path / "staging"))
+    await service.load()
+    big, empty = tmp_path / "big", tmp_path / "empty"
+    big.write_bytes(b"\1" * 3000)
+    empty.write_bytes(b"")
+    commp = generate_piece_commitment(io.BytesIO(b"\1" * 3000 + bytes(4064 - 3000)), 4064)
+    with pytest.raises(ManagerError) as too_big:
+        await service.add_piece(str(big), commp.cid, 4064)
+    assert str(too_big.value) == (f"{big} has 3000 bytes (4096 padded); a 2048-byte sector "
+                                  "holds at most 2032 bytes (2048 padded)")
+    with pytest.raises(ManagerError, match="is empty"):
+        await service.add_piece(str(empty), commp.cid, 127)
+    await db.aclose()
+
+
+async def test_agents_are_told_apart_by_their_identity_not_their_name(tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        first = await service.connect(WorkerReport.from_json(worker_info("box")))
+        twin = await service.connect(WorkerReport.from_json(
+            {**worker_info("box"), "worker_id": "id-other-box"}))
+        assert first["worker_id"] != twin["worker_id"]
+        assert {s.worker_id for s in service.sessions.values()} == {"id-box", "id-other-box"}
+        await service.heartbeat(first["session"], WorkerReport.from_json(worker_info("box")))
+        again = await service.connect(WorkerReport.from_json(worker_info("box")))
+        assert again["worker_id"] == "id-box" and len(service.sessions) == 2
+        with pytest.raises(SessionError):
+            await service.heartbeat(first["session"], WorkerReport.from_json(worker_info("box")))
+        with pytest.raises(ManagerError, match="'worker_id'"):
+            WorkerReport.from_json({**worker_info("box"), "worker_id": "../x"})
+
+
+async def test_an_agent_redeclares_its_files_when_it_connects(tmp_path: Path) -> None:
+    from sealagent.protocol import FileMove, SectorFile
+    from sealagent.vocab.sectors import FileType, SectorID
+    async with running_service(tmp_path) as service:
+        info = worker_info("a")
+        info["paths"][0]["sectors"] = {"s-t01000-3": ["sealed", "cache"],
+                                       "s-t01000-4": ["unsealed"]}
+        await service.connect(WorkerReport.from_json(info))
+        assert service.files.index.sectors_in("path-a") == {
+            SectorID(1000, 3): FileType.SEALED | FileType.CACHE,
+            SectorID(1000, 4): FileType.UNSEALED}
+        info["paths"][0]["sectors"] = {"s-t01000-3": ["sealed"], "s-t01000-5": ["cache"]}
+        session = await service.connect(WorkerReport.from_json(info))
+        assert service.files.index.sectors_in("path-a") == {
+            SectorID(1000, 3): FileType.SEALED, SectorID(1000, 5): FileType.CACHE}
+        del info["paths"][0]["sectors"]
+        await service.heartbeat(session["session"], WorkerReport.from_json(info))
+        assert len(service.files.index.sectors_in("path-a")) == 2
+        await service.declare_files(session["session"], 6,
+                                    FileMove(declared=(SectorFile("path-a", FileType.CACHE),)))
+        assert service.files.index.sectors_in("path-a")[SectorID(1000, 6)] == FileType.CACHE
+        with pytest.raises(ManagerError, match="worker info"):
+            WorkerReport.from_json({**info, "paths": [{**info["paths"][0],
+                                                      "sectors": {"s-t01000-x": ["cache"]}}]})

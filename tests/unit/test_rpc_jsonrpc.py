@@ -288,3 +288,39 @@ def test_registration_is_validated() -> None:
         registry.add("A.D", handler, perm="root")
     with pytest.raises(ConfigError, match="no exported"):
         registry.add_object("X", object())
+
+
+@pytest.mark.parametrize("body", [
+    b'{"jsonrpc": "2.0", "method": "Test.Echo", "id": 1, "params": [' + b"[" * 100_000
+    + b"]" * 100_000 + b"]}",
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"jsonrpc": "2.0", "method": "Test.Echo", "id": 1, "params": [' + b"[" * 500
+    + b"]" * 500 + b"]}",
+    b'{"jsonrpc": "2.0", "method": "Test.Echo", "id": 1e400}',
+    b'{"jsonrpc": "2.0", "method": "Test.Echo", "id": 1, "params": [NaN]}',
+    b'{"jsonrpc": "2.0", "method": "Test.Echo", "id": 1, "params": [-1e999]}',
+])
+async def test_deep_or_non_finite_input_is_a_parse_error(dispatcher: Dispatcher,
+                                                        body: bytes) -> None:
+    response = await answer(dispatcher, body)
+    assert response["error"]["code"] == PARSE_ERROR
+    assert response["id"] is None
+
+
+async def test_moderate_nesting_is_accepted(dispatcher: Dispatcher) -> None:
+    nested: Any = 1
+    for _ in range(30):
+        nested = [nested]
+    assert (await answer(dispatcher, call("Test.Echo", [nested])))["result"] == [nested]
+
+
+@pytest.mark.parametrize("request_obj", [
+    call("Sealing." + "N" * 1_000_000),
+    call("Sealing.RequestWindow", {"session": "s", "timeout_s": 1, "x" * 1_000_000: 2}),
+    call("Sealing.Fail", ["x" * 1_000_000]),
+])
+async def test_error_messages_do_not_echo_whole_arguments(dispatcher: Dispatcher,
+                                                         request_obj: Any) -> None:
+    response = await answer(dispatcher, request_obj)
+    assert len(json.dumps(response)) < 2000
+    assert response["error"]["code"] in (METHOD_NOT_FOUND, INVALID_PARAMS)

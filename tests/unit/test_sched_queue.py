@@ -152,4 +152,4 @@ def test_queue_refuses_priorities_and_numbers_outside_lotus_ranges() -> None:
     with pytest.raises(SchedulerError, match="64-bit"):
         req("t", T.PRECOMMIT1, 1, priority=2**63)
     with pytest.raises(SchedulerError, match="out of range"):
-        req("t", T.PRECOMMIT1, 2**64)
+        SchedTask("t", T.PRECOMMIT1, P32, (1000, 2**64), 0)  # type: ignore[arg-type]

@@ -86,3 +86,14 @@ def test_wire_forms() -> None:
             SectorID.from_wire(bad)
     with pytest.raises(ConfigError):
         FileType.from_wire(4)
+
+
+@pytest.mark.parametrize("name", ["s-t01000-0\n", "s-t01000-\u0660", "s-t0\u06611-0",
+                                  "s-t01000-" + "9" * 300, "s-t01000-18446744073709551616"])
+def test_sector_names_are_ascii_digits_within_u64(name: str) -> None:
+    with pytest.raises(ConfigError):
+        SectorID.parse(name)
+
+
+def test_largest_sector_number_parses() -> None:
+    assert SectorID.parse(f"s-t01000-{2**64 - 1}").number == 2**64 - 1

@@ -64,7 +64,7 @@ def test_open_accepts_lotus_nulls_and_refuses_corrupt_metadata(tmp_path: Path) -
     with pytest.raises(StorageError, match="not a directory"):
         open_path(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(StorageError, match="does not exist"):
+    with pytest.raises(StorageError, match="not a storage path"):
         open_path(tmp_path / "empty")
 
 
@@ -189,7 +189,7 @@ def test_repo_storage_json(tmp_path: Path) -> None:
     init_path(clone, can_seal=True, can_store=False, path_id=a.id)
     with pytest.raises(StorageError, match="already attached"):
         repo.attach(clone)
-    with pytest.raises(StorageError, match="does not exist"):
+    with pytest.raises(StorageError, match="not a storage path"):
         repo.attach(tmp_path)
     repo.detach(a.root)
     assert repo.attached() == [b.root]
@@ -199,3 +199,8 @@ def test_repo_storage_json(tmp_path: Path) -> None:
     repo.file.write_text('{"StoragePaths": [{"Where": 1}]}')
     with pytest.raises(StorageError, match="StoragePaths"):
         repo.attached()
+
+
+def test_opening_a_plain_directory_hints_at_init(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="attach it with --init and --seal and/or --store"):
+        open_path(tmp_path)

@@ -16,9 +16,10 @@ from sealagent.storage.paths import init_path
 from sealagent.storage.remote import CHUNK_SIZE, RemoteHandler, parse_range
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.web.asgi import Message
-from sealagent.web.auth import create_token, fixed_token_verifier
+from sealagent.web.auth import create_token, jwt_verifier
 
-TOKEN = create_token(b"t" * 32, ["admin"])
+SECRET = b"t" * 32
+TOKEN = create_token(SECRET, ["admin"])
 URL = "http://peer/remote/cache/s-t01000-1"
 
 
@@ -47,7 +48,7 @@ async def test_streaming_stops_when_the_client_disconnects(tmp_path: Path) -> No
     path = init_path(tmp_path / "p", can_seal=True, can_store=False)
     size = 16 * CHUNK_SIZE
     path.sector_path(FileType.SEALED, SectorID(1000, 1)).write_bytes(bytes(size))
-    handler = RemoteHandler(lambda: [path], fixed_token_verifier(TOKEN))
+    handler = RemoteHandler(lambda: [path], jwt_verifier(SECRET))
     scope = {"type": "http", "method": "GET", "path": "/remote/sealed/s-t01000-1",
              "root_path": "/remote", "query_string": b"",
              "headers": [(b"authorization", f"Bearer {TOKEN}".encode())]}
@@ -76,15 +77,15 @@ async def test_streaming_stops_when_the_client_disconnects(tmp_path: Path) -> No
     assert all(m["more_body"] for m in sent[1:])
 
 
-async def test_agent_side_handler_accepts_only_its_token(tmp_path: Path) -> None:
+async def test_the_handler_accepts_only_tokens_its_verifier_accepts(tmp_path: Path) -> None:
     path = init_path(tmp_path / "p", can_seal=True, can_store=False)
     path.sector_path(FileType.SEALED, SectorID(1000, 1)).write_bytes(b"abc")
-    handler = RemoteHandler(lambda: [path], fixed_token_verifier(TOKEN))
+    handler = RemoteHandler(lambda: [path], jwt_verifier(SECRET))
     transport = httpx.ASGITransport(app=handler)
     async with httpx.AsyncClient(transport=transport, base_url="http://agent") as http:
         ok = await http.get("/sealed/s-t01000-1", headers={"Authorization": f"Bearer {TOKEN}"})
         assert ok.content == b"abc"
-        other = create_token(b"t" * 32, ["admin"], expires_in=60)
+        other = create_token(b"o" * 32, ["admin"], expires_in=60)
         refused = await http.get("/sealed/s-t01000-1", headers={"Authorization": f"Bearer {other}"})
         assert refused.status_code == 401
         post = await http.post("/sealed/s-t01000-1", headers={"Authorization": f"Bearer {TOKEN}"})
@@ -154,3 +155,62 @@ async def test_unreachable_peer_is_a_transport_error(tmp_path: Path) -> None:
     async with RemoteClient(TOKEN, transport=httpx.MockTransport(refuse)) as client:
         with pytest.raises(RPCTransportError, match="cannot reach"):
             await client.fetch(URL, tmp_path / "x")
+
+
+def _get(handler: RemoteHandler, path: str, method: str = "GET") -> httpx.Response:
+    async def request() -> httpx.Response:
+        transport = httpx.ASGITransport(app=handler)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as http:
+            return await http.request(method, path,
+                                      headers={"Authorization": f"Bearer {TOKEN}"})
+
+    return trio.run(request)
+
+
+def test_links_in_place_of_sector_files_are_never_followed(tmp_path: Path) -> None:
+    path = init_path(tmp_path / "p", can_seal=True, can_store=False)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"jwt secret")
+    keystore = tmp_path / "keystore"
+    keystore.mkdir()
+    (keystore / "token").write_bytes(b"jwt secret")
+    path.sector_path(FileType.SEALED, SectorID(1000, 77)).symlink_to(secret)
+    path.sector_path(FileType.CACHE, SectorID(1000, 78)).symlink_to(keystore)
+    handler = RemoteHandler(lambda: [path], jwt_verifier(SECRET))
+    for url in ("/sealed/s-t01000-77", "/stat/sealed/s-t01000-77", "/cache/s-t01000-78",
+                "/stat/cache/s-t01000-78"):
+        answer = _get(handler, url)
+        assert answer.status_code == 403, url
+        assert b"jwt secret" not in answer.content
+        assert "link" in answer.json()["error"]
+    assert _get(handler, "/cache/s-t01000-78", "DELETE").status_code == 403
+    assert (keystore / "token").exists() and secret.exists()
+    assert path.sectors() == {}
+
+
+def test_a_linked_file_type_directory_is_never_followed(tmp_path: Path) -> None:
+    path = init_path(tmp_path / "p", can_seal=True, can_store=False)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "s-t01000-5").write_bytes(b"outside")
+    sealed_dir = path.root / FileType.SEALED.dir_name
+    sealed_dir.rmdir()
+    sealed_dir.symlink_to(outside)
+    handler = RemoteHandler(lambda: [path], jwt_verifier(SECRET))
+    assert _get(handler, "/sealed/s-t01000-5").status_code == 403
+    assert _get(handler, "/sealed/s-t01000-5", "DELETE").status_code == 403
+    assert (outside / "s-t01000-5").exists()
+    with pytest.raises(StorageError, match="link"):
+        path.remove(FileType.SEALED, SectorID(1000, 5))
+
+
+@pytest.mark.parametrize("name", ["s-t01000-0%0a", "s-t01000-%D9%A0", "s-t0%D9%A1-0",
+                                  "s-t01000-" + "9" * 300, "s-t0" + "9" * 300 + "-1",
+                                  "s-t01000-18446744073709551616"])
+def test_sector_names_take_ascii_digits_of_a_bounded_size(tmp_path: Path, name: str) -> None:
+    path = init_path(tmp_path / "p", can_seal=True, can_store=False)
+    path.sector_path(FileType.SEALED, SectorID(1000, 0)).write_bytes(b"zero")
+    handler = RemoteHandler(lambda: [path], jwt_verifier(SECRET))
+    answer = _get(handler, f"/sealed/{name}")
+    assert answer.status_code == 400
+    assert b"zero" not in answer.content

@@ -150,3 +150,16 @@ def test_bad_environment_values_name_the_variable(
     assert main(["run"]) == 2
     assert f"sealagent: error: {name}={value!r}" in capsys.readouterr().err
     assert main(["resources", "--default"]) == 0
+
+
+def test_a_tmpdir_that_cannot_be_used_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="TMPDIR=/nonexistent is not a writable directory"):
+        build_config(parse(), {"MINER_API_INFO": API, "TMPDIR": "/nonexistent"})
+    assert build_config(parse(), {"MINER_API_INFO": API, "TMPDIR": str(tmp_path)})
+
+
+def test_an_unknown_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        parse("--log-level", "bogus")
+    assert usage.value.code == 2
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err

@@ -44,7 +44,7 @@ class StubManager:
         return answer
 
 
-async def info() -> dict[str, Any]:
+async def info(with_sectors: bool) -> dict[str, Any]:
     return {"name": "w1"}
 
 

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from sealagent.errors import NoSpaceError, SectorFileNotFoundError, StorageError
-from sealagent.protocol import Assignment
+from sealagent.errors import (
+    NoSpaceError,
+    RPCTransportError,
+    SectorFileNotFoundError,
+    StorageError,
+)
+from sealagent.protocol import Assignment, SectorFile
 from sealagent.sched.fit import ActiveResources
 from sealagent.sched.resources import WorkerResources
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.paths import RepoStorage, init_path
+from sealagent.storage.remote import RemoteHandler
 from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.web.auth import create_token, jwt_verifier
 from sealagent.worker.local_storage import LocalStorage
 from sealagent.worker.prepare import Preparer
 
@@ -33,9 +42,15 @@ def storage(repo: Path, *paths: Path) -> LocalStorage:
     return local
 
 
+async def no_manager(assignment: Assignment, declared: Sequence[SectorFile],
+                     dropped: Sequence[SectorFile]) -> None:
+    """These tests move no file."""
+    raise AssertionError("unexpected declaration")
+
+
 async def preparer(local: LocalStorage, scratch: Path) -> Preparer:
     return Preparer(local, RemoteClient("t"), WorkerResources(cpus=2, mem_physical=1 << 30),
-                    counters=ActiveResources(), scratch=scratch)
+                    counters=ActiveResources(), scratch=scratch, announce=no_manager)
 
 
 async def test_commit2_needs_no_storage(tmp_path: Path) -> None:
@@ -77,3 +92,58 @@ async def test_no_sealing_path_or_no_space(tmp_path: Path) -> None:
     prep = await preparer(storage(tmp_path / "repo2", tiny.root), tmp_path / "s")
     with pytest.raises(NoSpaceError):
         await prep.locate(task("seal/v0/addpiece", piece_size=2032))
+
+
+def test_missing_inputs_are_named_for_every_path(tmp_path: Path) -> None:
+    first = init_path(tmp_path / "a", can_seal=True, can_store=False)
+    second = init_path(tmp_path / "b", can_seal=True, can_store=False)
+    local = storage(tmp_path / "repo", first.root, second.root)
+    first.sector_path(FileType.SEALED, SECTOR).write_bytes(b"s")
+    absent = local.absent(SECTOR, FileType.SEALED | FileType.CACHE)
+    assert sorted((d.path_id, d.file_type) for d in absent) == sorted(
+        [(first.id, FileType.CACHE), (second.id, FileType.CACHE)])
+    (second.sector_path(FileType.CACHE, SECTOR)).mkdir()
+    assert local.absent(SECTOR, FileType.SEALED | FileType.CACHE) == ()
+
+
+async def test_a_move_declares_the_new_copy_before_the_holder_deletes_its_own(
+        tmp_path: Path) -> None:
+    holder = init_path(tmp_path / "holder", can_seal=True, can_store=False)
+    source = holder.sector_path(FileType.SEALED, SECTOR)
+    source.write_bytes(b"sealed replica")
+    here = init_path(tmp_path / "here", can_seal=True, can_store=False)
+    here.sector_path(FileType.CACHE, SECTOR).mkdir()
+    calls: list[tuple[list[SectorFile], list[SectorFile], bool]] = []
+    refuse = [False]
+
+    async def announce(assignment: Assignment, declared: Sequence[SectorFile],
+                       dropped: Sequence[SectorFile]) -> None:
+        calls.append((list(declared), list(dropped), source.exists()))
+        if refuse[0]:
+            raise RPCTransportError("manager unreachable")
+
+    secret = b"k" * 32
+    remote = RemoteClient(create_token(secret, ["admin"]), transport=httpx.ASGITransport(
+        app=RemoteHandler(lambda: [holder], jwt_verifier(secret))))
+    prep = Preparer(storage(tmp_path / "repo", here.root), remote,
+                    WorkerResources(cpus=2, mem_physical=1 << 30), counters=ActiveResources(),
+                    scratch=tmp_path / "scratch", announce=announce)
+    assignment = Assignment.from_json({
+        "task_id": "t-2", "attempt": 1, "task_type": "seal/v0/precommit/2",
+        "sector": {"miner": 1000, "number": 4}, "proof": 5, "params": {},
+        "fetch": [{"file_type": "sealed", "url": "http://holder/sealed/s-t01000-4"}]})
+
+    refuse[0] = True
+    kept = await prep.prepare(assignment)
+    kept.release()
+    assert kept.dropped == () and source.exists()
+    assert calls == [([SectorFile(here.id, FileType.SEALED)], [], True)]
+
+    here.sector_path(FileType.SEALED, SECTOR).unlink()
+    refuse[0], calls[:] = False, []
+    moved = await prep.prepare(assignment)
+    moved.release()
+    assert not source.exists()
+    assert moved.dropped == (SectorFile(holder.id, FileType.SEALED),)
+    assert calls == [([SectorFile(here.id, FileType.SEALED)], [], True),
+                     ([], [SectorFile(holder.id, FileType.SEALED)], False)]

@@ -15,24 +15,44 @@ from dataclasses import replace
 from typing import Any
 
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call, repo_of
+from sealagent.errors import ConfigError
+from sealagent.manager.config import parse_duration
 from sealagent.rpc.netaddr import is_wildcard, loopback_for, primary_address
-from sealagent.web.auth import PERMISSIONS, permissions_up_to
+from sealagent.web.auth import PERMISSIONS, VERIFY_CACHE_S, permissions_up_to, token_id
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``auth api-info`` and ``auth create-token``."""
+    """Add ``auth api-info``, ``auth create-token`` and ``auth revoke``."""
     sub = add_command_group(subparsers, "auth", help="API tokens",
-                            description="Create tokens for the manager's API.")
+                            description="Create and revoke tokens for the manager's API.")
     for name, handler, text in (
             ("api-info", run_api_info, "print MINER_API_INFO=<token>:<multiaddr>"),
-            ("create-token", run_create_token, "print a new token")):
+            ("create-token", run_create_token, "print a new token (its id on stderr)")):
         parser = add_manager_command(sub, name, handler, help=text)
         parser.add_argument("--perm", required=True, choices=PERMISSIONS,
                             help="the token gets this permission and every weaker one")
+        parser.add_argument("--expires", metavar="DURATION", type=_duration,
+                            help="the token stops working after this long (e.g. 24h, 30m)")
+    revoke = add_manager_command(
+        sub, "revoke", run_revoke, help="revoke a token",
+        description="Revoke a token by its id (as `auth create-token` prints it) or by the "
+                    "token itself.  The manager refuses it at once; agents within "
+                    f"{VERIFY_CACHE_S:g} seconds.")
+    revoke.add_argument("token", metavar="ID", help="the token's id, or the token")
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a token's lifetime must be positive")
+    return seconds
 
 
 def _new_token(args: argparse.Namespace) -> str:
-    return str(manager_call(args, "Auth.New", [permissions_up_to(args.perm)]))
+    return str(manager_call(args, "Auth.New", [permissions_up_to(args.perm), args.expires]))
 
 
 def run_api_info(args: argparse.Namespace) -> int:
@@ -56,6 +76,23 @@ def run_api_info(args: argparse.Namespace) -> int:
 
 
 def run_create_token(args: argparse.Namespace) -> int:
-    """Print a new token."""
-    print(_new_token(args))
+    """Print a new token (and its id, for ``auth revoke``, on stderr)."""
+    token = _new_token(args)
+    print(f"token id: {token_id(token)}", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    """Revoke a token by id (or given whole)."""
+    target = args.token.strip()
+    ident = token_id(target) if target.count(".") == 2 else target
+    if ident is None:
+        raise ConfigError("that token has no id (it was made before tokens had ids); it "
+                          "cannot be revoked alone: replace the repo's JWT secret to void "
+                          "every token")
+    if manager_call(args, "Auth.Revoke", [ident]):
+        print(f"Revoked token {ident}")
+    else:
+        print(f"Token {ident} was already revoked")
     return 0

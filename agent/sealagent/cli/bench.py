@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from sealagent.benchmark import BenchReport, run_bench
 from sealagent.cli.formatting import format_table
+from sealagent.envvars import check_tmpdir
 
 SECTOR_SIZES = ("2KiB", "8MiB", "512MiB")
 """Sizes a pure-Python seal finishes in seconds to minutes."""
@@ -45,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; exit status 1 if verification or the unseal check failed."""
+    check_tmpdir(os.environ)
     report = run_bench(args.sector_size, args.plugin, cc=args.cc, keep=args.keep,
                        isolate=args.isolate,
                        progress=lambda line: print(f"bench: {line}", file=sys.stderr,

@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from sealagent.envvars import check_tmpdir
 from sealagent.errors import ConfigError, PluginError, SealAgentError
 from sealagent.manager import tasks
 from sealagent.manager.config import (
@@ -407,6 +408,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     check_backends(args.plugin, args.snark)
+    check_tmpdir(os.environ)
     root = Path(args.dir).absolute() if args.dir else Path(
         tempfile.mkdtemp(prefix="sealagent-devnet-"))
     if args.dir and any(root.iterdir() if root.exists() else ()):

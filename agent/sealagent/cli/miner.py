@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from sealagent.errors import ConfigError, RPCTransportError
+from sealagent.errors import ConfigError, RPCTransportError, SealAgentError
 from sealagent.manager.config import (
     APIConfig,
     ManagerConfig,
@@ -30,6 +30,7 @@ from sealagent.manager.repo import DEFAULT_REPO, REPO_ENV, MinerRepo, resolve_re
 from sealagent.manager.server import serve_manager
 from sealagent.rpc.client import Params, call_sync
 from sealagent.vocab.registry import parse_sector_size
+from sealagent.worker.agent import single_error
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -127,15 +128,34 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_manager(args: argparse.Namespace) -> int:
-    """Run until a signal arrives."""
+    """Run until a signal arrives; start-up errors are one line (exit status 1)."""
     repo = repo_of(args).require()
+    try:
+        _serve(repo, args)
+    except SealAgentError as exc:
+        print(f"sealagent: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(repo: MinerRepo, args: argparse.Namespace) -> None:
+    """Check the config, take the repo lock and serve; a nursery's lone error is raised
+    as itself."""
+    repo.config()
+    if not repo.config_file.read_bytes().strip():
+        print(f"sealagent: warning: {repo.config_file} is empty; running on the defaults",
+              file=sys.stderr)
     lock = repo.lock()
     configure_logging(args.log_level)
     try:
         trio.run(_serve_until_signal, repo, args.listen)
+    except BaseExceptionGroup as group:
+        error = single_error(group)
+        if error is None:
+            raise
+        raise error from None
     finally:
         lock.close()
-    return 0
 
 
 async def _serve_until_signal(repo: MinerRepo, listen: str | None) -> None:

@@ -30,7 +30,7 @@ from typing import TypeVar
 import structlog
 import trio
 
-from sealagent.envvars import env_flag, env_int
+from sealagent.envvars import check_tmpdir, env_flag, env_int
 from sealagent.errors import ConfigError
 from sealagent.manager.logs import configure_logging
 from sealagent.manager.repo import MinerRepo
@@ -124,7 +124,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--stop-grace", type=float, default=DEFAULT_STOP_GRACE, metavar="S",
                         help="seconds running phases get to finish on stop "
                              "(default %(default)s)")
-    parser.add_argument("--log-level", default="info", help="log level (default info)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"],
+                        help="log level (default info)")
     parser.set_defaults(handler=handle)
 
 
@@ -163,6 +165,7 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> AgentC
     for value in vars(args).values():
         if isinstance(value, BadEnvDefault):
             raise value.error
+    check_tmpdir(environ)
     if args.heartbeat <= 0 or args.stop_grace < 0:
         raise ConfigError("--heartbeat must be positive and --stop-grace not negative")
     kwargs = {"name": args.name} if args.name else {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,17 @@ def piece_size_for(length: int) -> int:
 
 
 def commp_of_file(path: Path) -> tuple[PieceInfo, int]:
-    """CommP of the file zero-padded to a piece size, and that (unpadded) size."""
+    """CommP of the file zero-padded to a piece size, and that (unpadded) size.
+
+    Only a non-empty regular file is a piece (ConfigError otherwise).
+    """
     try:
-        length = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path} is not a regular file; a piece is a file's bytes")
+        length = info.st_size
+        if length == 0:
+            raise ConfigError(f"{path} is empty; a deal sector needs data")
         size = piece_size_for(length)
         with open(path, "rb") as file:
             padded = io.BufferedReader(_ZeroPadded(file, size))
@@ -122,7 +131,8 @@ def run_status(args: argparse.Namespace) -> int:
              ("SeedH", s.get("seed_epoch")),
              ("Proof check", "SNARK" if s["snark"] else "vanilla proofs (Snark = false)"),
              ("Retries", f"PC1 {s['precommit1_fails']}, PC2 {s['precommit2_fails']}, "
-                         f"proof {s['compute_proof_fails']}, AP {s['add_piece_fails']}")]
+                         f"proof {s['compute_proof_fails']}, AP {s['add_piece_fails']}, "
+                         f"temporary errors in a row {s['soft_errors']}")]
     task = s.get("task")
     if task:
         lines.append(("Task", f"{task['task_id']} {task['short']} {task['state']}"))

@@ -14,7 +14,8 @@ import trio
 
 from sealagent import __version__
 from sealagent.errors import AuthError, ManagerError
-from sealagent.manager import views
+from sealagent.manager import reports, views
+from sealagent.manager.revocations import TokenRevocations
 from sealagent.manager.service import ManagerService
 from sealagent.manager.workers import WorkerReport
 from sealagent.rpc.jsonrpc import MethodRegistry, exported
@@ -61,6 +62,20 @@ class SealingAPI:
     async def report_result(self, session: str, report: dict[str, Any]) -> dict[str, bool]:
         """A task's result; acknowledged once it is on disk (idempotent)."""
         await self.service.report_result(session, report)
+        return {"ack": True}
+
+    @exported("admin")
+    async def worker_leave(self, session: str) -> dict[str, bool]:
+        """An agent stops: end its session now."""
+        await self.service.leave(session)
+        return {"ack": True}
+
+    @exported("admin")
+    async def storage_declare(self, session: str, sector: int,
+                              files: dict[str, Any]) -> dict[str, bool]:
+        """Files of ``sector`` an agent moved: ``{"declared": [...], "dropped": [...]}``
+        of ``{path_id, file_type}``; acknowledged once the index is on disk."""
+        await self.service.declare_files(session, sector, reports.parse_move(files))
         return {"ack": True}
 
     @exported("read")
@@ -150,22 +165,31 @@ class StorageAPI:
 
 
 class AuthAPI:
-    """``Auth.*``: tokens signed with the manager's secret."""
+    """``Auth.*``: tokens signed with the manager's secret, and their revocation."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, revocations: TokenRevocations) -> None:
         self._secret = secret
+        self.revocations = revocations
 
     @exported("admin")
-    async def new(self, perms: list[str]) -> str:
-        """A new token granting ``perms``."""
+    async def new(self, perms: list[str], expires_in: float | None = None) -> str:
+        """A new token granting ``perms`` (valid ``expires_in`` seconds, if given)."""
         if not perms:
             raise AuthError("a token needs at least one permission")
-        return create_token(self._secret, [check_permission(p) for p in perms])
+        if expires_in is not None and expires_in < 1:
+            raise ManagerError("a token's lifetime must be at least one second")
+        return create_token(self._secret, [check_permission(p) for p in perms],
+                            expires_in=expires_in)
 
     @exported("read")
     async def verify(self, token: str) -> list[str]:
-        """The permissions ``token`` grants."""
-        return sorted(verify_token(self._secret, token))
+        """The permissions ``token`` grants (AuthError when invalid, expired or revoked)."""
+        return sorted(verify_token(self._secret, token, self.revocations.ids))
+
+    @exported("admin")
+    async def revoke(self, token_id: str) -> bool:
+        """Revoke the token with this id (durably); False when it already was."""
+        return await self.revocations.revoke(token_id)
 
 
 class CommonAPI:
@@ -182,13 +206,13 @@ class CommonAPI:
                 "proof": self.service.proof.name}
 
 
-def build_registry(service: ManagerService, secret: bytes,
+def build_registry(service: ManagerService, secret: bytes, revocations: TokenRevocations,
                    repo_storage: RepoStorage | None = None) -> MethodRegistry:
     """Every method of the manager's API."""
     registry = MethodRegistry()
     registry.add_object("Sealing", SealingAPI(service))
     registry.add_object("Sectors", SectorsAPI(service))
     registry.add_object("Storage", StorageAPI(service, repo_storage))
-    registry.add_object("Auth", AuthAPI(secret))
+    registry.add_object("Auth", AuthAPI(secret, revocations))
     registry.add_object("Common", CommonAPI(service))
     return registry

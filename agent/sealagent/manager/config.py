@@ -129,6 +129,7 @@ class SealingConfig:
     min_retry_time: float = field(default=60.0, metadata=_key("MinRetryTime", "duration"))
     soft_error_retry_wait: float = field(default=5.0,
                                          metadata=_key("SoftErrorRetryWait", "duration"))
+    max_soft_errors: int = field(default=10, metadata=_key("MaxSoftErrors"))
     max_add_piece_retries: int = field(default=3, metadata=_key("MaxAddPieceRetries"))
     max_precommit1_retries: int = field(default=3, metadata=_key("MaxPreCommit1Retries"))
     max_precommit2_retries: int = field(default=3, metadata=_key("MaxPreCommit2Retries"))
@@ -231,9 +232,13 @@ def load_config(path: Path) -> ManagerConfig:
     if not path.exists():
         return ManagerConfig().validate()
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}: "
+                          f"{exc.reason})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:

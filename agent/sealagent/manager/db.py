@@ -78,6 +78,19 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (sector, name)
     );
     """,
+    # 2: agents bring their own identity; a name is only a label, and two agents may
+    # share one.
+    """
+    CREATE TABLE workers_by_id (
+        worker_id  TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        info       TEXT NOT NULL,
+        last_seen  REAL NOT NULL
+    );
+    INSERT INTO workers_by_id SELECT worker_id, name, info, last_seen FROM workers;
+    DROP TABLE workers;
+    ALTER TABLE workers_by_id RENAME TO workers;
+    """,
 )
 """Schema scripts; index ``i`` upgrades a database from version ``i`` to ``i + 1``."""
 

@@ -7,20 +7,20 @@ pieces and the snapshot of it all that the scheduler reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, Final
 
 import structlog
 import trio
 
-from sealagent.errors import StorageError
+from sealagent.errors import ManagerError, StorageError
 from sealagent.manager import sector_store
 from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
 from sealagent.manager.workers import WorkerReport
 from sealagent.phases import Phase
-from sealagent.protocol import FetchSource, SectorFile
+from sealagent.protocol import FetchSource, FileMove, SectorFile
 from sealagent.sched.storage_view import PathStat, StorageView
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.index import StorageIndex
@@ -127,12 +127,52 @@ class SectorFiles:
 
     # ------------------------------------------------------------------ agents
 
-    def agent_paths(self, report: WorkerReport) -> None:
-        """Index the paths an agent reported, with their health."""
+    def agent_paths(self, report: WorkerReport) -> list[int]:
+        """Index the paths an agent reported, with their health, and the sector files it
+        declared in them (as it connects); returns the sectors whose files moved."""
+        moved: set[int] = set()
         for path in report.paths:
             self.index.attach(path.meta, report.remote_url, path.stat)
             if path.error is not None or path.stat is None:
                 self.index.report_health(path.meta.id, path.stat, path.error or "no stat")
+            if path.sectors is not None:
+                moved |= self._redeclare(path.meta.id, path.sectors,
+                                         primary=path.meta.can_store)
+        self.changed()
+        return sorted(moved)
+
+    def _redeclare(self, path_id: str, held: Mapping[SectorID, FileType], *,
+                   primary: bool) -> set[int]:
+        """Make the index hold exactly what an agent says its path holds (Lotus' storage
+        redeclare): files the index lost (a move whose report never arrived) come back,
+        files that are gone (deleted by a move) stop being offered."""
+        indexed = self.index.sectors_in(path_id)
+        changed = set()
+        for sector in indexed.keys() | held.keys():
+            have, known = held.get(sector, FileType(0)), indexed.get(sector, FileType(0))
+            if known & ~have:
+                self.index.drop(path_id, sector, known & ~have)
+            if have & ~known:
+                self.index.declare(path_id, sector, have & ~known, primary=primary)
+            if have != known and sector.miner == self._context.miner:
+                changed.add(sector.number)
+        if changed:
+            _log.info("storage redeclared", path=path_id, sectors=sorted(changed))
+        return changed
+
+    def moved(self, number: int, move: FileMove) -> None:
+        """Index files an agent moved while preparing a task (``Sealing.StorageDeclare``):
+        its new copies, and the holder's copies it had deleted.  ManagerError for a path
+        the index does not know."""
+        sector = SectorID(self._context.miner, number)
+        for entries, change in ((move.declared, self.index.declare),
+                                (move.dropped, self.index.drop)):
+            for entry in entries:
+                try:
+                    change(entry.path_id, sector, entry.file_type)
+                except StorageError as exc:
+                    raise ManagerError(f"cannot record {entry.file_type.dir_name} of "
+                                       f"{sector} in {entry.path_id}: {exc}") from None
         self.changed()
 
     def record(self, number: int, declared: Iterable[SectorFile],

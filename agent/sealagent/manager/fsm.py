@@ -189,6 +189,7 @@ class Policy:
 
     min_retry_time: float = 60.0
     soft_error_retry_wait: float = 5.0
+    max_soft_errors: int = 10
     max_add_piece_retries: int = 3
     max_precommit1_retries: int = 3
     max_precommit2_retries: int = 3
@@ -206,6 +207,7 @@ class Policy:
         return cls(
             min_retry_time=s.min_retry_time,
             soft_error_retry_wait=s.soft_error_retry_wait,
+            max_soft_errors=s.max_soft_errors,
             max_add_piece_retries=s.max_add_piece_retries,
             max_precommit1_retries=s.max_precommit1_retries,
             max_precommit2_retries=s.max_precommit2_retries,
@@ -507,7 +509,7 @@ def _fail(sector: SectorInfo, state: SectorState, error: str, now: float,
     elif state is SectorState.COMPUTE_PROOF_FAILED:
         counters["compute_proof_fails"] = sector.compute_proof_fails + 1
     return _enter(sector, state, last_error=error, retry_at=now + policy.min_retry_time,
-                  task_id=None, **counters)
+                  task_id=None, soft_errors=0, **counters)
 
 
 def _piece_state(sector: SectorInfo) -> SectorState:
@@ -598,6 +600,25 @@ class _CommPMismatch(Exception):
     """AddPiece wrote a different piece than expected (internal control flow)."""
 
 
+def still_expected(sector: SectorInfo, task_id: str, phase: Phase, policy: Policy) -> bool:
+    """Whether the sector still waits for this task: it is the sector's task and its
+    phase is the one the sector's state runs under ``policy`` (a configuration change,
+    such as ``[Proving] Snark`` turned off, can make a queued task pointless)."""
+    return sector.task_id == task_id and expected_task(sector, policy) is phase
+
+
+def withdraw(sector: SectorInfo, phase: Phase, reason: str,
+             policy: Policy) -> tuple[SectorInfo, str]:
+    """The sector without its task of ``phase``, which it no longer expects (see
+    :func:`still_expected`), and the log line saying why and what comes instead."""
+    line = f"{phase.label} task withdrawn ({reason})"
+    if phase is Phase.COMMIT2 and not policy.snark:
+        line += ": [Proving] Snark is off, so C1's vanilla proofs are checked instead"
+    elif expected_task(sector, policy) is not phase:
+        line += f": {sector.state} does not run {phase.label} under the current configuration"
+    return replace(sector, task_id=None), line
+
+
 def _expected_phase(sector: SectorInfo, phase: Phase, policy: Policy) -> None:
     """Refuse a task event that does not belong to the current state."""
     if expected_task(sector, policy) is not phase:
@@ -619,14 +640,18 @@ def apply(sector: SectorInfo, event: Event, policy: Policy,
     if isinstance(event, TaskSucceeded | TaskFailed):
         _expected_phase(sector, event.phase, policy)
         if isinstance(event, TaskFailed):
-            if event.soft:
+            if event.soft and sector.soft_errors < policy.max_soft_errors:
                 return (replace(sector, task_id=None, soft_errors=sector.soft_errors + 1,
                                 last_error=event.error,
                                 retry_at=now + policy.soft_error_retry_wait),
                         f"{event.phase.label} soft error, retrying: {event.error}")
+            error = event.error
+            if event.soft:
+                error = (f"{sector.soft_errors + 1} temporary errors in a row "
+                         f"(MaxSoftErrors = {policy.max_soft_errors}), the last: {error}")
             failed = _TASK_FAILURE_STATE[event.phase]
-            return (_fail(sector, failed, event.error, now, policy),
-                    f"{event.phase.label} failed: {event.error}")
+            return (_fail(sector, failed, error, now, policy),
+                    f"{event.phase.label} failed: {error}")
         try:
             return _task_succeeded(sector, event)
         except _CommPMismatch as exc:

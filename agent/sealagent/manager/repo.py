@@ -65,6 +65,10 @@ class MinerRepo:
 
     def require(self) -> MinerRepo:
         """Return ``self``, or raise a clear error when the repo was never initialised."""
+        if self.secret_file.exists() and not self.config_file.exists():
+            raise ConfigError(f"{self.config_file} is missing (the manager repo {self.root} "
+                              "has no configuration); restore it (an empty file runs on "
+                              "the defaults)")
         if not self.initialized:
             raise ConfigError(f"no manager repo at {self.root}; run "
                               f"`sealagent miner init --repo {self.root}` first")

@@ -1,6 +1,7 @@
 """Task reports from agents (``Sealing.ReportResult``): validation and meaning.
 
-:func:`parse_report` reads a :class:`~sealagent.protocol.Report`; :func:`result_event`
+:func:`parse_report` reads a :class:`~sealagent.protocol.Report` (and
+:func:`parse_move` a :class:`~sealagent.protocol.FileMove`); :func:`result_event`
 turns an accepted report into the state machine's event (a malformed result is a
 failure, Lotus' error codes ≥ 100 are temporary).
 """
@@ -14,7 +15,7 @@ from sealagent.errors import InvalidInputError, ManagerError
 from sealagent.manager import fsm
 from sealagent.manager.fsm import Event
 from sealagent.phases import Phase
-from sealagent.protocol import Report, is_temporary
+from sealagent.protocol import FileMove, Report, is_temporary
 
 
 def parse_report(data: Mapping[str, Any]) -> Report:
@@ -23,6 +24,14 @@ def parse_report(data: Mapping[str, Any]) -> Report:
         return Report.from_json(dict(data))
     except InvalidInputError as exc:
         raise ManagerError(f"report: {exc}") from None
+
+
+def parse_move(data: Mapping[str, Any]) -> FileMove:
+    """Validate a ``StorageDeclare`` object; ManagerError names the bad field."""
+    try:
+        return FileMove.from_json(dict(data))
+    except InvalidInputError as exc:
+        raise ManagerError(f"storage declaration: {exc}") from None
 
 
 def result_event(phase: Phase, report: Report) -> Event:

@@ -28,19 +28,20 @@ from sealagent.manager.driver import ProofChecker
 from sealagent.manager.local_agent import local_agent_config
 from sealagent.manager.proof_check import check_proof
 from sealagent.manager.repo import MinerRepo
+from sealagent.manager.revocations import TokenRevocations
 from sealagent.manager.service import ManagerService
 from sealagent.manager.staging import staging_path
 from sealagent.rpc.asgi import RPCApp
 from sealagent.rpc.jsonrpc import Dispatcher
 from sealagent.rpc.netaddr import is_wildcard
-from sealagent.rpc.server import start_server
+from sealagent.rpc.server import check_bind, start_server
 from sealagent.storage.remote import RemoteHandler
 from sealagent.web.auth import APIInfo, jwt_verifier
 from sealagent.worker.agent import run_agent
 
-_LISTEN = re.compile(r"^/(?P<proto>ip4|ip6|dns|dns4|dns6)/(?P<host>[^/]+)/tcp/(?P<port>\d+)"
+_LISTEN = re.compile(r"^/(?P<proto>ip4|ip6|dns|dns4|dns6)/(?P<host>[^/]+)/tcp/(?P<port>[0-9]+)"
                      r"(?:/http)?/?$")
-_HOST_PORT = re.compile(r"^(?P<host>\[[^\]]+\]|[^:/\[\]]+):(?P<port>\d+)$")
+_HOST_PORT = re.compile(r"^(?P<host>\[[^\]]+\]|[^:/\[\]]+):(?P<port>[0-9]+)$")
 _log = structlog.get_logger("sealagent.manager")
 
 
@@ -88,6 +89,8 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
     now = clock or time.time
     config = repo.require().config()
     host, port = parse_listen(listen or config.api.listen_address)
+    bind = f"{host}:{port}"
+    check_bind(bind)
     secret = repo.secret()
     db = await Database.open(repo.db_file)
     try:
@@ -102,12 +105,14 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
         # The loaded state lives as long as the manager: keep full collections from
         # walking it again and again (100–300 ms pauses with a million live objects).
         gc.freeze()
-        verify = jwt_verifier(secret)
-        app = RPCApp(Dispatcher(build_registry(service, secret, repo.storage)), verify)
+        revocations = await TokenRevocations.load(db)
+        verify = jwt_verifier(secret, revocations.ids)
+        app = RPCApp(Dispatcher(build_registry(service, secret, revocations, repo.storage)),
+                     verify)
         app.mount("/remote", RemoteHandler(lambda: [*service.files.local_paths, staging], verify))
         app.mount("/debug/metrics", service.metrics)
         async with trio.open_nursery() as nursery:
-            server = await start_server(nursery, app, f"{host}:{port}")
+            server = await start_server(nursery, app, bind)
             bound = server.url.rsplit(":", 1)
             bound_port = int(bound[1])
             public_host = socket.getfqdn() if is_wildcard(host) else host

@@ -16,6 +16,7 @@ mirror always equals the database.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ from sealagent.manager.tasks import ReportOutcome
 from sealagent.manager.window_broker import WindowBroker
 from sealagent.manager.workers import WorkerReport
 from sealagent.proofs.pieces import PieceInfo, check_unpadded_piece_size
+from sealagent.protocol import FileMove
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.storage_view import StorageView
 from sealagent.storage.paths import LocalPath
@@ -90,18 +92,21 @@ class ManagerService:
     # ------------------------------------------------------------------ startup
 
     async def load(self) -> None:
-        """Read sectors, open tasks, workers and the storage index from the database."""
+        """Read sectors, open tasks, the storage index and the workers' host names from the
+        database; withdraw the tasks the configuration in force no longer runs."""
         def read(tx: Transaction) -> tuple[Any, ...]:
-            workers = tx.query("SELECT worker_id, name FROM workers")
-            return (sector_store.load_sectors(tx), tasks.open_tasks(tx),
-                    {r["name"]: r["worker_id"] for r in workers}, tx.get_meta(INDEX_KEY))
+            hosts = {r["worker_id"]: json.loads(r["info"]).get("hostname") or r["name"]
+                     for r in tx.query("SELECT worker_id, name, info FROM workers")}
+            return (sector_store.load_sectors(tx), tasks.open_tasks(tx), hosts,
+                    tx.get_meta(INDEX_KEY))
 
-        sectors, open_tasks, worker_ids, snapshot = await self._context.db.transaction(read)
+        sectors, open_tasks, hosts, snapshot = await self._context.db.transaction(read)
         self.sectors.load(sectors)
-        self.agents.load(worker_ids)
+        self.agents.load(hosts)
         if snapshot is not None:
             self.files.restore(snapshot)
         self.tasks.load(open_tasks)
+        await self.tasks.withdraw_stale()
         _log.info("manager state loaded", sectors=len(sectors), open_tasks=len(open_tasks))
 
     def set_public_url(self, url: str) -> None:
@@ -133,6 +138,15 @@ class ManagerService:
     async def heartbeat(self, session: str, report: WorkerReport) -> list[str]:
         """``Sealing.WorkerHeartbeat``: fresh inventory in, tasks to abort out."""
         return await self.agents.heartbeat(session, report)
+
+    async def declare_files(self, session: str, number: int, move: FileMove) -> None:
+        """``Sealing.StorageDeclare``: files an agent moved, recorded before it deletes the
+        holder's copy."""
+        await self.agents.declare_files(session, number, move)
+
+    async def leave(self, session: str) -> None:
+        """``Sealing.WorkerLeave``: an agent stops; its session ends now."""
+        await self.agents.leave(session)
 
     async def request_window(self, session: str, wait_s: float) -> list[dict[str, Any]]:
         """``Sealing.RequestWindow``: wait until the scheduler fills a window for the agent."""
@@ -168,13 +182,17 @@ class ManagerService:
             expected = PieceInfo.from_cid(cid, (size // 127) * 128)
         except InvalidInputError as exc:
             raise ManagerError(f"bad piece: {exc}") from None
-        if expected.size > self.proof.sector_size:
-            raise ManagerError(f"a {size}-byte piece does not fit a "
-                               f"{self.proof.sector_size}-byte sector")
         source = Path(path)
         length = await trio.to_thread.run_sync(file_size, source)
         if length is None:
-            raise ManagerError(f"{path}: no such file on the manager's host")
+            raise ManagerError(f"{path}: no such regular file on the manager's host")
+        if length == 0:
+            raise ManagerError(f"{path} is empty: a deal sector needs data")
+        if expected.size > self.proof.sector_size:
+            capacity = self.proof.sector_size // 128 * 127
+            raise ManagerError(f"{path} has {length} bytes ({expected.size} padded); a "
+                               f"{self.proof.sector_size}-byte sector holds at most "
+                               f"{capacity} bytes ({self.proof.sector_size} padded)")
         if length > size:
             raise ManagerError(f"{path} has {length} bytes, more than the {size}-byte piece")
         staging = self.files.staging

@@ -25,6 +25,7 @@ from sealagent.manager.task_book import TaskBook
 from sealagent.manager.tasks import TaskState
 from sealagent.manager.window_broker import WindowBroker
 from sealagent.manager.workers import WorkerReport
+from sealagent.protocol import FileMove
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.windows import SchedWorker
 from sealagent.vocab.tasks import TaskType
@@ -46,7 +47,11 @@ class Session:
 
 
 class SessionRegistry:
-    """The connected agents, the ids of every agent ever seen, and their liveness."""
+    """The connected agents, the host names of every agent ever seen, and their liveness.
+
+    An agent is known by the identity it brings (``worker_id``, kept in its repo); its
+    name is only a label, so agents sharing a name never take each other's session.
+    """
 
     def __init__(self, context: ManagerContext, sched: Scheduler, tasks: TaskBook,
                  files: SectorFiles, windows: WindowBroker) -> None:
@@ -56,15 +61,15 @@ class SessionRegistry:
         self._files = files
         self._windows = windows
         self._sessions: dict[str, Session] = {}
-        self._worker_ids: dict[str, str] = {}
+        self._hosts: dict[str, str] = {}
         self._silent_since: dict[str, float] = {}
         """When each disconnected worker was last heard of."""
         self._boot = context.clock()
         """When this manager started: a worker unheard of since is silent since then."""
 
-    def load(self, worker_ids: Mapping[str, str]) -> None:
-        """Start from the workers known to the database (``name → worker_id``)."""
-        self._worker_ids = dict(worker_ids)
+    def load(self, hosts: Mapping[str, str]) -> None:
+        """Start from the workers known to the database (``worker_id → host name``)."""
+        self._hosts = dict(hosts)
         self._boot = self._context.clock()
 
     # ----------------------------------------------------------------- lookups
@@ -73,11 +78,6 @@ class SessionRegistry:
     def sessions(self) -> Mapping[str, Session]:
         """The connected agents by session id."""
         return self._sessions
-
-    @property
-    def worker_ids(self) -> Mapping[str, str]:
-        """Every agent ever connected: ``name → worker_id``."""
-        return self._worker_ids
 
     def find(self, session: str) -> Session:
         """The session ``session``; SessionError (reconnect) when it is unknown."""
@@ -97,9 +97,12 @@ class SessionRegistry:
         return next((s for s in self._sessions.values() if s.worker_id == worker_id), None)
 
     def hostname(self, worker_id: str | None) -> str:
-        """The host name a worker reported (its id's first 8 characters when gone)."""
+        """The host name a worker reported, also once it is gone (its id's first 8
+        characters for a worker never seen)."""
         found = self.by_worker(worker_id or "")
-        return found.report.hostname if found else (worker_id or "")[:8]
+        if found is not None:
+            return found.report.hostname
+        return self._hosts.get(worker_id or "", (worker_id or "")[:8])
 
     def offers(self, task_type: TaskType) -> bool:
         """True when a connected agent runs ``task_type``."""
@@ -112,16 +115,18 @@ class SessionRegistry:
         context = self._context
         async with context.lock:
             now = context.clock()
-            worker_id = self._worker_ids.get(report.name) or str(uuid.uuid4())
+            worker_id = report.worker_id
 
             def write(tx: Transaction) -> None:
                 tx.execute("INSERT INTO workers (worker_id, name, info, last_seen) "
                            "VALUES (?,?,?,?) ON CONFLICT (worker_id) DO UPDATE SET "
-                           "info = excluded.info, last_seen = excluded.last_seen",
-                           (worker_id, report.name, json.dumps({"url": report.url}), now))
+                           "name = excluded.name, info = excluded.info, "
+                           "last_seen = excluded.last_seen",
+                           (worker_id, report.name,
+                            json.dumps({"url": report.url, "hostname": report.hostname}), now))
 
             await context.db.transaction(write)
-            self._worker_ids[report.name] = worker_id
+            self._hosts[worker_id] = report.hostname
             for old in [s for s, v in self._sessions.items() if v.worker_id == worker_id]:
                 del self._sessions[old]
             self._windows.close(worker_id)
@@ -141,7 +146,7 @@ class SessionRegistry:
         self._sched.add_worker(SchedWorker(
             session.worker_id, report.resources, report.tasks,
             frozenset(p.meta.id for p in report.paths), report.hostname))
-        self._files.agent_paths(report)
+        self._tasks.files_moved(self._files.agent_paths(report))
 
     async def _reconcile(self, session: Session, *, connecting: bool) -> None:
         """Match the tasks given to this worker with what it says it holds. Lock held."""
@@ -180,6 +185,26 @@ class SessionRegistry:
             self._update_worker(session)
             await self._reconcile(session, connecting=False)
             return self._tasks.take_aborts(session.worker_id)
+
+    async def declare_files(self, session_id: str, number: int, move: FileMove) -> None:
+        """``Sealing.StorageDeclare``: an agent moved sector files (a fetch); the index
+        records the new copies and the removed ones, on disk, before the agent deletes
+        the source copy."""
+        self.find(session_id)
+        self.touch(session_id)
+        async with self._context.lock:
+            self._files.moved(number, move)
+            await self._files.save()
+            self._tasks.files_moved([number])
+
+    async def leave(self, session_id: str) -> None:
+        """``Sealing.WorkerLeave``: an agent stops.  Its session ends now rather than after
+        ``WorkerTimeout``; the tasks it still runs wait for it in ``ret-wait``."""
+        session = self.find(session_id)
+        async with self._context.lock:
+            self._drop(session_id, self._context.clock())
+            await self._check_liveness()
+        _log.info("worker left", worker=session.worker_id, name=session.report.name)
 
     async def request_window(self, session_id: str, wait_s: float) -> list[dict[str, Any]]:
         """``Sealing.RequestWindow``: wait until the scheduler fills a window for the agent."""
@@ -224,17 +249,21 @@ class SessionRegistry:
         async with self._context.lock:
             await self._check_liveness()
 
+    def _drop(self, key: str, silent_since: float) -> None:
+        """Forget a session; the liveness check settles its worker's tasks. Lock held."""
+        session = self._sessions.pop(key)
+        self._silent_since[session.worker_id] = silent_since
+        self._sched.remove_worker(session.worker_id)
+        self._context.sched_wake.set()
+
     async def _check_liveness(self) -> None:
         now = self._context.clock()
         sealing = self._context.config.sealing
         for key, session in list(self._sessions.items()):
             if now - session.last_seen > sealing.worker_timeout:
-                del self._sessions[key]
-                self._silent_since[session.worker_id] = session.last_seen
-                self._sched.remove_worker(session.worker_id)
+                self._drop(key, session.last_seen)
                 _log.warning("worker lost", worker=session.worker_id,
                              name=session.report.name, silent_for=round(now - session.last_seen))
-                self._context.sched_wake.set()
         connected = {s.worker_id for s in self._sessions.values()}
         for task in list(self._tasks.values()):
             if task.worker_id is None or task.worker_id in connected:

@@ -68,6 +68,16 @@ class TaskBook(Mirror[str, TaskRecord]):
         self._sched.add_tasks([self._sched_task(t) for t in open_tasks
                                if t.state is TaskState.QUEUED], self._files.view())
 
+    async def withdraw_stale(self) -> None:
+        """End the open tasks their sector no longer runs under the configuration in force
+        (a queued C2 once ``[Proving] Snark`` is off); the sector's log says why."""
+        policy = self._context.policy
+        for task in list(self._rows.values()):
+            sector = self._sectors.get(task.sector)
+            if sector is None or not fsm.still_expected(sector, task.task_id, task.phase,
+                                                        policy):
+                await self.end(task, "the configuration changed", notify=True)
+
     # ------------------------------------------------------------------ aborts
 
     @property
@@ -160,8 +170,11 @@ class TaskBook(Mirror[str, TaskRecord]):
         sector = self._sectors.get(task.sector)
         event = fsm.TaskFailed(task.phase, error, soft=temporary)
         new = None
-        if sector is not None and sector.task_id == task.task_id:
-            new, message = fsm.apply(sector, event, self._context.policy, now)
+        policy = self._context.policy
+        if sector is not None and fsm.still_expected(sector, task.task_id, task.phase, policy):
+            new, message = fsm.apply(sector, event, policy, now)
+        elif sector is not None and sector.task_id == task.task_id:
+            new, message = fsm.withdraw(sector, task.phase, error, policy)
 
         def write(tx: Transaction) -> TaskRecord:
             record = tasks.fail(tx, task, error, now)

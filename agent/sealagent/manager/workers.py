@@ -7,6 +7,7 @@ JSON-RPC error instead of breaking the manager.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,10 @@ from typing import Any
 from sealagent.errors import ConfigError, ManagerError, SchedulerError, StorageError
 from sealagent.sched.resources import WorkerResources
 from sealagent.storage.meta import FsStat, PathMeta
+from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.vocab.tasks import TaskType, parse_task_type
+
+_WORKER_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -24,12 +28,16 @@ class PathReport:
     meta: PathMeta
     stat: FsStat | None
     error: str | None = None
+    sectors: Mapping[SectorID, FileType] | None = None
+    """Every sector file in the path, when the agent declares them (as it connects)."""
 
 
 @dataclass(frozen=True)
 class WorkerReport:
     """A parsed WorkerInfo."""
 
+    worker_id: str
+    """The agent's own stable identity (kept in its repo); its name is only a label."""
     name: str
     hostname: str
     url: str
@@ -55,6 +63,7 @@ class WorkerReport:
             raise ManagerError("worker info must be a JSON object")
         try:
             return cls(
+                worker_id=_worker_id(data),
                 name=_text(data, "name"),
                 hostname=str(data.get("hostname") or data["name"]),
                 url=_url(data),
@@ -77,6 +86,14 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     return value.strip()
 
 
+def _worker_id(data: Mapping[str, Any]) -> str:
+    value = data.get("worker_id")
+    if not isinstance(value, str) or not _WORKER_ID.fullmatch(value):
+        raise ManagerError("worker info: 'worker_id' must be the agent's identity (1 to 64 "
+                           f"letters, digits or dashes), got {str(value)[:80]!r}")
+    return value
+
+
 def _url(data: Mapping[str, Any]) -> str:
     url = data.get("url", "")
     if not isinstance(url, str) or (url and not url.startswith(("http://", "https://"))):
@@ -96,9 +113,28 @@ def _path(item: Any) -> PathReport:
         raise ManagerError("worker info: each path must be an object with 'meta' and 'stat'")
     stat = item.get("stat")
     error = item.get("error")
+    held = item.get("sectors")
     return PathReport(PathMeta.from_json(item.get("meta"), "worker path"),
                       None if stat is None else FsStat.from_json(stat),
-                      None if error is None else str(error))
+                      None if error is None else str(error),
+                      None if held is None else _held_sectors(held))
+
+
+def _held_sectors(value: Any) -> dict[SectorID, FileType]:
+    """``{"s-t01000-3": ["sealed", "cache"]}`` parsed."""
+    if not isinstance(value, Mapping):
+        raise ManagerError("worker info: a path's 'sectors' must map sector names to lists "
+                           "of file types")
+    held: dict[SectorID, FileType] = {}
+    for name, types in value.items():
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            raise ManagerError(f"worker info: the file types of {str(name)[:80]!r} must be "
+                               "a list of names")
+        found = FileType(0)
+        for type_name in types:
+            found |= FileType.parse(type_name)
+        held[SectorID.parse(name)] = found
+    return held
 
 
 def _plugins(value: Any) -> dict[str, str]:

@@ -5,7 +5,9 @@ Methods are named ``Namespace.Method`` (Lotus style, e.g. ``Sealing.RequestWindo
 dispatcher takes a request body (bytes) and the caller's permissions and returns the
 response body, or ``None`` when there is nothing to answer (only notifications).
 
-Errors are answered with the standard codes (:data:`PARSE_ERROR` … :data:`INTERNAL_ERROR`)
+Bodies nested deeper than :data:`MAX_NESTING` or holding non-finite numbers are parse
+errors; messages are cut to :data:`MAX_MESSAGE` characters.  Errors are answered with the
+standard codes (:data:`PARSE_ERROR` … :data:`INTERNAL_ERROR`)
 and three application codes: :data:`AUTH_ERROR` (1) for
 :class:`~sealagent.errors.AuthError`, :data:`SESSION_ERROR` (2) for
 :class:`~sealagent.errors.SessionError`, :data:`APPLICATION_ERROR` (3) for any other
@@ -24,6 +26,7 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import json
+import math
 import re
 import types
 import typing
@@ -48,6 +51,12 @@ APPLICATION_ERROR: Final = 3
 
 DEFAULT_MAX_BATCH: Final = 100
 """Requests accepted in one batch."""
+
+MAX_NESTING: Final = 64
+"""Deepest nesting of arrays and objects accepted in a request body."""
+
+MAX_MESSAGE: Final = 300
+"""Characters of an error message answered; longer ones (echoing arguments) are cut."""
 
 Handler = Callable[..., Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
@@ -148,7 +157,7 @@ class _CallError(Exception):
 
 def error_response(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
     """A complete JSON-RPC error response (``data`` only when given)."""
-    error: dict[str, Any] = {"code": code, "message": message}
+    error: dict[str, Any] = {"code": code, "message": clip(message)}
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
@@ -164,8 +173,8 @@ class Dispatcher:
     async def handle(self, body: bytes, allowed: frozenset[str]) -> bytes | None:
         """Answer one HTTP body (a request or a batch) for a caller granted ``allowed``."""
         try:
-            message = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            message = decode_body(body)
+        except ValueError as exc:
             return _encode(error_response(None, PARSE_ERROR, f"parse error: {exc}"))
         if not isinstance(message, list):
             return await self.answer(message, allowed)
@@ -226,6 +235,46 @@ class Dispatcher:
         except Exception:
             _log.exception("rpc method failed", method=name)
             raise _CallError(INTERNAL_ERROR, "internal error") from None
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text``, cut to ``limit`` characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {clip(text, 40)}")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_body(body: bytes) -> Any:
+    """Decode a request body: JSON, finite numbers only, nested at most MAX_NESTING deep.
+
+    Raises ValueError (with a short reason) for anything else.
+    """
+    try:
+        decoded = json.loads(body, parse_float=_finite_float, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"nesting deeper than {MAX_NESTING} levels") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except ValueError as exc:
+        raise ValueError(clip(str(exc))) from None
+    level: list[Any] = [decoded]
+    for _ in range(MAX_NESTING + 1):
+        level = [child for item in level if isinstance(item, list | dict)
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return decoded
+    raise ValueError(f"nesting deeper than {MAX_NESTING} levels")
 
 
 def _encode(response: dict[str, Any]) -> bytes:

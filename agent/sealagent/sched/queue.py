@@ -23,7 +23,7 @@ from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from sealagent.errors import SchedulerError
+from sealagent.errors import ConfigError, SchedulerError
 from sealagent.sched.selectors import Pools, Selector, TaskSelector
 from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 from sealagent.vocab.sectors import SectorID
@@ -92,13 +92,15 @@ class SchedTask:
                            for v in sector)):
             raise SchedulerError(f"task {self.task_id}: sector must be (miner, number) with "
                                  f"non-negative integers, got {sector!r}")
-        self.sector = sector if type(sector) is SectorID else SectorID(*sector)
+        try:
+            self.sector = sector if type(sector) is SectorID else SectorID(*sector)
+        except ConfigError as exc:
+            raise SchedulerError(f"task {self.task_id}: sector {sector!r} out of range: "
+                                 f"{exc}") from None
         if (isinstance(self.priority, bool) or not isinstance(self.priority, int)
                 or not -_INT64_MAX - 1 <= self.priority <= _INT64_MAX):
             raise SchedulerError(f"task {self.task_id}: priority must be a 64-bit integer, "
                                  f"got {self.priority!r}")
-        if self.sector.number >= _U64 or self.sector.miner >= _U64:
-            raise SchedulerError(f"task {self.task_id}: sector {sector!r} out of range")
 
     @property
     def key(self) -> QueueKey:

@@ -48,7 +48,7 @@ IDLE_TIMEOUT: Final = 60.0
 """Seconds a transfer may stall before it is abandoned."""
 
 _QUEUE_CHUNKS: Final = 8
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+_CONTENT_RANGE = re.compile(r"^bytes ([0-9]+)-([0-9]+)/([0-9]+)$")
 
 ProgressCallback = Callable[[int, int | None], None]
 """``progress(done, total)``: bytes so far (a resumed file counts what it had) and the

@@ -21,7 +21,7 @@ from typing import Any, Final
 from sealagent.errors import ConfigError, StorageError
 from sealagent.vocab.sectors import FileType
 
-_MINER_ADDRESS = re.compile(r"^[ft]0(\d+)$")
+_MINER_ADDRESS = re.compile(r"^[ft]0([0-9]+)$")
 _LIST_FIELDS: Final = {"Groups": "groups", "AllowTo": "allow_to", "AllowTypes": "allow_types",
                        "DenyTypes": "deny_types", "AllowMiners": "allow_miners",
                        "DenyMiners": "deny_miners"}

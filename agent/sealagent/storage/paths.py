@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -28,7 +29,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from sealagent.durable import fsync_directory
-from sealagent.errors import ConfigError, NoSpaceError, StorageError
+from sealagent.errors import ConfigError, LinkRefusedError, NoSpaceError, StorageError
 from sealagent.storage.layout import FETCH_TEMP_DIR, space_needed
 from sealagent.storage.meta import FsStat, PathMeta
 from sealagent.vocab.registry import RegisteredSealProof
@@ -143,9 +144,31 @@ class LocalPath:
         """Where the ``file_type`` file of ``sector`` lives in this path."""
         return sector_path(self.root, file_type, sector)
 
+    def locate(self, file_type: FileType, sector: SectorID) -> Path | None:
+        """The ``file_type`` file of ``sector`` in this path, or None when absent.
+
+        Nothing outside the storage path is ever reached through it: a symbolic link in
+        place of the type directory or of the sector file raises LinkRefusedError.
+        """
+        target = self.sector_path(file_type, sector)
+        for step in (target.parent, target):
+            try:
+                mode = step.lstat().st_mode
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise StorageError(f"cannot read {step}: {exc}") from None
+            if stat.S_ISLNK(mode):
+                raise LinkRefusedError(f"{step} is a symbolic link; sector files are never "
+                                       "reached through links")
+        return target
+
     def has(self, file_type: FileType, sector: SectorID) -> bool:
-        """Whether this path holds the ``file_type`` file of ``sector``."""
-        return self.sector_path(file_type, sector).exists()
+        """Whether this path holds the ``file_type`` file of ``sector`` (not through a link)."""
+        try:
+            return self.locate(file_type, sector) is not None
+        except LinkRefusedError:
+            return False
 
     def sectors(self) -> dict[SectorID, FileType]:
         """Every sector file in this path, by sector (names that are not sectors skipped)."""
@@ -154,8 +177,11 @@ class LocalPath:
             directory = self.root / file_type.dir_name
             if not directory.is_dir():
                 continue
+            if directory.is_symlink():
+                continue
             for entry in directory.iterdir():
-                if entry.name == FETCH_TEMP_DIR or entry.is_dir() != file_type.is_dir:
+                if (entry.name == FETCH_TEMP_DIR or entry.is_symlink()
+                        or entry.is_dir() != file_type.is_dir):
                     continue
                 try:
                     sector = SectorID.parse(entry.name)
@@ -165,10 +191,15 @@ class LocalPath:
         return found
 
     def remove(self, file_type: FileType, sector: SectorID) -> bool:
-        """Delete the ``file_type`` file (or directory) of ``sector``; False if absent."""
-        target = self.sector_path(file_type, sector)
+        """Delete the ``file_type`` file (or directory) of ``sector``; False if absent.
+
+        LinkRefusedError when a link stands in its place (nothing outside is touched).
+        """
+        target = self.locate(file_type, sector)
+        if target is None:
+            return False
         try:
-            if target.is_dir() and not target.is_symlink():
+            if target.is_dir():
                 shutil.rmtree(target)
             else:
                 target.unlink()
@@ -263,6 +294,9 @@ def open_path(directory: str | Path) -> LocalPath:
     if not root.is_dir():
         raise StorageError(f"storage path {root} is not a directory")
     meta_file = root / SECTORSTORE_FILE
+    if not meta_file.exists():
+        raise StorageError(f"{root} is not a storage path (no {SECTORSTORE_FILE}); attach it "
+                           "with --init and --seal and/or --store to make it one")
     return LocalPath(root, PathMeta.from_json(_read_json(meta_file), str(meta_file)))
 
 

@@ -13,6 +13,10 @@ Mounted under ``/remote`` of the host's HTTP server; every request needs a token
 ``file_type`` is a type name (``unsealed``, ``sealed``, ``cache``, ``update``,
 ``update-cache``, ``piece``) and ``sector`` a sector name (``s-t01000-3``); any other
 path, such as one with ``..``, is refused with 400 before the filesystem is touched.
+Sector names take ASCII digits only, each part within 64 bits (400 otherwise).  Nothing
+outside a storage path is served, listed or deleted: a symbolic link in place of a type
+directory or a sector file is answered with 403, and links inside a directory are left
+out of its tar stream.
 
 Directories are streamed as a POSIX (pax) tar of their regular files and subdirectories,
 names relative to the directory; the length is computed up front and sent as
@@ -34,7 +38,7 @@ from typing import Final
 import structlog
 import trio
 
-from sealagent.errors import AuthError, ConfigError, StorageError
+from sealagent.errors import AuthError, ConfigError, LinkRefusedError, StorageError
 from sealagent.storage.paths import LocalPath
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.web.asgi import Receive, Scope, Send, authorize, header, send_json
@@ -82,6 +86,8 @@ def parse_range(value: str, size: int) -> tuple[int, int]:
     if unit.strip().lower() != "bytes" or "," in spec:
         raise ConfigError(f"unsupported range {value!r}: only one bytes range is served")
     first_text, dash, last_text = spec.strip().partition("-")
+    if not (first_text + last_text).isascii():
+        raise ConfigError(f"malformed range {value!r}")
     if not dash or not (first_text.isdigit() or last_text.isdigit()):
         raise ConfigError(f"malformed range {value!r}")
     if not first_text:
@@ -221,8 +227,8 @@ class RemoteHandler:
 
     async def _find(self, file_type: FileType, sector: SectorID) -> Path:
         for local in self.paths():
-            candidate = local.sector_path(file_type, sector)
-            if await trio.to_thread.run_sync(candidate.exists):
+            candidate = await _locate(local, file_type, sector)
+            if candidate is not None:
                 return candidate
         raise _HTTPError(404, f"no {file_type.dir_name} file of {sector} here")
 
@@ -257,8 +263,7 @@ class RemoteHandler:
                       send: Send) -> None:
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
         keep = {i for value in query.get("keep", []) for i in value.split(",") if i}
-        held = [p for p in self.paths()
-                if await trio.to_thread.run_sync(p.sector_path(file_type, sector).exists)]
+        held = [p for p in self.paths() if await _locate(p, file_type, sector) is not None]
         if not held:
             raise _HTTPError(404, f"no {file_type.dir_name} file of {sector} here")
         removed = []
@@ -267,6 +272,16 @@ class RemoteHandler:
                 await trio.to_thread.run_sync(local.remove, file_type, sector)
                 removed.append(local.id)
         await send_json(send, 200, {"removed": removed})
+
+
+async def _locate(local: LocalPath, file_type: FileType, sector: SectorID) -> Path | None:
+    """``local.locate`` off the event loop; a link in the way is answered with 403."""
+    try:
+        return await trio.to_thread.run_sync(local.locate, file_type, sector)
+    except LinkRefusedError as exc:
+        _log.warning("refused a link in a storage path", error=str(exc))
+        raise _HTTPError(403, f"not serving {file_type.dir_name} of {sector}: a symbolic link "
+                              "stands in its place") from None
 
 
 async def _stream_body(receive: Receive, send: Send,

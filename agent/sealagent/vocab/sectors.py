@@ -14,7 +14,9 @@ from typing import Final, NamedTuple, Self
 
 from sealagent.errors import ConfigError
 
-_SECTOR_NAME = re.compile(r"^s-t0(\d+)-(\d+)$")
+_SECTOR_NAME = re.compile(r"s-t0([0-9]{1,20})-([0-9]{1,20})")
+U64_LIMIT: Final = 2**64
+"""Miner actor ids and sector numbers are unsigned 64-bit integers (as on chain)."""
 
 
 class FileType(enum.IntFlag):
@@ -100,10 +102,12 @@ class SectorID(_SectorKey):
     __slots__ = ()
 
     def __new__(cls, miner: int, number: int) -> Self:
-        """Check both are non-negative integers (ConfigError otherwise)."""
+        """Check both are unsigned 64-bit integers (ConfigError otherwise)."""
         for field, value in (("miner", miner), ("number", number)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"sector {field} must be a non-negative integer, got {value!r}")
+            if value >= U64_LIMIT:
+                raise ConfigError(f"sector {field} {value} does not fit 64 bits")
         return super().__new__(cls, miner, number)
 
     @property
@@ -113,8 +117,8 @@ class SectorID(_SectorKey):
 
     @classmethod
     def parse(cls, name: str) -> SectorID:
-        """Parse ``s-t0<miner>-<number>``."""
-        match = _SECTOR_NAME.match(name)
+        """Parse ``s-t0<miner>-<number>`` (ASCII digits only, each part within 64 bits)."""
+        match = _SECTOR_NAME.fullmatch(name)
         if match is None:
             raise ConfigError(f"not a sector file name: {name!r} (expected s-t0<miner>-<number>)")
         return cls(int(match[1]), int(match[2]))

@@ -1,8 +1,12 @@
 """JWT tokens, permissions and API-info strings, in Lotus' conventions.
 
 A token is an HS256 JWT whose payload lists what it may do: ``{"Allow": ["read", "write",
-"sign", "admin"]}`` (any subset, optionally with an ``exp`` claim).  The signing secret is
-32 random bytes kept in a file of mode 0600 in the repo directory.  Permissions do not
+"sign", "admin"]}`` (any subset), with an id (``jti``), an issue time (``iat``) and
+optionally an expiry (``exp``).  A token is revoked by its id: the manager keeps the
+revoked ids and refuses those tokens; agents ask the manager (``Auth.Verify``) about the
+tokens presented to them, so a revocation reaches them within :data:`VERIFY_CACHE_S`.
+The signing secret is 32 random bytes kept in a file of mode 0600 in the repo
+directory.  Permissions do not
 imply each other: a method that needs ``admin`` accepts only tokens whose ``Allow`` list
 contains ``admin``; :func:`permissions_up_to` gives the list ``auth api-info --perm P``
 puts in a token.
@@ -16,19 +20,20 @@ be a plain URL (``<token>:http://host:port``).
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import secrets
 import stat
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import jwt
 
-from sealagent.errors import AuthError, ConfigError
+from sealagent.errors import AuthError, ConfigError, SealAgentError
 
 PERMISSIONS: Final = ("read", "write", "sign", "admin")
 """Every permission a token can carry, from least to most powerful."""
@@ -37,6 +42,14 @@ MIN_SECRET_BYTES: Final = 32
 """HS256 keys shorter than this are refused (RFC 7518 §3.2)."""
 
 _ALGORITHM: Final = "HS256"
+
+TOKEN_ID_BYTES: Final = 8
+"""Random bytes in a token's id (printed as hex)."""
+
+VERIFY_CACHE_S: Final = 10.0
+"""How long an agent trusts the manager's answer about a token."""
+
+_VERIFY_CACHE_ENTRIES: Final = 256
 
 TokenVerifier = Callable[[str], Awaitable[frozenset[str]]]
 """An async function that checks a bearer token and returns the permissions it grants,
@@ -65,11 +78,21 @@ def _check_secret(secret: bytes) -> bytes:
 
 
 def create_token(secret: bytes, allow: Iterable[str], *, expires_in: float | None = None) -> str:
-    """Sign a token granting ``allow``; with ``expires_in`` seconds it carries an ``exp``."""
-    payload: dict[str, object] = {"Allow": [check_permission(p) for p in allow]}
+    """Sign a token granting ``allow``, with a fresh id and its issue time; with
+    ``expires_in`` seconds it carries an ``exp``."""
+    now = int(time.time())
+    payload: dict[str, object] = {"Allow": [check_permission(p) for p in allow], "iat": now,
+                                  "jti": secrets.token_hex(TOKEN_ID_BYTES)}
     if expires_in is not None:
-        payload["exp"] = int(time.time() + expires_in)
+        payload["exp"] = now + round(expires_in)
     return jwt.encode(payload, _check_secret(secret), algorithm=_ALGORITHM)
+
+
+def token_id(token: str) -> str | None:
+    """The id (``jti``) a token carries, read without checking its signature; None for a
+    token without one.  ConfigError when ``token`` is not a JWT at all."""
+    value = _claims(token).get("jti")
+    return value if isinstance(value, str) else None
 
 
 def _allowed(payload: Mapping[str, object]) -> frozenset[str]:
@@ -82,8 +105,18 @@ def _allowed(payload: Mapping[str, object]) -> frozenset[str]:
     return frozenset(allow)
 
 
-def verify_token(secret: bytes, token: str) -> frozenset[str]:
-    """Check the signature (and expiry) of ``token``; return the permissions it grants."""
+def _claims(token: str) -> dict[str, object]:
+    """The payload of ``token``, signature unchecked (ConfigError if it is not a JWT)."""
+    try:
+        payload: dict[str, object] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as exc:
+        raise ConfigError(f"not a token: {exc}") from None
+    return payload
+
+
+def verify_token(secret: bytes, token: str,
+                 revoked: Container[str] = frozenset()) -> frozenset[str]:
+    """Check the signature, expiry and revocation of ``token``; return what it grants."""
     if not token:
         raise AuthError("missing token")
     try:
@@ -92,38 +125,55 @@ def verify_token(secret: bytes, token: str) -> frozenset[str]:
         raise AuthError("token expired") from None
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from None
+    if payload.get("jti") in revoked:
+        raise AuthError(f"token {payload['jti']} was revoked")
     return _allowed(payload)
 
 
-def jwt_verifier(secret: bytes) -> TokenVerifier:
-    """A verifier that checks tokens signed with ``secret`` (the manager's own tokens)."""
+def jwt_verifier(secret: bytes, revoked: Container[str] = frozenset()) -> TokenVerifier:
+    """A verifier that checks tokens signed with ``secret`` (the manager's own tokens);
+    ``revoked`` is consulted at every call, so ids added to it later are refused."""
     _check_secret(secret)
 
     async def verify(token: str) -> frozenset[str]:
-        return verify_token(secret, token)
+        return verify_token(secret, token, revoked)
 
     return verify
 
 
-def fixed_token_verifier(accepted: str) -> TokenVerifier:
-    """A verifier that accepts exactly one token, granting the permissions it names.
+def delegated_verifier(ask: Callable[[str], Awaitable[list[str]]], *, own: str = "",
+                       cache_s: float = VERIFY_CACHE_S,
+                       clock: Callable[[], float] = time.monotonic) -> TokenVerifier:
+    """A verifier for a host without the signing secret (an agent): ``ask`` the manager
+    (``Auth.Verify``), which knows the revoked tokens, and keep its answer ``cache_s``.
 
-    An agent has no signing secret; it serves ``/remote`` to whoever presents the token it
-    was itself given (``MINER_API_INFO``), which the manager and the other agents hold.
+    ``ask`` raises AuthError for a refused token; any other error (the manager cannot be
+    reached) falls back on the last answer about that token.  A token never checked
+    before is then refused, except ``own`` (the token this host was given, so that its
+    operator can still reach it while the manager is down), which grants what it says.
     """
-    if not accepted:
-        raise ConfigError("an empty token cannot be accepted")
-    try:
-        grants = _allowed(jwt.decode(accepted, options={"verify_signature": False}))
-    except jwt.InvalidTokenError as exc:
-        raise ConfigError(f"not a JWT: {exc}") from None
+    answers: dict[str, tuple[float, frozenset[str] | AuthError]] = {
+        own: (-math.inf, _allowed(_claims(own)))} if own else {}
 
     async def verify(token: str) -> frozenset[str]:
         if not token:
             raise AuthError("missing token")
-        if not secrets.compare_digest(token.encode(), accepted.encode()):
-            raise AuthError("invalid token")
-        return grants
+        cached = answers.get(token)
+        if cached is None or clock() - cached[0] >= cache_s:
+            try:
+                answer: frozenset[str] | AuthError = frozenset(await ask(token))
+            except AuthError as exc:
+                answer = AuthError(str(exc))
+            except SealAgentError as exc:
+                if cached is None:
+                    raise AuthError(f"cannot check the token with the manager: {exc}") from None
+                answer = cached[1]
+            if len(answers) >= _VERIFY_CACHE_ENTRIES:
+                answers.pop(next(iter(answers)))
+            answers[token] = cached = (clock(), answer)
+        if isinstance(cached[1], AuthError):
+            raise cached[1]
+        return cached[1]
 
     return verify
 
@@ -173,7 +223,7 @@ def _read_secret(path: Path) -> bytes:
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 _URL = re.compile(r"^(?P<scheme>https?|wss?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^/:\[\]]+)"
-                  r":(?P<port>\d+)/?$")
+                  r":(?P<port>[0-9]+)/?$")
 _SECURE: Final = {"http": "http", "ws": "http", "https": "https", "wss": "https"}
 
 

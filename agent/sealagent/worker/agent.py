@@ -32,10 +32,10 @@ import httpx
 import structlog
 import trio
 
-from sealagent.errors import ConfigError, RPCError, SealAgentError
+from sealagent.errors import AuthError, ConfigError, RPCError, SealAgentError
 from sealagent.phases import Phase
 from sealagent.plugins import PluginSet, Selection, default_plugins
-from sealagent.protocol import Assignment, SectorFile
+from sealagent.protocol import Assignment, FileMove, SectorFile
 from sealagent.rpc.asgi import RPCApp
 from sealagent.rpc.client import RPCClient
 from sealagent.rpc.jsonrpc import Dispatcher, MethodRegistry
@@ -45,7 +45,7 @@ from sealagent.sched.resources import parse_resource_env
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.remote import RemoteHandler
 from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER, TaskType
-from sealagent.web.auth import APIInfo, fixed_token_verifier, parse_api_info
+from sealagent.web.auth import APIInfo, delegated_verifier, parse_api_info
 from sealagent.worker.api import AgentAPI
 from sealagent.worker.config import ALWAYS_ON as ALWAYS_ON
 from sealagent.worker.config import OPTIONAL_TASKS as OPTIONAL_TASKS
@@ -91,6 +91,8 @@ class Agent:
         self.finished = trio.Event()
         """Set once :meth:`run` returned (or raised)."""
         # Set up by run():
+        self.identity: str
+        """The worker id kept in the repo (:meth:`WorkerRepo.identity`)."""
         self.storage: LocalStorage
         self.selection: Selection
         self.inventory: Inventory
@@ -171,15 +173,17 @@ class Agent:
         return {phase.task_type: chain[0]
                 for phase, chain in self.selection.chains.items() if chain}
 
-    async def worker_info(self) -> dict[str, Any]:
-        """The WorkerInfo object of the protocol, measured now."""
+    async def worker_info(self, with_sectors: bool = False) -> dict[str, Any]:
+        """The WorkerInfo object of the protocol, measured now; ``with_sectors`` (as the
+        agent connects) lists every sector file of each path, for the storage index."""
         inventory = await trio.to_thread.run_sync(self._measure)
-        paths = await trio.to_thread.run_sync(self._path_reports)
+        paths = await trio.to_thread.run_sync(self._path_reports, with_sectors)
         held = {(h.assignment.task_id, h.assignment.attempt) for h in self.held.values()
                 if not h.handed_back}
         pending = await trio.to_thread.run_sync(self.outbox.pending)
         held |= {(r.task_id, r.attempt) for r in pending}
-        return {"name": self.config.name, "hostname": self.config.name, "url": self.url,
+        return {"worker_id": self.identity, "name": self.config.name,
+                "hostname": self.config.name, "url": self.url,
                 "tasks": [] if self._stopping.is_set() else self.task_types(),
                 "resources": inventory.resources.to_json(), "paths": paths,
                 "plugins": self.backends(),
@@ -190,14 +194,18 @@ class Agent:
                               table=self.inventory.resources.table,
                               devices=self.inventory.gpus)
 
-    def _path_reports(self) -> list[dict[str, Any]]:
+    def _path_reports(self, with_sectors: bool = False) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for path in self.storage.paths():
             try:
-                out.append({"meta": path.meta.to_json(), "stat": path.stat().to_json(),
-                            "error": None})
+                report: dict[str, Any] = {"meta": path.meta.to_json(),
+                                          "stat": path.stat().to_json(), "error": None}
             except SealAgentError as exc:
-                out.append({"meta": path.meta.to_json(), "stat": None, "error": str(exc)})
+                report = {"meta": path.meta.to_json(), "stat": None, "error": str(exc)}
+            if with_sectors:
+                report["sectors"] = {sector.name: list(types.names)
+                                     for sector, types in path.sectors().items()}
+            out.append(report)
         return out
 
     def status(self) -> dict[str, Any]:
@@ -235,10 +243,11 @@ class Agent:
         try:
             await self._open()
             async with self._clients() as (client, remote):
+                self.link = ManagerLink(client, self.worker_info)
                 self.preparer = Preparer(self.storage, remote, self.inventory.resources,
                                          counters=self.executor.active, scratch=self.repo.work,
+                                         announce=self._declare_moved,
                                          ignore_resources=config.ignore_resources)
-                self.link = ManagerLink(client, self.worker_info)
                 self.reporter = Reporter(self.link, self.outbox)
                 self.windows = WindowLoop(self.link, self._dispatch, windows=config.windows,
                                           wait=config.window_wait)
@@ -253,6 +262,7 @@ class Agent:
 
     async def _open(self) -> None:
         config = self.config
+        self.identity = await trio.to_thread.run_sync(self.repo.identity)
         table = parse_resource_env(config.environ)
         storage_repo = config.storage_repo or config.repo
         self.storage = await trio.to_thread.run_sync(LocalStorage.open, storage_repo)
@@ -324,6 +334,7 @@ class Agent:
                 await self._wind_down(tasks)
             await self._flush_reports()
             background.cancel_scope.cancel()
+        await self._leave()
 
     async def _watch_stop(self, windows_scope: trio.CancelScope) -> None:
         await self._stopping.wait()
@@ -341,12 +352,29 @@ class Agent:
         return out
 
     def _app(self) -> RPCApp:
-        verify = fixed_token_verifier(self.config.api_info.token)
+        verify = delegated_verifier(self._ask_manager_about, own=self.config.api_info.token)
         registry = MethodRegistry()
         registry.add_object("Worker", AgentAPI(self))
         app = RPCApp(Dispatcher(registry), verify)
         app.mount("/remote", RemoteHandler(self.storage.paths, verify))
         return app
+
+    async def _declare_moved(self, assignment: Assignment, declared: Sequence[SectorFile],
+                             dropped: Sequence[SectorFile]) -> None:
+        """Tell the manager about moved files (``Sealing.StorageDeclare``)."""
+        move = FileMove(tuple(declared), tuple(dropped))
+        await self.link.call("Sealing.StorageDeclare", assignment.sector.number,
+                             move.to_json(), timeout=self.config.heartbeat_interval * 4)
+
+    async def _ask_manager_about(self, token: str) -> list[str]:
+        """The permissions the manager says ``token`` grants (AuthError if none)."""
+        info = self.config.api_info
+        async with RPCClient(info.url, info.token, transport=self.transport,
+                             timeout=self.config.heartbeat_interval) as client:
+            answer = await client.call("Auth.Verify", [token])
+        if not isinstance(answer, list) or not all(isinstance(p, str) for p in answer):
+            raise AuthError("the manager's answer about a token is not a permission list")
+        return answer
 
     async def _wind_down(self, tasks: trio.Nursery) -> None:
         """Hand back what has not started; give running phases ``stop_grace`` seconds."""
@@ -374,6 +402,15 @@ class Agent:
         if scope.cancelled_caught:
             _log.warning("results kept in the outbox for the next start",
                          pending=len(self.outbox))
+
+    async def _leave(self) -> None:
+        """Tell the manager this agent is gone (``Sealing.WorkerLeave``), so that its
+        unfinished tasks show ``ret-wait`` at once rather than ``running`` until the
+        manager's ``WorkerTimeout``."""
+        if self._killed:
+            return
+        with contextlib.suppress(RPCError), trio.move_on_after(self.config.heartbeat_interval):
+            await self.link.call("Sealing.WorkerLeave")
 
     def _on_abort(self, task_id: str) -> None:
         if not self.abort(task_id):

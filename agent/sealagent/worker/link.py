@@ -25,7 +25,8 @@ from sealagent.rpc.client import RPCClient
 RETRY_INTERVAL: Final = 1.0
 """Seconds between attempts to reach the manager."""
 
-InfoSource = Callable[[], Awaitable[dict[str, Any]]]
+InfoSource = Callable[[bool], Awaitable[dict[str, Any]]]
+"""The agent's WorkerInfo; with ``True`` (connecting) it lists the sector files held."""
 _log = structlog.get_logger(__name__)
 
 
@@ -56,7 +57,7 @@ class ManagerLink:
             while True:
                 try:
                     answer = await self.client.call("Sealing.WorkerConnect",
-                                                    [await self.info()])
+                                                    [await self.info(True)])
                     self.worker_id = str(answer["worker_id"])
                     self.session = str(answer["session"])
                 except AuthError as exc:
@@ -104,7 +105,7 @@ class ManagerLink:
         while True:
             await trio.sleep(interval)
             try:
-                answer = await self.call("Sealing.WorkerHeartbeat", await self.info())
+                answer = await self.call("Sealing.WorkerHeartbeat", await self.info(False))
             except RPCTransportError as exc:
                 _log.warning("heartbeat failed", error=str(exc))
                 continue

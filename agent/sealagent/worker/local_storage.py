@@ -95,6 +95,14 @@ class LocalStorage:
         return SectorPaths(unsealed=str(where[FileType.UNSEALED]),
                            sealed=str(where[FileType.SEALED]), cache=str(where[FileType.CACHE]))
 
+    def absent(self, sector: SectorID, file_types: FileType) -> tuple[SectorFile, ...]:
+        """The ``file_types`` files of ``sector`` that none of these paths holds, once
+        for each path: what a report drops from the manager's index when a task found
+        its inputs missing here (so that the holders are looked up again)."""
+        missing = [t for t in file_types.split()
+                   if not any(p.has(t, sector) for p in self.paths())]
+        return tuple(SectorFile(p.id, t) for p in self.paths() for t in missing)
+
     def declared(self, sector: SectorID) -> tuple[SectorFile, ...]:
         """Every file of ``sector`` held here, as the result report declares them."""
         out = []

@@ -11,10 +11,13 @@ executing window; its task counters are shared with the executing window, so
    here yet, from the holder's ``/remote``.  At most ``--parallel-fetch-limit`` downloads
    run at once (shared by all tasks), and their progress is visible in
    :attr:`Preparer.progress` and in the log;
-4. completes the move, as Lotus' sealing fetches do: the holder deletes its copy (a
-   stale copy must not serve a later task once this one rewrote the files), and the
-   task's report names the copies dropped there.  A holder that cannot be reached keeps
-   its copy; the task goes on.
+4. completes the move, as Lotus' sealing fetches do, in an order that survives a crash
+   at any point: the new copy is declared to the manager (``Sealing.StorageDeclare``,
+   acknowledged once the storage index is on disk), then the holder deletes its copy (a
+   stale copy must not serve a later task once this one rewrote the files), then the
+   removal is declared too (and named again in the task's report).  Until the manager
+   has recorded the new copy the old one stays; a holder that cannot be reached keeps
+   its copy, and the task goes on.
 
 Commit1 and Commit2 skip the preparing window, as in Lotus: C1 runs where the files are,
 C2 needs none; they only get their paths resolved (:meth:`Preparer.locate`).
@@ -23,7 +26,7 @@ C2 needs none; they only get their paths resolved (:meth:`Preparer.locate`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +43,9 @@ from sealagent.storage.paths import Reservation
 from sealagent.vocab.sectors import FileType
 from sealagent.worker.execute import resolve_need
 from sealagent.worker.local_storage import LocalStorage
+
+Announce = Callable[[Assignment, Sequence[SectorFile], Sequence[SectorFile]], Awaitable[None]]
+"""Declares moved files to the manager: ``(assignment, declared, dropped)``."""
 
 PROGRESS_LOG_STEP = 0.25
 """Log a download's progress every time it passes another quarter."""
@@ -86,10 +92,11 @@ class Preparer:
     """Prepares tasks for one agent."""
 
     def __init__(self, storage: LocalStorage, remote: RemoteClient, worker: WorkerResources,
-                 *, counters: ActiveResources, scratch: Path,
+                 *, counters: ActiveResources, scratch: Path, announce: Announce,
                  ignore_resources: bool = False) -> None:
         """
         :param storage: this agent's paths.
+        :param announce: declares moved files to the manager (raises when it could not).
         :param scratch: a directory for the unused paths of tasks that place no file.
         :param remote: the ``/remote`` client (its limiter is ``--parallel-fetch-limit``).
         :param worker: the hardware the agent reported (the fit check's capacity).
@@ -97,6 +104,7 @@ class Preparer:
         :param ignore_resources: accept every task (MaxConcurrent still applies).
         """
         self.storage = storage
+        self.announce = announce
         self.scratch = scratch
         self.remote = remote
         self.worker = worker
@@ -181,7 +189,7 @@ class Preparer:
                     del self.progress[assignment.task_id]
                 _log.info("fetched", file_type=source.file_type.dir_name, bytes=received,
                           source=source.url)
-                dropped += await self._drop_source(source.url, source.file_type)
+                dropped += await self._drop_source(assignment, source.url, source.file_type)
         except BaseException:
             prepared.release()
             raise
@@ -189,15 +197,35 @@ class Preparer:
         await self._check_inputs(assignment, prepared)
         return prepared
 
-    async def _drop_source(self, url: str, file_type: FileType) -> list[SectorFile]:
-        """Delete the holder's copy after a move; returns where it was removed from."""
+    async def _drop_source(self, assignment: Assignment, url: str,
+                           file_type: FileType) -> list[SectorFile]:
+        """Complete a move: declare the new copy, delete the holder's, declare that; returns
+        where it was removed from.  Any step that fails leaves the holder's copy (and the
+        index entry for it) in place: a copy too many, never one too few."""
+        here = await trio.to_thread.run_sync(self._copies_here, assignment, file_type)
+        try:
+            await self.announce(assignment, here, ())
+        except SealAgentError as exc:
+            _log.warning("source copy kept: the manager did not record the new one",
+                         source=url, error=str(exc))
+            return []
         keep = [p.id for p in self.storage.paths()]
         try:
             removed = await self.remote.delete(url, keep=keep)
         except SealAgentError as exc:
             _log.warning("source copy kept", source=url, error=str(exc))
             return []
-        return [SectorFile(path_id, file_type) for path_id in removed]
+        dropped = [SectorFile(path_id, file_type) for path_id in removed]
+        try:
+            await self.announce(assignment, (), dropped)
+        except SealAgentError as exc:
+            _log.warning("removal of the source copy not declared yet (the report will)",
+                         source=url, error=str(exc))
+        return dropped
+
+    def _copies_here(self, assignment: Assignment, file_type: FileType) -> list[SectorFile]:
+        return [SectorFile(p.id, file_type)
+                for p in self.storage.paths() if p.has(file_type, assignment.sector)]
 
 
 def _path_of(paths: SectorPaths, file_type: FileType) -> str:

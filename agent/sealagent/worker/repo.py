@@ -7,6 +7,7 @@
     <repo>/storage.json     the storage paths this agent uses
     <repo>/api              the agent's API multiaddr, written while ``run`` listens
     <repo>/token            the token the agent accepts (its ``MINER_API_INFO`` token)
+    <repo>/worker-id        the agent's identity at the manager, made at first start
     <repo>/outbox/          results not yet acknowledged by the manager
     <repo>/journal/         tasks that started and have no result yet
     <repo>/work/            downloaded deal pieces of running AddPiece tasks
@@ -19,6 +20,7 @@ The repo is ``--worker-repo``, else ``$SEALAGENT_WORKER_PATH``, else
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, TextIO
@@ -55,6 +57,7 @@ class WorkerRepo:
         self.journal = root / "journal"
         self.work = root / "work"
         self.lock_file = root / "repo.lock"
+        self.identity_file = root / "worker-id"
         self.storage = RepoStorage(root)
 
     def init(self, *, local_storage: bool) -> None:
@@ -78,6 +81,23 @@ class WorkerRepo:
         :raises ConfigError: another agent holds it.
         """
         return lock_repo(self.root, self.lock_file, "agent")
+
+    def identity(self) -> str:
+        """The agent's worker id: made (a random UUID) at first start and kept, so that a
+        restarted agent is the same worker and no two repos share one, whatever their
+        display names (Lotus' worker session id).  Call with the repo lock held."""
+        try:
+            text = self.identity_file.read_text().strip()
+        except FileNotFoundError:
+            text = str(uuid.uuid4())
+            write_text_atomic(self.identity_file, text + "\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.identity_file}: {exc.strerror}") from None
+        try:
+            return str(uuid.UUID(text))
+        except ValueError:
+            raise ConfigError(f"{self.identity_file} does not hold a worker id (a UUID); "
+                              "delete it to make a new identity") from None
 
     def write_api(self, info: APIInfo) -> None:
         """Record where the agent listens and the token it accepts, for the CLI."""

@@ -163,7 +163,11 @@ class TaskFlow:
             return _failure(assignment, str(exc))
         except NoSpaceError as exc:
             return _failure(assignment, str(exc), ErrorCode.NO_SPACE)
-        except (RPCTransportError, SectorFileNotFoundError) as exc:
+        except SectorFileNotFoundError as exc:
+            held.dropped += await trio.to_thread.run_sync(self.storage.absent, assignment.sector,
+                                                          assignment.phase.reads)
+            return _failure(assignment, str(exc), ErrorCode.TEMPORARY)
+        except RPCTransportError as exc:
             return _failure(assignment, str(exc), ErrorCode.TEMPORARY)
         except (SealAgentError, OSError) as exc:
             return _failure(assignment, str(exc))
