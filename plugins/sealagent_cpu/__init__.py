@@ -79,8 +79,8 @@ def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
     Path(paths.sealed).parent.mkdir(parents=True, exist_ok=True)
     out = proofs.seal_pre_commit_phase1(
         request.sector.proof, paths.cache, paths.unsealed, paths.sealed,
-        request.sector.prover_id, request.sector.number, bytes.fromhex(request.ticket),
-        _pieces(request.pieces))
+        prover_id=request.sector.prover_id, sector_id=request.sector.number,
+        ticket=bytes.fromhex(request.ticket), pieces=_pieces(request.pieces))
     return PreCommit1Result(json.dumps(out.to_json()))
 
 
@@ -98,8 +98,9 @@ def sealagent_commit1(request: Commit1Request) -> Commit1Result:
     """``proofs.seal_commit_phase1``, for the sector whose commitments the request names."""
     paths, sector = request.paths, request.sector
     out = proofs.seal_commit_phase1(
-        sector.proof, paths.cache, paths.sealed, sector.prover_id, sector.number,
-        bytes.fromhex(request.ticket), bytes.fromhex(request.seed), _pieces(request.pieces))
+        sector.proof, paths.cache, paths.sealed, prover_id=sector.prover_id,
+        sector_id=sector.number, ticket=bytes.fromhex(request.ticket),
+        seed=bytes.fromhex(request.seed), pieces=_pieces(request.pieces))
     if out.comm_d != proofs.cid_to_unsealed_commitment(request.comm_d):
         raise CommitmentMismatchError(f"the sector's comm_d is "
                                       f"{proofs.unsealed_commitment_to_cid(out.comm_d)}, not "
@@ -116,9 +117,9 @@ def sealagent_unseal(request: UnsealRequest) -> UnsealResult:
     """``proofs.unseal_range`` of the sealed replica into ``request.output``."""
     paths, sector = request.paths, request.sector
     written = proofs.unseal_range(
-        sector.proof, paths.cache, paths.sealed, request.output, sector.prover_id,
-        sector.number, proofs.cid_to_unsealed_commitment(request.comm_d),
-        bytes.fromhex(request.ticket), request.offset, request.size)
+        sector.proof, paths.cache, paths.sealed, request.output, prover_id=sector.prover_id,
+        sector_id=sector.number, comm_d=proofs.cid_to_unsealed_commitment(request.comm_d),
+        ticket=bytes.fromhex(request.ticket), offset=request.offset, num_bytes=request.size)
     return UnsealResult(written)
 
 

@@ -52,11 +52,12 @@ def sealed(tmp_path_factory: pytest.TempPathFactory,
         data = bytes(i % 251 for i in range(2032))
         ap = add_piece(PROOF, data, root / "unsealed", len(data))
         args = (_h(inp["prover_id_hex"]), inp["sector_id"], _h(inp["ticket_hex"]))
-        pc1 = seal_pre_commit_phase1(PROOF, cache, root / "unsealed", root / "sealed", *args,
-                                     [ap.piece])
+        ids = dict(zip(("prover_id", "sector_id", "ticket"), args, strict=True))
+        pc1 = seal_pre_commit_phase1(PROOF, cache, root / "unsealed", root / "sealed", **ids,
+                                     pieces=[ap.piece])
         pc2 = seal_pre_commit_phase2(pc1, cache, root / "sealed")
-        c1 = seal_commit_phase1(PROOF, cache, root / "sealed", *args, _h(inp["seed_hex"]),
-                                [ap.piece])
+        c1 = seal_commit_phase1(PROOF, cache, root / "sealed", **ids, seed=_h(inp["seed_hex"]),
+                                pieces=[ap.piece])
     return {"root": root, "cache": cache, "data": data, "piece": ap.piece, "pc1": pc1,
             "pc2": pc2, "c1": c1, "vector": vector, "args": args}
 
@@ -139,7 +140,8 @@ def test_commit_output_verifies_and_unseals(sealed: dict[str, Any], tmp_path: Pa
     prover_id, sector_id, ticket = sealed["args"]
     check_seal_commit_phase1(c1, prover_id, sector_id)
     out = tmp_path / "piece"
-    written = unseal_range(PROOF, sealed["cache"], sealed["root"] / "sealed", out, prover_id,
-                           sector_id, sealed["pc1"].comm_d, ticket, 0, 2032)
+    written = unseal_range(PROOF, sealed["cache"], sealed["root"] / "sealed", out,
+                           prover_id=prover_id, sector_id=sector_id,
+                           comm_d=sealed["pc1"].comm_d, ticket=ticket, offset=0, num_bytes=2032)
     assert written == 2032
     assert out.read_bytes() == sealed["data"]

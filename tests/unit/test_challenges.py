@@ -67,7 +67,9 @@ def test_synthetic_hardcoded(vectors: Vectors) -> None:
     assert synthetic_challenges(nodes, rid, comm_r, 0, count) == exp["synth_challenges"]
     porep = inp["num_porep_challenges"]
     assert synthetic_selection_indexes(count, rid, rand, 0, porep) == exp["porep_selection_indexes"]
-    assert synthetic_porep_challenges(nodes, rid, comm_r, rand, 0, porep, count) == exp[
+    assert synthetic_porep_challenges(nodes, rid, comm_r, rand, k=0,
+                                      challenges_per_partition=porep,
+                                      num_synth_challenges=count) == exp[
         "porep_challenges"
     ]
 

@@ -98,10 +98,12 @@ def seal_sector(proof: RegisteredSealProof, root: Path, sector_id: int = 7,
     """Stage, PC1, PC2 and (with ``commit``) C1 one sector under ``root``."""
     data, pieces = stage(proof, root)
     pc1 = seal_pre_commit_phase1(proof, root / "cache", root / "unsealed", root / "sealed",
-                                 PROVER_ID, sector_id, TICKET, pieces)
+                                 prover_id=PROVER_ID, sector_id=sector_id, ticket=TICKET,
+                                 pieces=pieces)
     pc2 = seal_pre_commit_phase2(pc1, root / "cache", root / "sealed")
-    c1 = (seal_commit_phase1(proof, root / "cache", root / "sealed", PROVER_ID, sector_id,
-                             TICKET, SEED, pieces) if commit else None)
+    c1 = (seal_commit_phase1(proof, root / "cache", root / "sealed", prover_id=PROVER_ID,
+                             sector_id=sector_id, ticket=TICKET, seed=SEED, pieces=pieces)
+          if commit else None)
     return Sealed(proof, root, data, pieces, sector_id, pc1, pc2, c1)
 
 
@@ -113,8 +115,9 @@ def sector(tmp_path: Path) -> Sealed:
 
 def _unseal(s: Sealed, offset: int, num_bytes: int) -> bytes:
     out = io.BytesIO()
-    written = unseal_range(s.proof, s.cache, s.sealed, out, PROVER_ID, s.sector_id,
-                           s.pc2.comm_d, TICKET, offset, num_bytes)
+    written = unseal_range(s.proof, s.cache, s.sealed, out, prover_id=PROVER_ID,
+                           sector_id=s.sector_id, comm_d=s.pc2.comm_d, ticket=TICKET,
+                           offset=offset, num_bytes=num_bytes)
     assert written == num_bytes
     return out.getvalue()
 
@@ -223,8 +226,8 @@ def test_unseal_whole_sector_and_ranges(sector: Sealed) -> None:
 
 def test_unseal_to_a_path(sector: Sealed, tmp_path: Path) -> None:
     out = tmp_path / "out.bin"
-    unseal_range(V1_1, sector.cache, sector.sealed, out, PROVER_ID, 7, sector.pc2.comm_d,
-                 TICKET, 100, 900)
+    unseal_range(V1_1, sector.cache, sector.sealed, out, prover_id=PROVER_ID, sector_id=7,
+                 comm_d=sector.pc2.comm_d, ticket=TICKET, offset=100, num_bytes=900)
     assert out.read_bytes() == sector.data[0][100:1000]
 
 
@@ -245,8 +248,8 @@ def test_clear_cache_keeps_what_proving_needs_and_unseal_recomputes(sector: Seal
 
 def test_unseal_with_the_wrong_ticket_gives_other_bytes(sector: Sealed) -> None:
     out = io.BytesIO()
-    unseal_range(V1_1, sector.cache, sector.sealed, out, PROVER_ID, 7, sector.pc2.comm_d,
-                 bytes(32), 0, 1016)
+    unseal_range(V1_1, sector.cache, sector.sealed, out, prover_id=PROVER_ID, sector_id=7,
+                 comm_d=sector.pc2.comm_d, ticket=bytes(32), offset=0, num_bytes=1016)
     assert out.getvalue() != sector.data[0]
 
 
@@ -262,7 +265,8 @@ def test_pc1_resumes_after_complete_layers(tmp_path: Path) -> None:
 
     def pc1() -> PreCommit1Output:
         return seal_pre_commit_phase1(V1_1, tmp_path / "cache", tmp_path / "unsealed",
-                                      tmp_path / "sealed", PROVER_ID, 7, TICKET, pieces,
+                                      tmp_path / "sealed", prover_id=PROVER_ID, sector_id=7,
+                                      ticket=TICKET, pieces=pieces,
                                       progress=lambda stage, done, total: stages.append(stage))
 
     first = pc1()
@@ -289,14 +293,17 @@ def test_pc1_wrong_pieces(tmp_path: Path) -> None:
     wrong = [PieceInfo(bytes(32), pieces[0].size), pieces[1]]
     with pytest.raises(CommitmentMismatchError):
         seal_pre_commit_phase1(V1_1, tmp_path / "cache", tmp_path / "unsealed",
-                               tmp_path / "sealed", PROVER_ID, 7, TICKET, wrong)
+                               tmp_path / "sealed", prover_id=PROVER_ID, sector_id=7,
+                               ticket=TICKET, pieces=wrong)
     with pytest.raises(CommitmentMismatchError):
         seal_pre_commit_phase1(V1_1, tmp_path / "cache", tmp_path / "unsealed",
-                               tmp_path / "sealed", PROVER_ID, 7, TICKET, pieces[:1])
+                               tmp_path / "sealed", prover_id=PROVER_ID, sector_id=7,
+                               ticket=TICKET, pieces=pieces[:1])
     too_many = [*pieces, PieceInfo(bytes(32), 1024)]
     with pytest.raises(PieceSizeError):
         seal_pre_commit_phase1(V1_1, tmp_path / "cache", tmp_path / "unsealed",
-                               tmp_path / "sealed", PROVER_ID, 7, TICKET, too_many)
+                               tmp_path / "sealed", prover_id=PROVER_ID, sector_id=7,
+                               ticket=TICKET, pieces=too_many)
 
 
 @pytest.fixture
@@ -312,7 +319,7 @@ def test_pc1_input_errors(staged: tuple[Path, list[PieceInfo]]) -> None:
     def pc1(proof: object = V1_1, unsealed: Path = root / "unsealed",
             cache: Path = root / "cache", ticket: bytes = TICKET) -> None:
         seal_pre_commit_phase1(proof, cache, unsealed, root / "sealed",  # type: ignore[arg-type]
-                               PROVER_ID, 7, ticket, pieces)
+                               prover_id=PROVER_ID, sector_id=7, ticket=ticket, pieces=pieces)
 
     with pytest.raises(UnknownProofError):
         pc1(proof="StackedDrg3KiBV1")
@@ -349,8 +356,8 @@ def test_truncated_sealed_file(sector: Sealed) -> None:
     with pytest.raises(CorruptDataError):
         seal_pre_commit_phase2(sector.pc1, sector.cache, sector.sealed)
     with pytest.raises(CorruptDataError):
-        seal_commit_phase1(V1_1, sector.cache, sector.sealed, PROVER_ID, 7, TICKET, SEED,
-                           sector.pieces)
+        seal_commit_phase1(V1_1, sector.cache, sector.sealed, prover_id=PROVER_ID, sector_id=7,
+                           ticket=TICKET, seed=SEED, pieces=sector.pieces)
     with pytest.raises(CorruptDataError):
         _unseal(sector, 0, 10)
 
@@ -383,14 +390,16 @@ def test_8mib_flow(tmp_path: Path) -> None:
     data = os.urandom(proof.shape.unpadded_size)
     piece = add_piece(proof, data, tmp_path / "unsealed", len(data)).piece
     pc1 = seal_pre_commit_phase1(proof, tmp_path / "cache", tmp_path / "unsealed",
-                                 tmp_path / "sealed", PROVER_ID, 9, TICKET, [piece])
+                                 tmp_path / "sealed", prover_id=PROVER_ID, sector_id=9,
+                                 ticket=TICKET, pieces=[piece])
     pc2 = seal_pre_commit_phase2(pc1, tmp_path / "cache", tmp_path / "sealed")
-    c1 = seal_commit_phase1(proof, tmp_path / "cache", tmp_path / "sealed", PROVER_ID, 9,
-                            TICKET, SEED, [piece])
+    c1 = seal_commit_phase1(proof, tmp_path / "cache", tmp_path / "sealed", prover_id=PROVER_ID,
+                            sector_id=9, ticket=TICKET, seed=SEED, pieces=[piece])
     assert verify_seal_commit_phase1(SealCommitPhase1Output.from_json(c1.to_json()),
                                      PROVER_ID, 9)
     clear_cache(proof.sector_size, tmp_path / "cache")
     out = io.BytesIO()
-    unseal_range(proof, tmp_path / "cache", tmp_path / "sealed", out, PROVER_ID, 9,
-                 pc2.comm_d, TICKET, 1 << 20, 1 << 16)
+    unseal_range(proof, tmp_path / "cache", tmp_path / "sealed", out, prover_id=PROVER_ID,
+                 sector_id=9, comm_d=pc2.comm_d, ticket=TICKET, offset=1 << 20,
+                 num_bytes=1 << 16)
     assert out.getvalue() == data[1 << 20 : (1 << 20) + (1 << 16)]

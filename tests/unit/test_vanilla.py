@@ -69,7 +69,8 @@ def test_round_trip(proof: RegisteredSealProof, tmp_path: Path) -> None:
     assert verify_seal_commit_phase1(c1)
     assert not verify_seal_commit_phase1(c1, PROVER_ID, 43)
     out = io.BytesIO()
-    unseal_range(proof, s.cache, s.sealed, out, PROVER_ID, 42, s.pc2.comm_d, TICKET, 0, 2032)
+    unseal_range(proof, s.cache, s.sealed, out, prover_id=PROVER_ID, sector_id=42,
+                 comm_d=s.pc2.comm_d, ticket=TICKET, offset=0, num_bytes=2032)
     assert out.getvalue() == s.data[0] + s.data[1] + bytes(508)
 
 
@@ -233,21 +234,22 @@ def test_from_json_rejects_malformed(v1_1: Sealed) -> None:
 
 def test_c1_input_errors(tmp_path: Path) -> None:
     s = seal_sector(V1_1, tmp_path, commit=False)
-    args = (V1_1, s.cache, s.sealed, PROVER_ID, 7, TICKET, SEED)
+    args = (V1_1, s.cache, s.sealed)
+    ids: dict[str, Any] = {"prover_id": PROVER_ID, "sector_id": 7, "ticket": TICKET}
     with pytest.raises(CommitmentMismatchError):
-        seal_commit_phase1(*args, s.pieces[:1])
+        seal_commit_phase1(*args, **ids, seed=SEED, pieces=s.pieces[:1])
     with pytest.raises(InvalidInputError):
-        seal_commit_phase1(V1_1, s.cache, s.sealed, PROVER_ID, 7, TICKET, b"seed", s.pieces)
+        seal_commit_phase1(*args, **ids, seed=b"seed", pieces=s.pieces)
     layer = layer_path(s.cache, 1)
     raw = bytearray(layer.read_bytes())
     for node in range(1, 64):
         raw[32 * node + 3] ^= 0x10
     layer.write_bytes(bytes(raw))
     with pytest.raises(VerificationError, match="invalid vanilla proof generated"):
-        seal_commit_phase1(*args, s.pieces)
+        seal_commit_phase1(*args, **ids, seed=SEED, pieces=s.pieces)
     (s.cache / "p_aux").unlink()
     with pytest.raises(CorruptDataError):
-        seal_commit_phase1(*args, s.pieces)
+        seal_commit_phase1(*args, **ids, seed=SEED, pieces=s.pieces)
 
 
 def _mutations(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

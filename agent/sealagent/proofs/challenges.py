@@ -162,6 +162,7 @@ def synthetic_porep_challenges(
     replica_id: bytes,
     comm_r: bytes,
     seed: bytes,
+    *,
     k: int,
     challenges_per_partition: int,
     num_synth_challenges: int | None = None,
@@ -195,5 +196,6 @@ def partition_challenges(
     if proof.is_non_interactive:
         return non_interactive_challenges(nodes, replica_id, comm_r, k, count)
     if proof.is_synthetic:
-        return synthetic_porep_challenges(nodes, replica_id, comm_r, seed, k, count)
+        return synthetic_porep_challenges(nodes, replica_id, comm_r, seed, k=k,
+                                          challenges_per_partition=count)
     return interactive_challenges(nodes, replica_id, seed, k, count)

@@ -104,6 +104,7 @@ def seal_commit_phase1(
     registered_proof: RegisteredSealProof | str | int,
     cache_dir: str | os.PathLike[str],
     sealed_path: str | os.PathLike[str],
+    *,
     prover_id: bytes,
     sector_id: int,
     ticket: bytes,

@@ -22,7 +22,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,9 @@ from sealagent.proofs.cache_files import existing_dir, layer_path
 from sealagent.proofs.graph import BASE_DEGREE, DEGREE, ParentsArray, StackedGraph
 from sealagent.proofs.parent_cache import load_parents
 from sealagent.vocab.registry import ApiVersion, RegisteredSealProof, resolve_proof
+
+if TYPE_CHECKING:
+    from sealagent.proofs.kernels import LayerLabeler
 
 LABEL_BYTES: Final = 32
 PREFIX_BYTES: Final = 64
@@ -75,8 +78,9 @@ def node_zero_label(replica_id: bytes, layer: int) -> bytes:
     return bytes(digest)
 
 
-def _check_chunk(parents: ParentsArray, start: int, nodes: int) -> None:
-    """Base parents must precede their node and every parent must be a node."""
+def check_parents(parents: ParentsArray, start: int, nodes: int) -> None:
+    """Rows ``start…`` of a graph of ``nodes`` nodes: base parents precede their node and
+    every parent is a node (InvalidInputError otherwise)."""
     if parents.size and int(parents.max()) >= nodes:
         raise InvalidInputError(f"a parent index is outside the graph of {nodes} nodes")
     v = np.arange(start, start + parents.shape[0])
@@ -139,10 +143,44 @@ def label_layer(
 ) -> None:
     """Compute every label of ``layer`` into ``out`` (a writable ``nodes·32``-byte buffer).
 
-    ``parents`` is the graph (``(nodes, 14)`` uint32); ``prev`` holds the labels of layer
-    ``layer − 1`` as ``(nodes, 32)`` uint8 and must be given exactly when ``layer > 1``.
-    Work goes chunk by chunk: numpy prepares the prefixes, the base parent offsets and
-    the gathered expander labels of a chunk, then a tight loop hashes its nodes in order.
+    The reference :class:`~sealagent.proofs.kernels.LayerLabeler`.  ``parents`` is the
+    graph (``(nodes, 14)`` uint32); ``prev`` holds the labels of layer ``layer − 1`` as
+    ``(nodes, 32)`` uint8 and must be given exactly when ``layer > 1``.  Work goes chunk
+    by chunk: numpy prepares the prefixes, the base parent offsets and the gathered
+    expander labels of a chunk, then a tight loop hashes its nodes in order.
+    """
+    rid, mv = check_layer_arguments(replica_id, layer, parents, out, prev)
+    nodes = parents.shape[0]
+    # One 32-byte void item per label: ``take`` then copies whole labels, the fastest gather.
+    prev_rows = None if prev is None else np.ascontiguousarray(prev).reshape(-1).view("V32")
+    mv[0:LABEL_BYTES] = node_zero_label(rid, layer)
+    for start in range(0, nodes, _CHUNK_NODES):
+        stop = min(start + _CHUNK_NODES, nodes)
+        chunk = np.asarray(parents[start:stop])
+        check_parents(chunk, start, nodes)
+        first = max(start, 1)
+        rows = chunk[first - start :]
+        base = (rows[:, :BASE_DEGREE].astype(np.int64) * LABEL_BYTES).tolist()
+        prefixes = _prefixes(rid, layer, first, stop)
+        if prev_rows is None:
+            _label_first_layer_chunk(mv, base, prefixes, first)
+        else:
+            exp = prev_rows.take(rows[:, BASE_DEGREE:]).tobytes()
+            _label_later_layer_chunk(mv, base, prefixes, exp, first)
+        if progress is not None:
+            progress(layer, stop, nodes)
+
+
+def check_layer_arguments(
+    replica_id: bytes, layer: int, parents: ParentsArray, out: memoryview,
+    prev: LabelsArray | None,
+) -> tuple[bytes, memoryview]:
+    """Validate a :class:`~sealagent.proofs.kernels.LayerLabeler` call's arguments.
+
+    Returns the replica id as ``bytes`` and ``out`` as a flat writable byte view; raises
+    InvalidInputError for a bad replica id, layer number, graph shape, output buffer or
+    previous layer.  The parents' values are checked chunk by chunk with
+    :func:`check_parents`.
     """
     rid = _check_replica_id(replica_id)
     if not 1 <= layer < 1 << 32:
@@ -159,24 +197,7 @@ def label_layer(
         raise InvalidInputError("the previous layer is needed exactly for layers after the first")
     if prev is not None and prev.shape != (nodes, LABEL_BYTES):
         raise InvalidInputError(f"the previous layer must have shape ({nodes}, {LABEL_BYTES})")
-    # One 32-byte void item per label: ``take`` then copies whole labels, the fastest gather.
-    prev_rows = None if prev is None else np.ascontiguousarray(prev).reshape(-1).view("V32")
-    mv[0:LABEL_BYTES] = node_zero_label(rid, layer)
-    for start in range(0, nodes, _CHUNK_NODES):
-        stop = min(start + _CHUNK_NODES, nodes)
-        chunk = np.asarray(parents[start:stop])
-        _check_chunk(chunk, start, nodes)
-        first = max(start, 1)
-        rows = chunk[first - start :]
-        base = (rows[:, :BASE_DEGREE].astype(np.int64) * LABEL_BYTES).tolist()
-        prefixes = _prefixes(rid, layer, first, stop)
-        if prev_rows is None:
-            _label_first_layer_chunk(mv, base, prefixes, first)
-        else:
-            exp = prev_rows.take(rows[:, BASE_DEGREE:]).tobytes()
-            _label_later_layer_chunk(mv, base, prefixes, exp, first)
-        if progress is not None:
-            progress(layer, stop, nodes)
+    return rid, mv
 
 
 def generate_labels(
@@ -287,11 +308,12 @@ def _write_layer(
     parents: ParentsArray,
     prev: LabelsArray | None,
     progress: ProgressCallback | None,
+    labeler: LayerLabeler,
 ) -> None:
     """Label one layer into a memory-mapped partial file, then fsync and rename it."""
     partial = _partial_path(path.parent, layer)
     out = np.memmap(partial, dtype=np.uint8, mode="w+", shape=(parents.shape[0] * LABEL_BYTES,))
-    label_layer(replica_id, layer, parents, out.data, prev, progress)
+    labeler(replica_id, layer, parents, out.data, prev, progress)
     out.flush()
     del out
     with partial.open("rb+") as f:
@@ -308,6 +330,7 @@ def create_label_layers(
     layers: int | None = None,
     start_layer: int = 1,
     progress: ProgressCallback | None = None,
+    labeler: LayerLabeler = label_layer,
 ) -> list[Path]:
     """Label layers ``start_layer … L`` into ``cache_dir``; returns the paths of all L layers.
 
@@ -316,7 +339,8 @@ def create_label_layers(
     ``layers`` is required).  With ``start_layer > 1`` the layers before it must be
     complete on disk for this replica; layer ``start_layer − 1`` is read back through a
     memory map.  ``start_layer = L + 1`` does nothing, so resuming is always
-    ``start_layer=completed_layers(cache_dir, graph, replica_id) + 1``.
+    ``start_layer=completed_layers(cache_dir, graph, replica_id) + 1``.  ``labeler``
+    computes each layer (a :class:`~sealagent.proofs.kernels.LayerLabeler`).
     """
     rid = _check_replica_id(replica_id)
     nodes, layers = _graph_shape(graph, layers)
@@ -332,6 +356,6 @@ def create_label_layers(
     prev = _open_layer(layer_path(cache, start_layer - 1), nodes) if start_layer > 1 else None
     for layer in range(start_layer, layers + 1):
         path = layer_path(cache, layer)
-        _write_layer(path, rid, layer, parents, prev, progress)
+        _write_layer(path, rid, layer, parents, prev, progress, labeler)
         prev = _open_layer(path, nodes)
     return [layer_path(cache, layer) for layer in range(1, layers + 1)]

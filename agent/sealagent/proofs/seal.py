@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -47,8 +47,8 @@ from sealagent.proofs.cache_files import (
     sector_file,
 )
 from sealagent.proofs.challenges import bytes32
-from sealagent.proofs.encoding import encode_nodes
 from sealagent.proofs.field import trim
+from sealagent.proofs.kernels import REFERENCE_KERNELS, Progress, SealKernels, report
 from sealagent.proofs.labels import completed_layers, create_label_layers
 from sealagent.proofs.merkle import (
     NODE_BYTES,
@@ -60,17 +60,10 @@ from sealagent.proofs.merkle import (
     tree_r_last_layout,
 )
 from sealagent.proofs.pieces import PieceInfo, generate_data_commitment
-from sealagent.proofs.poseidon import poseidon_hash, poseidon_hash_level
+from sealagent.proofs.poseidon import poseidon_hash
 from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
-Progress: TypeAlias = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``: stages are ``tree-d``, ``layer-<l>``, ``tree-c``,
-``encode``, ``tree-r-last``; ``done``/``total`` count nodes (or 0/1, 1/1 for a whole step)."""
-
 Nodes: TypeAlias = npt.NDArray[np.uint8]
-
-CHUNK_NODES: Final = 1 << 16
-"""Nodes processed per step when streaming a sector (2 MiB per layer)."""
 
 _U64_MAX: Final = (1 << 64) - 1
 
@@ -211,12 +204,6 @@ def map_nodes(path: Path, nodes: int, writable: bool = False) -> np.memmap[Any, 
                      shape=(nodes, NODE_BYTES))
 
 
-def _report(progress: Progress | None, stage: str, done: int, total: int) -> None:
-    """Call the progress callback if there is one."""
-    if progress is not None:
-        progress(stage, done, total)
-
-
 def _copy_file(source: Path, target: Path) -> None:
     """Copy ``source`` over ``target`` (unless they are the same file) and fsync it."""
     if target.exists() and os.path.samefile(source, target):
@@ -245,11 +232,13 @@ def seal_pre_commit_phase1(
     cache_dir: str | os.PathLike[str],
     unsealed_path: str | os.PathLike[str],
     sealed_path: str | os.PathLike[str],
+    *,
     prover_id: bytes,
     sector_id: int,
     ticket: bytes,
     pieces: Sequence[PieceInfo],
     progress: Progress | None = None,
+    kernels: SealKernels = REFERENCE_KERNELS,
 ) -> PreCommit1Output:
     """PreCommit1: tree_d, CommD check, replica id and the label layers.
 
@@ -257,7 +246,8 @@ def seal_pre_commit_phase1(
     as :func:`~sealagent.proofs.pieces.add_piece` writes it); ``pieces`` are the pieces
     in it, in order; space after them counts as zero filler pieces.  The unsealed file is
     copied to ``sealed_path``, which PC2 encodes in place.  Layers already complete for
-    this replica are kept (an interrupted PC1 resumes).
+    this replica are kept (an interrupted PC1 resumes).  ``kernels.labeler`` computes the
+    layers (:mod:`sealagent.proofs.kernels`).
     """
     proof = resolve_proof(registered_proof)
     prover_id, ticket = bytes32("prover_id", prover_id), bytes32("ticket", ticket)
@@ -270,9 +260,9 @@ def seal_pre_commit_phase1(
     sealed = Path(sealed_path)
     _copy_file(unsealed, sealed)
     tree_d = tree_d_layout(cache, proof.sector_size)
-    _report(progress, "tree-d", 0, 1)
+    report(progress, "tree-d", 0, 1)
     comm_d = tree_d.build(map_nodes(sealed, proof.nodes))
-    _report(progress, "tree-d", 1, 1)
+    report(progress, "tree-d", 1, 1)
     if comm_d != expected_comm_d:
         raise CommitmentMismatchError(
             f"the data's comm_d {comm_d.hex()} does not match the pieces' {expected_comm_d.hex()}"
@@ -284,6 +274,7 @@ def seal_pre_commit_phase1(
             proof, replica_id, cache, start_layer=done + 1,
             progress=None if progress is None
             else lambda layer, n, total: progress(layer_id(layer), n, total),
+            labeler=kernels.labeler,
         )
     return PreCommit1Output(proof, label_configs(cache, proof), _config_of(tree_d), comm_d,
                             replica_id, ticket)
@@ -301,36 +292,20 @@ def open_layers(cache: Path, proof: RegisteredSealProof,
             for layer in range(1, proof.layers + 1)]
 
 
-def _hash_columns(layers: Sequence[Nodes], out: Nodes, progress: Progress | None) -> None:
-    """Column hashes ``PoseidonMerkle_L(label_1[j], …, label_L[j])`` of every node into ``out``."""
-    count, nodes = len(layers), out.shape[0]
-    for start in range(0, nodes, CHUNK_NODES):
-        stop = min(start + CHUNK_NODES, nodes)
-        columns = np.stack([layer[start:stop] for layer in layers], axis=1)
-        out[start:stop] = poseidon_hash_level(columns.reshape(-1, NODE_BYTES), count)
-        _report(progress, "tree-c", stop, nodes)
-
-
-def _encode_replica(key: Nodes, data: Nodes, replica: Nodes, progress: Progress | None) -> None:
-    """``replica[j] = key[j] + data[j] (mod r)`` for every node, chunk by chunk."""
-    nodes = replica.shape[0]
-    for start in range(0, nodes, CHUNK_NODES):
-        stop = min(start + CHUNK_NODES, nodes)
-        replica[start:stop] = encode_nodes(np.asarray(key[start:stop]),
-                                           np.asarray(data[start:stop]))
-        _report(progress, "encode", stop, nodes)
-
-
 def seal_pre_commit_phase2(
     pc1_output: PreCommit1Output,
     cache_dir: str | os.PathLike[str],
     sealed_path: str | os.PathLike[str],
+    *,
     progress: Progress | None = None,
+    kernels: SealKernels = REFERENCE_KERNELS,
 ) -> SealPreCommitOutput:
     """PreCommit2: tree_c, the encoded replica, tree_r_last, ``comm_r``, ``p_aux``, ``t_aux``.
 
     ``comm_r = PoseidonMerkle_2(comm_c, comm_r_last)``.  The label layers and tree_d are
     read from ``cache_dir`` (paths in ``pc1_output`` are ignored, as rust re-roots them).
+    ``kernels`` hashes the columns and builds tree_c and the replica with tree_r_last
+    (:mod:`sealagent.proofs.kernels`); files, names and checks stay this function's.
     """
     if not isinstance(pc1_output, PreCommit1Output):
         raise InvalidInputError("pc1_output must be a PreCommit1Output")
@@ -347,23 +322,21 @@ def seal_pre_commit_phase2(
     try:
         columns = np.memmap(columns_path, dtype=np.uint8, mode="w+",
                             shape=(proof.nodes, NODE_BYTES))
-        _hash_columns(layers, columns, progress)
-        comm_c = tree_c.build(columns)
+        kernels.column_hasher(layers, columns, progress)
+        comm_c = kernels.tree_c_builder(tree_c, columns)
         del columns
     finally:
         columns_path.unlink(missing_ok=True)
 
+    tree_r_last = tree_r_last_layout(cache, proof.shape)
     replica = map_nodes(sealed, proof.nodes, writable=True)
-    _encode_replica(layers[-1], map_nodes(tree_d.paths()[0], proof.nodes), replica, progress)
+    comm_r_last = kernels.tree_r_last_builder(
+        tree_r_last, layers[-1], map_nodes(tree_d.paths()[0], proof.nodes), replica, progress)
     replica.flush()
     del replica
     with sealed.open("rb+") as f:
         os.fsync(f.fileno())
-
-    tree_r_last = tree_r_last_layout(cache, proof.shape)
-    _report(progress, "tree-r-last", 0, 1)
-    comm_r_last = tree_r_last.build(map_nodes(sealed, proof.nodes))
-    _report(progress, "tree-r-last", 1, 1)
+    report(progress, "tree-r-last", 1, 1)
     comm_r = poseidon_hash([comm_c, comm_r_last])
 
     PersistentAux(comm_c, comm_r_last).write(cache)

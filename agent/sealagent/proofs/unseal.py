@@ -22,7 +22,8 @@ from sealagent.errors import InvalidInputError
 from sealagent.proofs.cache_files import existing_dir, layer_path, sector_file
 from sealagent.proofs.encoding import decode_nodes
 from sealagent.proofs.fr32 import iter_unpadded
-from sealagent.proofs.labels import completed_layers, label_layer
+from sealagent.proofs.kernels import REFERENCE_KERNELS, LayerLabeler, SealKernels
+from sealagent.proofs.labels import completed_layers
 from sealagent.proofs.merkle import NODE_BYTES
 from sealagent.proofs.parent_cache import load_parents
 from sealagent.proofs.seal import Nodes, generate_replica_id, map_nodes
@@ -70,14 +71,15 @@ class _DecodedSector(io.RawIOBase):
         return n
 
 
-def _recomputed_key(proof: RegisteredSealProof, replica_id: bytes, scratch: Path) -> Nodes:
+def _recomputed_key(proof: RegisteredSealProof, replica_id: bytes, scratch: Path,
+                    labeler: LayerLabeler) -> Nodes:
     """Label every layer from the parent cache; return the last one (a scratch memmap)."""
     parents = load_parents(proof)
     prev: Nodes | None = None
     for layer in range(1, proof.layers + 1):
         buf = np.memmap(scratch / f"layer-{layer % 2}.dat", dtype=np.uint8, mode="w+",
                         shape=(proof.nodes * NODE_BYTES,))
-        label_layer(replica_id, layer, parents, buf.data, prev)
+        labeler(replica_id, layer, parents, buf.data, prev)
         prev = buf.reshape(proof.nodes, NODE_BYTES)
     assert prev is not None
     return prev
@@ -88,17 +90,20 @@ def unseal_range(
     cache_dir: str | os.PathLike[str],
     sealed_path: str | os.PathLike[str],
     unsealed_output: str | os.PathLike[str] | BinaryIO,
+    *,
     prover_id: bytes,
     sector_id: int,
     comm_d: bytes,
     ticket: bytes,
     offset: int,
     num_bytes: int,
+    kernels: SealKernels = REFERENCE_KERNELS,
 ) -> int:
     """Write the original bytes ``[offset, offset + num_bytes)`` (unpadded) of the sector.
 
     ``unsealed_output`` is a path (created or truncated) or a writable binary file.
-    Returns the number of bytes written (``num_bytes``).
+    Returns the number of bytes written (``num_bytes``).  When the cache no longer holds
+    the key, ``kernels.labeler`` computes it again (:mod:`sealagent.proofs.kernels`).
     """
     proof = resolve_proof(registered_proof)
     replica_id = generate_replica_id(prover_id, sector_id, ticket, comm_d, proof.porep_id)
@@ -116,7 +121,7 @@ def unseal_range(
         else:
             scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="unseal-",
                                                                       dir=cache))
-            key = _recomputed_key(proof, replica_id, Path(scratch))
+            key = _recomputed_key(proof, replica_id, Path(scratch), kernels.labeler)
         decoded = io.BufferedReader(_DecodedSector(key, map_nodes(sealed, proof.nodes)))
         if isinstance(unsealed_output, str | os.PathLike):
             output: BinaryIO = stack.enter_context(open(unsealed_output, "wb"))
