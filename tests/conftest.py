@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +31,13 @@ def _parent_cache_dir(tmp_path_factory: pytest.TempPathFactory,
     cache = tmp_path_factory.getbasetemp() / "filecoin-parents"
     cache.mkdir(exist_ok=True)
     monkeypatch.setenv("FIL_PROOFS_PARENT_CACHE", str(cache))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kernel_cache(pytestconfig: pytest.Config) -> Iterator[Path]:
+    """Compiled kernels go to pytest's cache directory, so they compile once, not per run."""
+    assert pytestconfig.cache is not None
+    path = Path(pytestconfig.cache.mkdir("sealagent-kernels"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEALAGENT_KERNEL_CACHE", str(path))
+        yield path

@@ -42,6 +42,8 @@ observes every phase without running one.  docs/plugins.md is the backend author
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pluggy
 
 from sealagent import PROJECT_NAME
@@ -80,6 +82,21 @@ def sealagent_backend_info() -> BackendInfo:  # type: ignore[empty-body]
     :returns: name (the entry-point name), description, version, and ``available=False``
         with a ``reason`` (``"no CUDA GPU"``) when the backend cannot run here.  An
         unavailable backend is skipped during selection and ``cpu`` runs instead.
+    """
+
+
+@_hookspec
+def sealagent_warm(progress: Callable[[str], None]) -> None:
+    """Compile or load this backend's kernels now, so that no phase pays for it.
+
+    Called by ``sealagent plugins --warm`` and by an agent before it opens its first
+    window, only on an available backend; a backend without compiled code need not
+    implement it.  Results must be cached where every later process finds them (and
+    where ``backend_info``'s ``kernel_cache`` says); several processes may warm at once
+    and must leave a sound cache.
+
+    :param progress: receives one line of text per step (``"compiling Poseidon …"``).
+    :returns: nothing; raising fails the warm-up (its message reaches the operator).
     """
 
 

@@ -372,7 +372,8 @@ class BackendInfo(Message):
     """What a backend says about itself (:func:`~sealagent.hookspecs.sealagent_backend_info`).
 
     ``available`` is false when the backend cannot run on this host; ``reason`` then says
-    why (``"no CUDA GPU"``).
+    why (``"no CUDA GPU"``).  ``kernel_cache`` is the directory where the backend keeps
+    compiled kernels, if it has any (see :func:`~sealagent.hookspecs.sealagent_warm`).
     """
 
     name: str
@@ -380,6 +381,7 @@ class BackendInfo(Message):
     version: str
     available: bool = True
     reason: str | None = None
+    kernel_cache: str | None = None
 
 
 @dataclass(frozen=True)

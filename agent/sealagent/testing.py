@@ -191,6 +191,56 @@ def assert_backend_matches_reference(plugin: object, phase: Phase | str,
     return actual
 
 
+SEALING_PHASES: Final = (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.FINALIZE,
+                         Phase.UNSEAL)
+"""The phases :func:`assert_sealing_matches_reference` runs: Unseal comes after Finalize, so
+it computes the key again from the parent cache."""
+
+
+def assert_sealing_matches_reference(plugin: object, inputs: SectorInputs | None = None,
+                                     workdir: str | Path | None = None,
+                                     phases: tuple[Phase, ...] = SEALING_PHASES
+                                     ) -> dict[Phase, set[str]]:
+    """Seal one sector with ``cpu`` and with ``plugin``; assert they agree after every phase.
+
+    Unlike :func:`assert_backend_matches_reference`, each side continues from its own
+    earlier phases, so a whole pipeline is compared for the price of sealing twice.  After
+    each phase the results must be equal and every file under the sector's storage root
+    byte for byte the same (both sides run at the same path, as file contents such as
+    ``t_aux`` name it).  Phases ``plugin`` does not implement run on ``cpu`` on both sides.
+
+    :returns: the backends that ran each phase on the plugin's side.
+    :raises AssertionError: a result or a file differs.
+    """
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="sealagent-compare-") as tmp:
+            return assert_sealing_matches_reference(plugin, inputs, tmp, phases)
+    work = Path(workdir)
+    inputs = inputs or SectorInputs.create(work / "inputs")
+    root, reference, candidate = work / "sector", work / "reference", work / "candidate"
+    reference.mkdir(parents=True)
+    candidate.mkdir()
+    name, selection = _candidate_selection(plugin)
+    want_state = got_state = SealState()
+    used: dict[Phase, set[str]] = {}
+    for phase in phases:
+        reference.rename(root)
+        want_state, expected, _ = run_requests(phase, inputs, root, want_state,
+                                               reference_selection())
+        root.rename(reference)
+        candidate.rename(root)
+        got_state, actual, used[phase] = run_requests(phase, inputs, root, got_state,
+                                                      selection)
+        root.rename(candidate)
+        for want, got in zip(expected, actual, strict=True):
+            assert got.to_json() == want.to_json(), (
+                f"{phase.label}: {name!r} returned {got.to_json()}, {REFERENCE_BACKEND!r} "
+                f"returned {want.to_json()}")
+        problems = compare_trees(reference, candidate)
+        assert not problems, f"after {phase.label}: files differ from the reference: {problems}"
+    return used
+
+
 @pytest.fixture
 def sector_inputs(tmp_path: Path) -> SectorInputs:
     """A 2 KiB sector (``StackedDrg2KiBV1_1``) with two pseudo-random pieces."""

@@ -71,26 +71,55 @@ def sealagent_addpiece(request: AddPieceRequest) -> AddPieceResult:
                           out.written)
 
 
-@hookimpl
-def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
-    """``proofs.seal_pre_commit_phase1``: labels into the cache directory."""
+def precommit1(request: PreCommit1Request,
+               kernels: proofs.SealKernels | None = None) -> PreCommit1Result:
+    """``proofs.seal_pre_commit_phase1`` with ``kernels`` (default: the reference's).
+
+    Public, like :func:`precommit2` and :func:`unseal`, so that a backend with faster
+    kernels (:mod:`sealagent.proofs.kernels`) answers exactly as ``cpu`` does.
+    """
     paths = request.paths
     Path(paths.cache).mkdir(parents=True, exist_ok=True)
     Path(paths.sealed).parent.mkdir(parents=True, exist_ok=True)
     out = proofs.seal_pre_commit_phase1(
         request.sector.proof, paths.cache, paths.unsealed, paths.sealed,
         prover_id=request.sector.prover_id, sector_id=request.sector.number,
-        ticket=bytes.fromhex(request.ticket), pieces=_pieces(request.pieces))
+        ticket=bytes.fromhex(request.ticket), pieces=_pieces(request.pieces),
+        kernels=kernels or proofs.REFERENCE_KERNELS)
     return PreCommit1Result(json.dumps(out.to_json()))
+
+
+def precommit2(request: PreCommit2Request,
+               kernels: proofs.SealKernels | None = None) -> PreCommit2Result:
+    """``proofs.seal_pre_commit_phase2`` with ``kernels``: trees, replica, comm_d, comm_r."""
+    pc1 = proofs.PreCommit1Output.from_json(request.pc1_output)
+    out = proofs.seal_pre_commit_phase2(pc1, request.paths.cache, request.paths.sealed,
+                                        kernels=kernels or proofs.REFERENCE_KERNELS)
+    return PreCommit2Result(proofs.unsealed_commitment_to_cid(out.comm_d),
+                            proofs.sealed_commitment_to_cid(out.comm_r))
+
+
+def unseal(request: UnsealRequest, kernels: proofs.SealKernels | None = None) -> UnsealResult:
+    """``proofs.unseal_range`` with ``kernels``, of the sealed replica into ``request.output``."""
+    paths, sector = request.paths, request.sector
+    written = proofs.unseal_range(
+        sector.proof, paths.cache, paths.sealed, request.output, prover_id=sector.prover_id,
+        sector_id=sector.number, comm_d=proofs.cid_to_unsealed_commitment(request.comm_d),
+        ticket=bytes.fromhex(request.ticket), offset=request.offset, num_bytes=request.size,
+        kernels=kernels or proofs.REFERENCE_KERNELS)
+    return UnsealResult(written)
+
+
+@hookimpl
+def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
+    """``proofs.seal_pre_commit_phase1``: labels into the cache directory."""
+    return precommit1(request)
 
 
 @hookimpl
 def sealagent_precommit2(request: PreCommit2Request) -> PreCommit2Result:
     """``proofs.seal_pre_commit_phase2``: trees, replica, comm_d and comm_r."""
-    pc1 = proofs.PreCommit1Output.from_json(request.pc1_output)
-    out = proofs.seal_pre_commit_phase2(pc1, request.paths.cache, request.paths.sealed)
-    return PreCommit2Result(proofs.unsealed_commitment_to_cid(out.comm_d),
-                            proofs.sealed_commitment_to_cid(out.comm_r))
+    return precommit2(request)
 
 
 @hookimpl
@@ -115,12 +144,7 @@ def sealagent_commit1(request: Commit1Request) -> Commit1Result:
 @hookimpl
 def sealagent_unseal(request: UnsealRequest) -> UnsealResult:
     """``proofs.unseal_range`` of the sealed replica into ``request.output``."""
-    paths, sector = request.paths, request.sector
-    written = proofs.unseal_range(
-        sector.proof, paths.cache, paths.sealed, request.output, prover_id=sector.prover_id,
-        sector_id=sector.number, comm_d=proofs.cid_to_unsealed_commitment(request.comm_d),
-        ticket=bytes.fromhex(request.ticket), offset=request.offset, num_bytes=request.size)
-    return UnsealResult(written)
+    return unseal(request)
 
 
 @hookimpl

@@ -71,7 +71,7 @@ EXAMPLES: list[Message] = [
 
 def test_hooks_exist_and_are_prefixed() -> None:
     names = {name for name, _ in HOOKS}
-    assert names == {"sealagent_backend_info", *(p.hook_name for p in Phase)}
+    assert names == {"sealagent_backend_info", "sealagent_warm", *(p.hook_name for p in Phase)}
 
 
 @pytest.mark.parametrize(("name", "fn"), HOOKS, ids=[n for n, _ in HOOKS])

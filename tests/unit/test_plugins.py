@@ -208,7 +208,7 @@ def test_records_describe_phases_version_and_source(make_plugin: MakePlugin) -> 
     assert record.to_json() == {
         "name": "fake", "version": "9.9", "source": "registered",
         "description": "test double", "available": True, "reason": None,
-        "phases": ["Finalize"],
+        "phases": ["Finalize"], "kernel_cache": None,
     }
 
 

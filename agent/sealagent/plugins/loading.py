@@ -25,7 +25,7 @@ from typing import Any, Final, NamedTuple
 import pluggy
 
 from sealagent import PROJECT_NAME, hookspecs
-from sealagent.errors import PluginError, PluginNotFoundError
+from sealagent.errors import PluginError, PluginNotFoundError, PluginUnavailableError
 from sealagent.phases import BackendInfo, Phase, PhaseRequest
 from sealagent.plugins.selection import Selection
 
@@ -73,6 +73,7 @@ class PluginRecord:
             "available": self.available,
             "reason": self.reason,
             "phases": [p.label for p in self.phases],
+            "kernel_cache": self.info.kernel_cache,
         }
 
 
@@ -255,6 +256,27 @@ class PluginSet:
                                reason=f"backend_info returned {type(info).__name__}, "
                                       "not BackendInfo")
         return info
+
+    def warm(self, name: str, progress: Callable[[str], None]) -> bool:
+        """Run plugin ``name``'s ``sealagent_warm`` hook; False when it has none.
+
+        :raises PluginNotFoundError: no plugin of that name loaded.
+        :raises PluginUnavailableError: the plugin cannot run here.
+        :raises PluginError: warming failed (the message names the plugin and the error).
+        """
+        self._require(name)
+        info = self.info(name)
+        if not info.available:
+            raise PluginUnavailableError(f"plugin {name!r} cannot run here: {info.reason}")
+        impl = self._hookimpl(name, "sealagent_warm")
+        if impl is None:
+            return False
+        try:
+            impl.function(progress=progress)
+        except Exception as exc:
+            raise PluginError(f"warming plugin {name!r} failed: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        return True
 
     def records(self) -> list[PluginRecord]:
         """Every plugin, loaded or broken, sorted by name."""

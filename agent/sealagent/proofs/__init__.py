@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         unpad_range,
     )
     from sealagent.proofs.graph import StackedGraph, derive_drg_seed, derive_feistel_keys
+    from sealagent.proofs.kernels import REFERENCE_KERNELS, SealKernels
     from sealagent.proofs.labels import completed_layers, create_label_layers, generate_labels
     from sealagent.proofs.merkle import (
         POSEIDON_HASHER,
@@ -137,6 +138,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PARENT_CACHE_MANIFEST",
     "POSEIDON_HASHER",
+    "REFERENCE_KERNELS",
     "SHA256_HASHER",
     "AddPieceOutput",
     "ApiVersion",
@@ -150,6 +152,7 @@ __all__ = [
     "PreCommit1Output",
     "RegisteredSealProof",
     "SealCommitPhase1Output",
+    "SealKernels",
     "SealPreCommitOutput",
     "SectorShape",
     "Sha256TreeBuilder",
@@ -256,6 +259,7 @@ _HOMES: Final[dict[str, tuple[str, ...]]] = {
         "unpad_range",
     ),
     ".graph": ("StackedGraph", "derive_drg_seed", "derive_feistel_keys"),
+    ".kernels": ("REFERENCE_KERNELS", "SealKernels"),
     ".labels": ("completed_layers", "create_label_layers", "generate_labels"),
     ".merkle": (
         "POSEIDON_HASHER", "SHA256_HASHER", "MerkleProof", "PathElement", "TreeHasher",

@@ -411,6 +411,53 @@ def constants(arity: int) -> PoseidonConstants:
     )
 
 
+@dataclass(frozen=True)
+class SparseSchedule:
+    """neptune's optimized static schedule over plain field elements, for compiled kernels.
+
+    The same permutation as :func:`permute_reference`, rearranged (module docstring) but
+    without the integer scaling of :class:`FastSchedule`, so that every step is ordinary
+    field arithmetic:
+
+    1. full rounds ``0 … R_F/2 − 2``: add ``full_constants[ρ]``, S-box every element,
+       multiply by ``mds``;
+    2. full round ``R_F/2 − 1``: add its constants, S-box, multiply by ``pre_sparse``;
+    3. partial round ``k``: ``x = (s₀ + partial_constants[k])⁵``, then
+       ``s₀ = m00·x + Σᵢ sparse_rows[k][i]·sᵢ₊₁`` and ``sᵢ₊₁ += sparse_columns[k][i]·x``;
+    4. the last ``R_F/2`` full rounds: add ``full_constants[ρ]``, S-box, multiply by ``mds``.
+
+    ``full_constants`` holds the ``R_F`` full rounds' constants in order (the first round
+    after the partial ones includes the constants pushed forward out of them).
+    """
+
+    width: int
+    full_constants: Matrix
+    mds: Matrix
+    pre_sparse: Matrix
+    partial_constants: tuple[int, ...]
+    m00: int
+    sparse_rows: Matrix
+    sparse_columns: Matrix
+
+
+@cache
+def sparse_schedule(arity: int) -> SparseSchedule:
+    """The :class:`SparseSchedule` of the instance of ``arity`` (cached)."""
+    consts = constants(arity)
+    width, half = consts.width, consts.full_rounds // 2
+    partial = consts.partial_rounds
+    rc = consts.round_constants
+    rounds = [list(rc[i * width : (i + 1) * width])
+              for i in range(consts.full_rounds + partial)]
+    adds = _push_partial_constants(rounds, half, partial, consts.mds)
+    pre_sparse, rows, columns = _sparse_factors(consts.mds, partial)
+    return SparseSchedule(
+        width=width, full_constants=_as_matrix(rounds[:half] + rounds[half + partial :]),
+        mds=consts.mds, pre_sparse=pre_sparse, partial_constants=tuple(adds),
+        m00=consts.mds[0][0], sparse_rows=_as_matrix(rows), sparse_columns=_as_matrix(columns),
+    )
+
+
 def _check_state(state: Sequence[int], consts: PoseidonConstants) -> None:
     """Reject a state of the wrong width or with values outside ``[0, r)``."""
     if len(state) != consts.width:

@@ -1,0 +1,124 @@
+"""``multicore``: PreCommit1, PreCommit2 and Unseal with compiled kernels on the granted cores.
+
+The phases are the reference's (:mod:`sealagent_cpu`, :mod:`sealagent.proofs`: same files,
+same checks, byte-identical results); only their kernels are swapped
+(:mod:`sealagent.proofs.kernels`):
+
+* the SDR labeler is a numba-compiled loop calling OpenSSL's SHA-256
+  (:mod:`sealagent_multicore.labeler`), for PreCommit1 and for Unseal's key;
+* the column hashes, tree_c and tree_r_last use a numba-compiled, batched Poseidon
+  (:mod:`sealagent_multicore.poseidon`), each row split over the phase's threads.
+
+It uses exactly the thread count the phase was granted (``$SEALAGENT_THREADS``, set by the
+agent; otherwise the CPUs this process may use).  Compiled kernels are cached on disk
+(:func:`~sealagent_multicore.environment.kernel_cache_dir`, shown by ``sealagent
+plugins``); ``sealagent plugins --warm multicore`` fills the cache, and an agent started
+with ``--plugin multicore`` does so before it opens its first window.  Without numba (the
+``sealagent[multicore]`` extra) or libcrypto the backend says why and ``cpu`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+from collections.abc import Callable, Iterator
+from typing import Final
+
+from sealagent import __version__, hookimpl
+from sealagent.phases import (
+    BackendInfo,
+    PreCommit1Request,
+    PreCommit1Result,
+    PreCommit2Request,
+    PreCommit2Result,
+    UnsealRequest,
+    UnsealResult,
+)
+from sealagent.proofs.kernels import SealKernels, replica_tree_builder_with, tree_builder_with
+from sealagent_cpu import precommit1, precommit2, unseal
+from sealagent_multicore.environment import (
+    granted_threads,
+    kernel_cache_dir,
+    missing_requirement,
+    prepare_kernel_cache,
+)
+
+NAME: Final = "multicore"
+_LOCK_FILE: Final = ".warm.lock"
+
+
+@hookimpl
+def sealagent_backend_info() -> BackendInfo:
+    """Available where numba and libcrypto are; names the kernel cache."""
+    reason = missing_requirement()
+    return BackendInfo(name=NAME, version=__version__,
+                       description="compiled SDR labeling (OpenSSL SHA-256) and batched "
+                                   "Poseidon on the granted cores (numba)",
+                       available=reason is None, reason=reason,
+                       kernel_cache=str(kernel_cache_dir()))
+
+
+@contextlib.contextmanager
+def _cache_lock() -> Iterator[None]:
+    """Hold the kernel cache's lock: one process compiles, the others then load."""
+    path = prepare_kernel_cache()
+    with open(path / _LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _warm_kernels(progress: Callable[[str], None]) -> None:
+    """Compile or load every kernel under the cache lock."""
+    with _cache_lock():
+        progress(f"kernel cache {kernel_cache_dir()}")
+        progress("SDR labeler (SHA-256 via libcrypto) …")
+        from sealagent_multicore import labeler
+
+        labeler.warm()
+        progress("Poseidon (arities 2, 4, 8, 11) …")
+        from sealagent_multicore.poseidon import PoseidonRows
+
+        PoseidonRows(1).warm()
+
+
+@functools.cache
+def kernels(threads: int) -> SealKernels:
+    """The compiled kernels for ``threads`` threads (warmed on first use)."""
+    _warm_kernels(lambda line: None)
+    from sealagent_multicore.labeler import label_layer
+    from sealagent_multicore.poseidon import PoseidonRows
+
+    rows = PoseidonRows(threads)
+    hasher = rows.tree_hasher()
+    return SealKernels(labeler=label_layer, column_hasher=rows.hash_columns,
+                       tree_c_builder=tree_builder_with(hasher),
+                       tree_r_last_builder=replica_tree_builder_with(hasher),
+                       name=f"multicore ({threads} threads)")
+
+
+@hookimpl
+def sealagent_warm(progress: Callable[[str], None]) -> None:
+    """Compile the labeler and the Poseidon kernel into the kernel cache, or load them."""
+    _warm_kernels(progress)
+
+
+@hookimpl
+def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
+    """PreCommit1 with the compiled labeler (one thread per sector: labels are sequential)."""
+    return precommit1(request, kernels(granted_threads()))
+
+
+@hookimpl
+def sealagent_precommit2(request: PreCommit2Request) -> PreCommit2Result:
+    """PreCommit2 with compiled Poseidon over the granted threads."""
+    return precommit2(request, kernels(granted_threads()))
+
+
+@hookimpl
+def sealagent_unseal(request: UnsealRequest) -> UnsealResult:
+    """Unseal; the key, when the cache no longer holds it, comes from the compiled labeler."""
+    return unseal(request, kernels(granted_threads()))

@@ -1,0 +1,240 @@
+"""Batched Poseidon compiled with numba, spread over the granted threads.
+
+One compiled kernel (:func:`_hash_groups`) hashes a run of groups with any arity: the
+instance's :class:`~sealagent.proofs.poseidon.SparseSchedule` is converted once to
+Montgomery-form limb tables (:class:`_Tables`) and passed in.  It releases the GIL, so a
+row is cut into one contiguous range of groups per thread and the ranges are hashed at
+once; tree rows and column chunks both go through :meth:`PoseidonRows.hash_level`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from sealagent.errors import InvalidInputError
+from sealagent.proofs.kernels import Progress, report
+from sealagent.proofs.merkle import NODE_BYTES, Nodes, TreeHasher
+from sealagent.proofs.poseidon import ARITIES, merkle_tree_tag, sparse_schedule
+from sealagent_multicore.field import (
+    MONT_R2,
+    add,
+    is_canonical,
+    mul,
+    sbox,
+    to_limbs,
+    to_montgomery_limbs,
+)
+
+Limbs = npt.NDArray[np.uint64]
+
+MIN_GROUPS_PER_THREAD: Final = 64
+"""Rows of fewer groups per thread are hashed on the calling thread alone."""
+
+TREE_ARITIES: Final = (2, 4, 8, 11)
+"""Arities sealing hashes with: columns of 2 or 11 layers, base 8, sub/top 2, 4 or 8."""
+
+COLUMN_CHUNK_NODES: Final = 1 << 16
+"""Columns hashed per step by :meth:`PoseidonRows.hash_columns`."""
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """An instance's schedule as Montgomery-form ``uint64`` limb arrays."""
+
+    tag: Limbs
+    """``(4,)``: the MerkleTree domain tag."""
+    full: Limbs
+    """``(R_F, width, 4)``."""
+    mds: Limbs
+    """``(width, width, 4)``."""
+    pre_sparse: Limbs
+    """``(width, width, 4)``."""
+    partial: Limbs
+    """``(R_P, 4)``."""
+    m00: Limbs
+    """``(4,)``."""
+    rows: Limbs
+    """``(R_P, width − 1, 4)``."""
+    columns: Limbs
+    """``(R_P, width − 1, 4)``."""
+    r2: Limbs
+    """``(4,)``: ``2⁵¹²`` mod r, to convert into Montgomery form."""
+
+
+def _limbs(values: Any) -> Limbs:
+    """Nested lists of field elements as Montgomery-form limbs (last axis of 4)."""
+    array = np.array(values, dtype=object)
+    flat = [to_montgomery_limbs(int(v)) for v in array.reshape(-1)]
+    return np.array(flat, dtype=np.uint64).reshape((*array.shape, 4))
+
+
+@cache
+def tables(arity: int) -> _Tables:
+    """The limb tables of the instance of ``arity`` (cached)."""
+    s = sparse_schedule(arity)
+    return _Tables(
+        tag=_limbs(merkle_tree_tag(arity)), full=_limbs(s.full_constants), mds=_limbs(s.mds),
+        pre_sparse=_limbs(s.pre_sparse), partial=_limbs(s.partial_constants),
+        m00=_limbs(s.m00), rows=_limbs(s.sparse_rows), columns=_limbs(s.sparse_columns),
+        r2=np.array(to_limbs(MONT_R2), dtype=np.uint64),
+    )
+
+
+@njit(inline="always", cache=True)
+def _get(a: Limbs, i: int) -> tuple[int, int, int, int]:
+    """Row ``i`` of an ``(n, 4)`` limb array as an element."""
+    return a[i, 0], a[i, 1], a[i, 2], a[i, 3]
+
+
+@njit(inline="always", cache=True)
+def _put(a: Limbs, i: int, x: tuple[int, int, int, int]) -> None:
+    """Store element ``x`` in row ``i``."""
+    a[i, 0], a[i, 1], a[i, 2], a[i, 3] = x
+
+
+@njit(inline="always", cache=True)
+def _full_round(state: Limbs, scratch: Limbs, constants: Limbs, matrix: Limbs,
+                rows: int) -> None:
+    """Add constants, S-box every element, multiply by the first ``rows`` rows of ``matrix``."""
+    width = state.shape[0]
+    for i in range(width):
+        _put(scratch, i, sbox(add(_get(state, i), _get(constants, i))))
+    for i in range(rows):
+        acc = mul(_get(scratch, 0), _get(matrix[i], 0))
+        for j in range(1, width):
+            acc = add(acc, mul(_get(scratch, j), _get(matrix[i], j)))
+        _put(state, i, acc)
+
+
+@njit(nogil=True, cache=True)
+def _hash_groups(inputs: Limbs, out: Limbs, tag: Limbs, full: Limbs, mds: Limbs,
+                 pre_sparse: Limbs, partial: Limbs, m00: Limbs, rows: Limbs, columns: Limbs,
+                 r2: Limbs) -> int:
+    """MerkleTree-tagged Poseidon of each group of ``arity`` consecutive ``inputs`` rows.
+
+    ``inputs`` is ``(groups·arity, 4)`` canonical little-endian limbs, ``out`` ``(groups, 4)``.
+    Returns how many inputs were not canonical (their groups' outputs are meaningless).
+    """
+    width = mds.shape[0]
+    arity = width - 1
+    half = full.shape[0] // 2
+    state = np.empty((width, 4), dtype=np.uint64)
+    scratch = np.empty((width, 4), dtype=np.uint64)
+    one = np.zeros((1, 4), dtype=np.uint64)
+    one[0, 0] = 1
+    r2_x = _get(r2.reshape(1, 4), 0)
+    bad = 0
+    for g in range(out.shape[0]):
+        _put(state, 0, _get(tag.reshape(1, 4), 0))
+        for j in range(arity):
+            x = _get(inputs, g * arity + j)
+            if not is_canonical(x):
+                bad += 1
+            _put(state, j + 1, mul(x, r2_x))
+        for rnd in range(half - 1):
+            _full_round(state, scratch, full[rnd], mds, width)
+        _full_round(state, scratch, full[half - 1], pre_sparse, width)
+        m = _get(m00.reshape(1, 4), 0)
+        for k in range(partial.shape[0]):
+            x = sbox(add(_get(state, 0), _get(partial, k)))
+            acc = mul(m, x)
+            for i in range(arity):
+                s = _get(state, i + 1)
+                acc = add(acc, mul(_get(rows[k], i), s))
+                _put(state, i + 1, add(s, mul(_get(columns[k], i), x)))
+            _put(state, 0, acc)
+        for rnd in range(half, 2 * half - 1):
+            _full_round(state, scratch, full[rnd], mds, width)
+        # The last round: only element 1 (the digest) is needed.
+        last = full[2 * half - 1]
+        for i in range(width):
+            _put(scratch, i, sbox(add(_get(state, i), _get(last, i))))
+        acc = mul(_get(scratch, 0), _get(mds[1], 0))
+        for j in range(1, width):
+            acc = add(acc, mul(_get(scratch, j), _get(mds[1], j)))
+        _put(out, g, mul(acc, _get(one, 0)))
+    return bad
+
+
+def _run(inputs: Limbs, out: Limbs, t: _Tables) -> int:
+    """Call the compiled kernel with an instance's tables."""
+    bad: int = _hash_groups(inputs, out, t.tag, t.full, t.mds, t.pre_sparse, t.partial,
+                            t.m00, t.rows, t.columns, t.r2)
+    return bad
+
+
+class PoseidonRows:
+    """Poseidon row and column hashing on ``threads`` threads (one pool, made on first use)."""
+
+    def __init__(self, threads: int) -> None:
+        """Use at most ``threads`` threads (the calling one included)."""
+        if threads < 1:
+            raise InvalidInputError(f"threads must be at least 1, got {threads}")
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The worker pool (``threads − 1`` workers: the caller hashes a part too)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads - 1,
+                                                thread_name_prefix="poseidon")
+            return self._pool
+
+    def hash_level(self, level: Nodes, arity: int) -> Nodes:
+        """Hash a row ``(arity·n, 32)`` uint8 into its parent row ``(n, 32)``.
+
+        The same contract as :func:`sealagent.proofs.poseidon.poseidon_hash_level`.
+        """
+        if arity not in ARITIES:
+            raise InvalidInputError(f"no Poseidon instance of arity {arity}")
+        if level.ndim != 2 or level.shape[1] != NODE_BYTES or level.dtype != np.uint8 \
+                or level.shape[0] == 0 or level.shape[0] % arity:
+            raise InvalidInputError(f"a row of shape {level.shape} cannot be hashed in "
+                                    f"groups of {arity}")
+        inputs = np.ascontiguousarray(level).view("<u8").astype(np.uint64, copy=False)
+        groups = level.shape[0] // arity
+        out = np.empty((groups, 4), dtype=np.uint64)
+        t = tables(arity)
+        parts = min(self.threads, max(1, groups // MIN_GROUPS_PER_THREAD))
+        bounds = [groups * i // parts for i in range(parts + 1)]
+        spans = list(itertools.pairwise(bounds))
+        futures = [self._executor().submit(_run, inputs[a * arity : b * arity], out[a:b], t)
+                   for a, b in spans[1:]]
+        a, b = spans[0]
+        bad = _run(inputs[a * arity : b * arity], out[a:b], t)
+        bad += sum(f.result() for f in futures)
+        if bad:
+            raise InvalidInputError("tree row holds a value that is not a canonical field "
+                                    "element")
+        return out.view(np.uint8).reshape(groups, NODE_BYTES)
+
+    def hash_columns(self, layers: Sequence[Nodes], out: Nodes,
+                     progress: Progress | None = None) -> None:
+        """The :class:`~sealagent.proofs.kernels.ColumnHasher`: a chunk of columns at a time."""
+        count, nodes = len(layers), out.shape[0]
+        for start in range(0, nodes, COLUMN_CHUNK_NODES):
+            stop = min(start + COLUMN_CHUNK_NODES, nodes)
+            columns = np.stack([layer[start:stop] for layer in layers], axis=1)
+            out[start:stop] = self.hash_level(columns.reshape(-1, NODE_BYTES), count)
+            report(progress, "tree-c", stop, nodes)
+
+    def tree_hasher(self) -> TreeHasher:
+        """This hashing as a :class:`TreeHasher` (for tree_c and tree_r_last)."""
+        return TreeHasher("poseidon-multicore", ARITIES, self.hash_level)
+
+    def warm(self) -> None:
+        """Compile (or load) the kernel and build the tables of the arities trees use."""
+        for arity in TREE_ARITIES:
+            self.hash_level(np.zeros((arity, NODE_BYTES), dtype=np.uint8), arity)
