@@ -273,6 +273,7 @@ class Agent:
         self.selection = self.plugins.select(config.plugins)
         for name, reason in self.selection.skipped.items():
             _log.warning("plugin unavailable, falling back", plugin=name, reason=reason)
+        await self._warm_plugins()
         devices = await trio.to_thread.run_sync(nvml_devices)
         self.inventory = await trio.to_thread.run_sync(lambda: take_inventory(
             no_swap=config.no_swap, environ=config.environ, table=table, devices=devices))
@@ -283,6 +284,27 @@ class Agent:
         res = self.inventory.resources
         _log.info("host", cpus=res.cpus, memory=res.mem_physical, swap=res.mem_swap,
                   gpus=[g.name for g in res.gpus], backends=self.backends())
+
+    async def _warm_plugins(self) -> None:
+        """Compile or load the chosen backends' kernels before the first window opens.
+
+        A backend that fails to warm is logged; its phases then compile on first use.
+        """
+        plugins = self.selection.plugins
+        for name in self.selection.requested:
+            if name in self.selection.skipped:
+                continue
+
+            def progress(line: str, name: str = name) -> None:
+                _log.info("warming plugin", plugin=name, step=line)
+
+            try:
+                warmed = await trio.to_thread.run_sync(plugins.warm, name, progress)
+            except SealAgentError as exc:
+                _log.warning("plugin failed to warm", plugin=name, error=str(exc))
+            else:
+                if warmed:
+                    _log.info("plugin warm", plugin=name)
 
     @contextlib.asynccontextmanager
     async def _clients(self) -> AsyncIterator[tuple[RPCClient, RemoteClient]]:
