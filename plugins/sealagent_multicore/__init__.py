@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import functools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Final
 
 from sealagent import __version__, hookimpl
@@ -60,65 +61,76 @@ def sealagent_backend_info() -> BackendInfo:
 
 
 @contextlib.contextmanager
-def _cache_lock() -> Iterator[None]:
-    """Hold the kernel cache's lock: one process compiles, the others then load."""
+def _cache_lock() -> Iterator[Path]:
+    """Hold the kernel cache's lock: one process compiles, the others wait, then load."""
     path = prepare_kernel_cache()
     with open(path / _LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
+            yield path
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _warm_kernels(progress: Callable[[str], None]) -> None:
-    """Compile or load every kernel under the cache lock."""
-    with _cache_lock():
-        progress(f"kernel cache {kernel_cache_dir()}")
-        progress("SDR labeler (SHA-256 via libcrypto) …")
-        from sealagent_multicore import labeler
+def _load(progress: Callable[[str], None], *, labeler: bool = True,
+          poseidon: bool = True) -> None:
+    """Compile or load the chosen kernels, holding the cache lock."""
+    with _cache_lock() as path:
+        progress(f"kernel cache {path}")
+        if labeler:
+            progress("SDR labeler (SHA-256 via libcrypto) …")
+            from sealagent_multicore import labeler as compiled_labeler
 
-        labeler.warm()
-        progress("Poseidon (arities 2, 4, 8, 11) …")
-        from sealagent_multicore.poseidon import PoseidonRows
+            compiled_labeler.warm()
+        if poseidon:
+            progress("Poseidon (arities 2, 4, 8, 11) …")
+            from sealagent_multicore.poseidon import PoseidonRows
 
-        PoseidonRows(1).warm()
+            PoseidonRows(1).warm()
 
 
 @functools.cache
-def kernels(threads: int) -> SealKernels:
-    """The compiled kernels for ``threads`` threads (warmed on first use)."""
-    _warm_kernels(lambda line: None)
+def labeling_kernels() -> SealKernels:
+    """The reference kernels with the compiled labeler (PreCommit1, Unseal)."""
+    _load(lambda line: None, poseidon=False)
     from sealagent_multicore.labeler import label_layer
+
+    return SealKernels(labeler=label_layer, name="multicore labeler")
+
+
+@functools.cache
+def tree_kernels(threads: int) -> SealKernels:
+    """The reference kernels with compiled Poseidon on ``threads`` threads (PreCommit2)."""
+    _load(lambda line: None, labeler=False)
     from sealagent_multicore.poseidon import PoseidonRows
 
     rows = PoseidonRows(threads)
     hasher = rows.tree_hasher()
-    return SealKernels(labeler=label_layer, column_hasher=rows.hash_columns,
+    return SealKernels(column_hasher=rows.hash_columns,
                        tree_c_builder=tree_builder_with(hasher),
                        tree_r_last_builder=replica_tree_builder_with(hasher),
-                       name=f"multicore ({threads} threads)")
+                       name=f"multicore Poseidon ({threads} threads)")
 
 
 @hookimpl
 def sealagent_warm(progress: Callable[[str], None]) -> None:
     """Compile the labeler and the Poseidon kernel into the kernel cache, or load them."""
-    _warm_kernels(progress)
+    _load(progress)
 
 
 @hookimpl
 def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
     """PreCommit1 with the compiled labeler (one thread per sector: labels are sequential)."""
-    return precommit1(request, kernels(granted_threads()))
+    return precommit1(request, labeling_kernels())
 
 
 @hookimpl
 def sealagent_precommit2(request: PreCommit2Request) -> PreCommit2Result:
     """PreCommit2 with compiled Poseidon over the granted threads."""
-    return precommit2(request, kernels(granted_threads()))
+    return precommit2(request, tree_kernels(granted_threads()))
 
 
 @hookimpl
 def sealagent_unseal(request: UnsealRequest) -> UnsealResult:
     """Unseal; the key, when the cache no longer holds it, comes from the compiled labeler."""
-    return unseal(request, kernels(granted_threads()))
+    return unseal(request, labeling_kernels())

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -32,6 +34,9 @@ KERNEL_CACHE_ENV: Final = "SEALAGENT_KERNEL_CACHE"
 
 THREADS_ENV: Final = "SEALAGENT_THREADS"
 """The thread count granted to a phase (set by the agent in each phase's child process)."""
+
+COMPILED_MODULES: Final = ("field.py", "labeler.py", "poseidon.py")
+"""The package's modules holding numba-compiled code (they key the kernel cache)."""
 
 _LIBCRYPTO_NAMES: Final = ("libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so")
 _SHA256_SYMBOLS: Final = ("SHA256_Init", "SHA256_Update", "SHA256_Final")
@@ -90,12 +95,30 @@ def kernel_cache_dir() -> Path:
     return Path(base) / "sealagent" / "kernels"
 
 
+def _kernels_fingerprint() -> str:
+    """A digest of the compiled modules' sources and numba's version.
+
+    numba checks only the file of a cached function, not the modules it inlines; keying the
+    cache directory by all of them makes a stale kernel impossible after an upgrade.
+    """
+    digest = hashlib.sha256()
+    for name in COMPILED_MODULES:
+        source = Path(__file__).with_name(name)
+        digest.update(name.encode() + b"\0" + source.read_bytes())
+    numba_spec = importlib.util.find_spec("numba")
+    version = importlib.metadata.version("numba") if numba_spec else "none"
+    digest.update(version.encode())
+    return digest.hexdigest()[:16]
+
+
 def prepare_kernel_cache() -> Path:
-    """Create the kernel cache directory and point numba at it (before numba is imported).
+    """Create this version's directory in the kernel cache and point numba at it.
+
+    Called before the compiled modules are imported; returns the directory.
 
     :raises ConfigError: the directory cannot be created or written.
     """
-    path = kernel_cache_dir()
+    path = kernel_cache_dir() / _kernels_fingerprint()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

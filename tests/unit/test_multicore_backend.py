@@ -193,7 +193,8 @@ def test_two_processes_warming_at_once_leave_a_sound_cache(tmp_path: Path) -> No
     code = """
 import numpy as np
 import sealagent_multicore
-sealagent_multicore.kernels(2)
+sealagent_multicore.labeling_kernels()
+sealagent_multicore.tree_kernels(2)
 from sealagent_multicore import labeler, poseidon
 from sealagent.proofs.poseidon import poseidon_hash_level
 row = np.arange(8 * 64 * 32, dtype=np.uint32).astype(np.uint8).reshape(-1, 32)

@@ -1,0 +1,232 @@
+"""``multicore`` against ``cpu``, measured in one run on one machine.
+
+Three parts (each can be skipped):
+
+``kernels``   CPU time of the compiled kernels alone, in this process, after warming:
+              µs per label of the SDR labeler (layer 1 and a later layer of one sector)
+              and µs per Poseidon hash for arities 2, 8 and 11, each next to the
+              reference's on the same inputs (the reference Poseidon on a sample).
+``pair``      two PreCommit1 label runs of two sectors: one after the other, then side by
+              side on two threads of one process (the compiled labeler releases the GIL);
+              throughput in labels per wall second and CPU µs per label.
+``seal``      ``sealagent bench`` (every phase in its own child process) with ``cpu`` and
+              with ``multicore`` for each ``--seal-size`` (``--seal-multicore-only`` for
+              sizes where ``cpu`` would take hours).
+
+    python bench/multicore.py --json bench/results/multicore-<date>.json
+    python bench/multicore.py --skip kernels pair --seal-size 512MiB --seal-multicore-only
+
+On a shared machine wall times are noisy: compare CPU times and same-run ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sealagent.benchmark import BenchReport, run_bench
+from sealagent.cli.formatting import format_table
+from sealagent.proofs.labels import create_label_layers, label_layer
+from sealagent.proofs.parent_cache import load_parents
+from sealagent.proofs.poseidon import poseidon_hash_level
+from sealagent.proofs.registry import resolve_proof
+
+PROOF_8MIB = "StackedDrg8MiBV1_1"
+REFERENCE_SAMPLE_GROUPS = 1024
+"""Groups the reference Poseidon is timed on (it is slow)."""
+
+
+def _cpu(fn: Callable[[], object]) -> float:
+    """CPU seconds of this process spent in ``fn()``."""
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+def bench_kernels() -> dict[str, Any]:
+    """µs of CPU per label and per hash, compiled vs reference."""
+    import sealagent_multicore
+    from sealagent_multicore.labeler import label_layer as compiled_label_layer
+    from sealagent_multicore.poseidon import PoseidonRows
+
+    sealagent_multicore.labeling_kernels()
+    parents = load_parents(PROOF_8MIB)
+    nodes = parents.shape[0]
+    replica = bytes(range(32))
+    layer1, layer2 = bytearray(nodes * 32), bytearray(nodes * 32)
+    out: dict[str, Any] = {"sector": PROOF_8MIB, "nodes": nodes}
+    out["label_layer1_us"] = _cpu(lambda: compiled_label_layer(
+        replica, 1, parents, memoryview(layer1), None)) / nodes * 1e6
+    prev = np.frombuffer(bytes(layer1), dtype=np.uint8).reshape(nodes, 32)
+    out["label_layer2_us"] = _cpu(lambda: compiled_label_layer(
+        replica, 2, parents, memoryview(layer2), prev)) / nodes * 1e6
+    ref = bytearray(nodes * 32)
+    out["reference_label_layer1_us"] = _cpu(lambda: label_layer(
+        replica, 1, parents, memoryview(ref), None)) / nodes * 1e6
+    out["labels_identical"] = ref == layer1
+    rows = PoseidonRows(1)
+    rng = np.random.default_rng(0)
+    for arity in (2, 8, 11):
+        groups = 1 << 14
+        row = rng.integers(0, 256, size=(groups * arity, 32), dtype=np.uint8)
+        row[:, 31] &= 0x3F
+        few = row[: REFERENCE_SAMPLE_GROUPS * arity]
+        out[f"poseidon{arity}_us"] = _cpu(
+            functools.partial(rows.hash_level, row, arity)) / groups * 1e6
+        out[f"reference_poseidon{arity}_us"] = _cpu(
+            functools.partial(poseidon_hash_level, few, arity)) / REFERENCE_SAMPLE_GROUPS * 1e6
+    return out
+
+
+def bench_pair() -> dict[str, Any]:
+    """Two sectors' labels one after the other, then side by side on two threads."""
+    import sealagent_multicore
+    from sealagent_multicore.labeler import label_layer as compiled_label_layer
+
+    sealagent_multicore.labeling_kernels()
+    proof = resolve_proof(PROOF_8MIB)
+    labels = 2 * proof.nodes * proof.layers
+    with tempfile.TemporaryDirectory(prefix="bench-pair-") as tmp:
+        dirs = [Path(tmp) / name for name in ("a", "b")]
+        for d in dirs:
+            d.mkdir()
+
+        def label(index: int) -> None:
+            create_label_layers(proof, bytes([index + 1]) * 31 + b"\0", dirs[index],
+                                labeler=compiled_label_layer)
+
+        def timed(run: Callable[[], None]) -> tuple[float, float]:
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            return time.perf_counter() - wall, time.process_time() - cpu
+
+        def sequential() -> None:
+            label(0)
+            label(1)
+
+        def side_by_side() -> None:
+            threads = [threading.Thread(target=label, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        seq_wall, seq_cpu = timed(sequential)
+        par_wall, par_cpu = timed(side_by_side)
+    return {
+        "sector": PROOF_8MIB, "labels": labels,
+        "sequential": {"wall_s": seq_wall, "cpu_s": seq_cpu,
+                       "labels_per_s": labels / seq_wall, "cpu_us_per_label":
+                       seq_cpu / labels * 1e6},
+        "side_by_side": {"wall_s": par_wall, "cpu_s": par_cpu,
+                         "labels_per_s": labels / par_wall, "cpu_us_per_label":
+                         par_cpu / labels * 1e6},
+        "throughput_ratio": seq_wall / par_wall,
+    }
+
+
+def bench_seal(size: str, backends: list[str]) -> dict[str, Any]:
+    """``sealagent bench --isolate`` for each backend, in this order."""
+    reports: dict[str, BenchReport] = {}
+    for backend in backends:
+        plugins = [] if backend == "cpu" else [backend]
+        reports[backend] = run_bench(size, plugins, isolate=True,
+                                     progress=lambda line, b=backend: print(
+                                         f"[{size} {b}] {line}", file=sys.stderr,
+                                         flush=True))
+    return {b: r.to_json() for b, r in reports.items()}
+
+
+def _print_seal(size: str, result: dict[str, Any]) -> None:
+    """One row per phase: wall, CPU and peak RSS per backend, and the CPU ratio."""
+    backends = list(result)
+    names = [p["name"] for p in result[backends[0]]["phases"]]
+    rows = []
+    for name in names:
+        row = [name]
+        cpu_times = []
+        for b in backends:
+            step = next(p for p in result[b]["phases"] if p["name"] == name)
+            if step["wall_s"] is None:
+                row += ["-", "-", "-"]
+                cpu_times.append(None)
+                continue
+            row += [f"{step['wall_s']:.2f}", f"{step['cpu_s']:.2f}",
+                    f"{step['peak_rss_bytes'] / 2**20:.0f}"]
+            cpu_times.append(step["cpu_s"])
+        ratio = (f"{cpu_times[0] / cpu_times[-1]:.1f}×" if len(backends) > 1
+                 and cpu_times[0] and cpu_times[-1] else "")
+        rows.append([*row, ratio])
+    header = ["STEP"]
+    for b in backends:
+        header += [f"{b} WALL S", f"{b} CPU S", f"{b} RSS MiB"]
+    print(f"\nsealing {size} (each phase in its own process)")
+    print(format_table([*header, "CPU RATIO"], rows))
+    for b in backends:
+        r = result[b]
+        print(f"{b}: comm_r {r['comm_r']} verified={r['verified']} unseal_ok={r['unseal_ok']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen parts, print tables, write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["kernels", "pair", "seal"])
+    parser.add_argument("--seal-size", action="append", default=None,
+                        help="sizes to seal (default 8MiB)")
+    parser.add_argument("--seal-multicore-only", action="store_true",
+                        help="seal with multicore only (for sizes cpu needs hours for)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "load_average_at_start": os.getloadavg()},
+    }
+    if "kernels" not in args.skip:
+        k = result["kernels"] = bench_kernels()
+        print(format_table(["KERNEL", "COMPILED µs CPU", "REFERENCE µs CPU", "RATIO"], [
+            ["label, layer 1", f"{k['label_layer1_us']:.3f}",
+             f"{k['reference_label_layer1_us']:.3f}",
+             f"{k['reference_label_layer1_us'] / k['label_layer1_us']:.1f}×"],
+            ["label, layer 2", f"{k['label_layer2_us']:.3f}", "", ""],
+            *[[f"Poseidon arity {a}", f"{k[f'poseidon{a}_us']:.1f}",
+               f"{k[f'reference_poseidon{a}_us']:.1f}",
+               f"{k[f'reference_poseidon{a}_us'] / k[f'poseidon{a}_us']:.1f}×"]
+              for a in (2, 8, 11)],
+        ]))
+    if "pair" not in args.skip:
+        p = result["pair"] = bench_pair()
+        print(f"\ntwo PC1s of {p['sector']} ({p['labels']} labels in all)")
+        print(format_table(["HOW", "WALL S", "CPU S", "LABELS/S", "CPU µs/LABEL"], [
+            [how, f"{p[how]['wall_s']:.2f}", f"{p[how]['cpu_s']:.2f}",
+             f"{p[how]['labels_per_s']:,.0f}", f"{p[how]['cpu_us_per_label']:.3f}"]
+            for how in ("sequential", "side_by_side")]))
+        print(f"side-by-side throughput: {p['throughput_ratio']:.2f}× one at a time")
+    if "seal" not in args.skip:
+        backends = ["multicore"] if args.seal_multicore_only else ["cpu", "multicore"]
+        result["seal"] = {}
+        for size in args.seal_size or ["8MiB"]:
+            result["seal"][size] = bench_seal(size, backends)
+            _print_seal(size, result["seal"][size])
+    result["machine"]["load_average_at_end"] = os.getloadavg()
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
