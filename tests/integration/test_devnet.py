@@ -45,3 +45,15 @@ def test_devnet_with_snark_needs_a_commit2_backend(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Commit2" in done.stderr
     assert not (tmp_path / "net").exists()
+
+
+def test_devnet_with_multicore_seals_to_proving(tmp_path: Path) -> None:
+    net = tmp_path / "net"
+    done = run(["--sectors", "1", "--workers", "1", "--plugin", "multicore", "--keep",
+                "--dir", str(net)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sector 0: Proving" in done.stdout
+    log = (net / "logs" / "worker-1.log").read_text()
+    assert "plugin warm" in log
+    finished = [line for line in log.splitlines() if "phase finished" in line]
+    assert sum("multicore" in line for line in finished) >= 2  # PC1 and PC2

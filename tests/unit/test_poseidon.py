@@ -187,3 +187,35 @@ def test_level_rejects_bad_rows() -> None:
     # A top byte at the limit but a value below r is accepted.
     edge = _encode([1, 2, 3, R - 1])
     assert poseidon.poseidon_hash_level(edge, 2).shape == (2, 32)
+
+
+def _permute_sparse(state: list[int], s: poseidon.SparseSchedule) -> list[int]:
+    """The permutation exactly as :class:`poseidon.SparseSchedule` documents its steps."""
+    half = len(s.full_constants) // 2
+
+    def full(state: list[int], constants: tuple[int, ...],
+             matrix: tuple[tuple[int, ...], ...]) -> list[int]:
+        boxed = [pow(x + c, 5, R) for x, c in zip(state, constants, strict=True)]
+        return [sum(m * x for m, x in zip(row, boxed, strict=True)) % R for row in matrix]
+
+    for rnd in range(half - 1):
+        state = full(state, s.full_constants[rnd], s.mds)
+    state = full(state, s.full_constants[half - 1], s.pre_sparse)
+    for a, w, v in zip(s.partial_constants, s.sparse_rows, s.sparse_columns, strict=True):
+        x = pow(state[0] + a, 5, R)
+        rest = state[1:]
+        first = (s.m00 * x + sum(wi * y for wi, y in zip(w, rest, strict=True))) % R
+        state = [first, *((y + vi * x) % R for y, vi in zip(rest, v, strict=True))]
+    for rnd in range(half, 2 * half):
+        state = full(state, s.full_constants[rnd], s.mds)
+    return state
+
+
+@pytest.mark.parametrize("arity", [2, 4, 8, 11])
+def test_sparse_schedule_equals_reference(arity: int) -> None:
+    schedule = poseidon.sparse_schedule(arity)
+    consts = poseidon.constants(arity)
+    rng = random.Random(arity)
+    for _ in range(3):
+        state = [rng.randrange(R) for _ in range(arity + 1)]
+        assert _permute_sparse(state, schedule) == poseidon.permute_reference(state, consts)
