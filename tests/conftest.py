@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from sealagent_multicore.environment import kernel_cache_dir
+
 VECTORS_FILE = Path(__file__).resolve().parent / "kat" / "vectors.json"
 
 
@@ -35,8 +37,14 @@ def _parent_cache_dir(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(scope="session", autouse=True)
 def _kernel_cache(pytestconfig: pytest.Config) -> Iterator[Path]:
-    """Compiled kernels go to pytest's cache directory, so they compile once, not per run."""
-    assert pytestconfig.cache is not None
+    """Compiled kernels go to pytest's cache directory, so they compile once, not per run.
+
+    Without pytest's cache (``-p no:cacheprovider``) the user's kernel cache is used, as the
+    ``multicore`` backend would use it anyway.
+    """
+    if pytestconfig.cache is None:
+        yield kernel_cache_dir()
+        return
     path = Path(pytestconfig.cache.mkdir("sealagent-kernels"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SEALAGENT_KERNEL_CACHE", str(path))

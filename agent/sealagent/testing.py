@@ -182,13 +182,19 @@ def assert_backend_matches_reference(plugin: object, phase: Phase | str,
     name, selection = _candidate_selection(plugin)
     _, actual, backends = run_requests(phase, inputs, root, state, selection)
     assert backends == {name}, f"{phase.label} ran on {sorted(backends)}, not on {name!r}"
+    _assert_same_outcome(phase, name, expected, actual, reference, root)
+    return actual
+
+
+def _assert_same_outcome(phase: Phase, name: str, expected: list[PhaseResult],
+                         actual: list[PhaseResult], reference: Path, candidate: Path) -> None:
+    """Equal results, and byte-identical files under the two sector roots."""
     for want, got in zip(expected, actual, strict=True):
         assert got.to_json() == want.to_json(), (
             f"{phase.label}: {name!r} returned {got.to_json()}, {REFERENCE_BACKEND!r} "
             f"returned {want.to_json()}")
-    problems = compare_trees(reference, root)
-    assert not problems, f"{phase.label}: files differ from the reference: {problems}"
-    return actual
+    problems = compare_trees(reference, candidate)
+    assert not problems, f"after {phase.label}: files differ from the reference: {problems}"
 
 
 SEALING_PHASES: Final = (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.FINALIZE,
@@ -232,12 +238,7 @@ def assert_sealing_matches_reference(plugin: object, inputs: SectorInputs | None
         got_state, actual, used[phase] = run_requests(phase, inputs, root, got_state,
                                                       selection)
         root.rename(candidate)
-        for want, got in zip(expected, actual, strict=True):
-            assert got.to_json() == want.to_json(), (
-                f"{phase.label}: {name!r} returned {got.to_json()}, {REFERENCE_BACKEND!r} "
-                f"returned {want.to_json()}")
-        problems = compare_trees(reference, candidate)
-        assert not problems, f"after {phase.label}: files differ from the reference: {problems}"
+        _assert_same_outcome(phase, name, expected, actual, reference, candidate)
     return used
 
 

@@ -207,7 +207,7 @@ class SealKernels:
     tree_c_builder: TreeBuilder = build_tree
     tree_r_last_builder: ReplicaTreeBuilder = build_replica_tree
     name: str = "reference"
-    """Shown in progress and error messages."""
+    """What these kernels are (``"multicore Poseidon (2 threads)"``), for logs and reports."""
 
 
 REFERENCE_KERNELS: Final = SealKernels()
