@@ -11,8 +11,8 @@ _sealagent_spec() {
             posact='' ;;
         plugins)
             subs=''
-            opts='-h --help --json'
-            valopts=''
+            opts='-h --help --json --warm'
+            valopts=--warm
             posact='' ;;
         bench)
             subs=''
