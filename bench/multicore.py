@@ -42,7 +42,7 @@ from sealagent.cli.formatting import format_table
 from sealagent.proofs.labels import create_label_layers, label_layer
 from sealagent.proofs.parent_cache import load_parents
 from sealagent.proofs.poseidon import poseidon_hash_level
-from sealagent.proofs.registry import resolve_proof
+from sealagent.vocab.registry import resolve_proof
 
 PROOF_8MIB = "StackedDrg8MiBV1_1"
 REFERENCE_SAMPLE_GROUPS = 1024

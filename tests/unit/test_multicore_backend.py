@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sealagent.proofs.registry import resolve_proof
 
 from sealagent.errors import InvalidInputError
 from sealagent.phases import Phase
@@ -26,6 +25,7 @@ from sealagent.proofs.graph import StackedGraph
 from sealagent.proofs.labels import label_layer
 from sealagent.proofs.poseidon import poseidon_hash_level
 from sealagent.testing import SectorInputs, assert_sealing_matches_reference
+from sealagent.vocab.registry import resolve_proof
 
 pytest.importorskip("numba", reason="the multicore backend needs numba (sealagent[multicore])")
 
