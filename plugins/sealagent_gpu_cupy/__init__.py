@@ -1,0 +1,1 @@
+"""gpu-cupy (placeholder during development)."""
