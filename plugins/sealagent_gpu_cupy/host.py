@@ -25,6 +25,15 @@ import numpy as np
 import numpy.typing as npt
 
 from sealagent.errors import PluginUnavailableError
+from sealagent_gpu_cupy.chunks import (
+    ChunkJob,
+    ChunkOutput,
+    Done,
+    JobKind,
+    raise_if_bad,
+    reduce_chunk,
+    stack_inputs,
+)
 from sealagent_gpu_cupy.kernel_source import KERNEL_DIR, MAIN_SOURCE, define_options, source_digest
 from sealagent_gpu_cupy.schedule import schedule_limbs
 
@@ -125,3 +134,40 @@ class HostKernels:
 def host_kernels(arity: int) -> HostKernels:
     """The (cached) host build of ``arity``."""
     return HostKernels(arity)
+
+
+class HostOps:
+    """:class:`~sealagent_gpu_cupy.chunks.KernelOps` on numpy arrays, with one error flag."""
+
+    def __init__(self) -> None:
+        """Start with the flag clear."""
+        self.bad = np.zeros(1, dtype=np.uint32)
+
+    def hash(self, arity: int, nodes: Nodes, item_stride: int, input_stride: int,
+             count: int) -> Nodes:
+        """See :meth:`HostKernels.hash`."""
+        return host_kernels(arity).hash(np.ascontiguousarray(nodes), item_stride,
+                                        input_stride, count, self.bad)
+
+    def encode_hash(self, arity: int, key: Nodes, data: Nodes) -> tuple[Nodes, Nodes]:
+        """See :meth:`HostKernels.encode_hash`."""
+        return host_kernels(arity).encode_hash(np.ascontiguousarray(key),
+                                               np.ascontiguousarray(data), self.bad)
+
+
+class HostEngine:
+    """Runs chunk jobs with the host build, synchronously (for tests and CPU-only hosts)."""
+
+    device_name = "host CPU (kernels compiled as C)"
+
+    def submit(self, job: ChunkJob) -> Done:
+        """Run ``job`` now."""
+        ops = HostOps()
+        out = ChunkOutput(None)
+        inputs = stack_inputs(job.inputs, np.empty((len(job.inputs) * job.nodes, 32),
+                                                   dtype=np.uint8))
+        n = job.nodes
+        key, data = (inputs[:n], inputs[n:]) if job.kind is JobKind.ENCODE else (inputs, None)
+        out.leaves = reduce_chunk(ops, job, key, out.rows.__setitem__, second=data)
+        raise_if_bad(int(ops.bad[0]), job)
+        return Done(out)

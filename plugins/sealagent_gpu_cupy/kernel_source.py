@@ -38,3 +38,8 @@ def source_digest() -> str:
 def define_options(arity: int) -> list[str]:
     """``-DNAME=value`` options of the build for ``arity``."""
     return [f"-D{name}={value}" for name, value in compile_defines(arity).items()]
+
+
+def nvrtc_options(arity: int) -> tuple[str, ...]:
+    """NVRTC options of the build for ``arity`` (the architecture is added by the caller)."""
+    return ("--std=c++14", f"-I{KERNEL_DIR}", *define_options(arity))
