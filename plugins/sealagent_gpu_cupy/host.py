@@ -107,7 +107,7 @@ class HostKernels:
 
     def hash(self, nodes: Nodes, item_stride: int, input_stride: int, count: int,
              bad: npt.NDArray[np.uint32]) -> Nodes:
-        """``count`` hashes; input ``j`` of hash ``i`` is node ``i·item_stride + j·input_stride``."""
+        """``count`` hashes; input ``j`` of hash ``i`` is node ``i·item + j·input`` (strides)."""
         out = np.empty((count, 32), dtype=np.uint8)
         self._lib.poseidon_hash(_pointer(self._consts), _pointer(nodes), item_stride,
                                 input_stride, _pointer(out), count, _pointer(bad))
@@ -115,7 +115,7 @@ class HostKernels:
 
     def encode_hash(self, key: Nodes, data: Nodes,
                     bad: npt.NDArray[np.uint32]) -> tuple[Nodes, Nodes]:
-        """``replica = key + data (mod r)`` and the hash of each group of ``arity`` replica nodes."""
+        """``replica = key + data (mod r)`` and the hash of each ``arity`` replica nodes."""
         replica = np.empty_like(key)
         out = np.empty((key.shape[0] // self.arity, 32), dtype=np.uint8)
         self._lib.encode_hash(_pointer(self._consts), _pointer(key), _pointer(data),

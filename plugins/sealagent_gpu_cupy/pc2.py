@@ -22,7 +22,7 @@ from typing import Final
 
 import numpy as np
 
-from sealagent.errors import CorruptDataError, InvalidInputError
+from sealagent.errors import CorruptDataError, InvalidInputError, PluginError
 from sealagent.proofs.cache_files import (
     PersistentAux,
     TemporaryAux,
@@ -79,16 +79,17 @@ def _columns_job(layers: Sequence[Nodes], arity: int, on_engine: bool, start: in
     return ChunkJob(JobKind.TREE, (columns,), arity, levels, keep_from)
 
 
-def _hash_columns(layers: Sequence[Nodes], out: Nodes, engine: Engine, chunk_nodes: int,
-                  progress: Progress | None) -> None:
+def _hash_columns(layers: Sequence[Nodes], out: Nodes, arity: int, engine: Engine,
+                  chunk_nodes: int, progress: Progress | None) -> None:
     """Column hashes of every node into ``out`` on the engine (no tree rows)."""
     nodes = out.shape[0]
     for start in range(0, nodes, chunk_nodes):
         stop = min(start + chunk_nodes, nodes)
-        job = ChunkJob(JobKind.COLUMNS, tuple(np.asarray(x[start:stop]) for x in layers), 2, 0)
-        leaves = engine.submit(job).result().leaves
-        assert leaves is not None  # a COLUMNS job returns its leaves
-        out[start:stop] = leaves
+        parts = tuple(np.asarray(layer[start:stop]) for layer in layers)
+        done = engine.submit(ChunkJob(JobKind.COLUMNS, parts, arity, 0)).result()
+        if done.leaves is None:
+            raise PluginError("the engine returned no column hashes")
+        out[start:stop] = done.leaves
         if progress is not None:
             progress("tree-c", stop, nodes)
 
@@ -101,7 +102,7 @@ def _reference_trees(layers: Sequence[Nodes], cache: Path, tree_c: TreeLayout,
     try:
         columns = np.memmap(columns_path, dtype=np.uint8, mode="w+",
                             shape=(replica.shape[0], NODE_BYTES))
-        _hash_columns(layers, columns, engine, chunk_nodes, progress)
+        _hash_columns(layers, columns, tree_c.shape.base, engine, chunk_nodes, progress)
         comm_c = tree_c.build(columns)
         del columns
     finally:
@@ -111,7 +112,6 @@ def _reference_trees(layers: Sequence[Nodes], cache: Path, tree_c: TreeLayout,
         stop = min(start + CHUNK_NODES, replica.shape[0])
         replica[start:stop] = encode_nodes(np.asarray(key[start:stop]),
                                            np.asarray(data[start:stop]))
-    replica.flush()
     return comm_c, tree_r_last.build(replica)
 
 
@@ -163,11 +163,10 @@ def engine_pre_commit_phase2(
                             progress=_stage(progress, "tree-c"))
         comm_r_last = build_tree(tree_r_last, encode_job, engine, chunk_nodes,
                                  sink=store_replica, progress=_stage(progress, "tree-r-last"))
-        replica.flush()
     else:
         comm_c, comm_r_last = _reference_trees(layers, cache, tree_c, tree_r_last, data,
                                                replica, engine, chunk_nodes, progress)
-    del replica
+    replica.flush()
     with sealed.open("rb+") as f:
         os.fsync(f.fileno())
     comm_r = poseidon_hash([comm_c, comm_r_last])
