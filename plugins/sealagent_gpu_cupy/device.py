@@ -146,7 +146,9 @@ class _Lane:
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self._input, self._output = _PinnedBuffer(cupy), _PinnedBuffer(cupy)
         self._bad = cupy.zeros(1, dtype=cupy.uint32)
-        self._bad_host = np.zeros(1, dtype=np.uint32)
+        # Pinned, so that copying the flag back does not block the host.
+        self._bad_host = np.frombuffer(cupy.cuda.alloc_pinned_memory(4), dtype=np.uint32,
+                                       count=1)
 
     def run(self, job: ChunkJob) -> _CudaPending:
         """Queue ``job`` on this lane's stream (waits for the lane's previous job first)."""

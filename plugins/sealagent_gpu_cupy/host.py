@@ -105,6 +105,10 @@ class HostKernels:
             getattr(self._lib, name).restype = None
         self._consts = np.ascontiguousarray(schedule_limbs(arity))
 
+    def call(self, name: str, *args: int) -> None:
+        """Call kernel ``name`` with raw arguments (addresses and integers), as a launch would."""
+        getattr(self._lib, name)(*args)
+
     def hash(self, nodes: Nodes, item_stride: int, input_stride: int, count: int,
              bad: npt.NDArray[np.uint32]) -> Nodes:
         """``count`` hashes; input ``j`` of hash ``i`` is node ``i·item + j·input`` (strides)."""
