@@ -15,7 +15,7 @@ Settings (read when a phase starts, in the phase's child process):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 import structlog
@@ -25,17 +25,20 @@ from sealagent.errors import PluginUnavailableError
 from sealagent.phases import PreCommit2Request, PreCommit2Result
 from sealagent.proofs import (
     PreCommit1Output,
+    seal_pre_commit_phase2,
     sealed_commitment_to_cid,
     unsealed_commitment_to_cid,
 )
-from sealagent_gpu_cupy.chunks import Engine
-from sealagent_gpu_cupy.pc2 import DEFAULT_CHUNK_NODES, Placement, engine_pre_commit_phase2
+from sealagent_gpu_cupy.builders import (
+    DEFAULT_CHUNK_NODES,
+    EngineFactory,
+    Placement,
+    engine_kernels,
+)
 
 COLUMN_BUILDER_ENV: Final = "FIL_PROOFS_USE_GPU_COLUMN_BUILDER"
 TREE_BUILDER_ENV: Final = "FIL_PROOFS_USE_GPU_TREE_BUILDER"
 CHUNK_NODES_ENV: Final = "SEALAGENT_GPU_CHUNK_NODES"
-
-EngineFactory = Callable[[], Engine]
 
 _log = structlog.get_logger(__name__)
 
@@ -77,8 +80,10 @@ def run_precommit2(request: PreCommit2Request, open_engine: EngineFactory,
         return None
     _log.info("gpu-cupy PreCommit2", device=engine.device_name, columns=placement.columns,
               trees=placement.trees, chunk_nodes=chunk_nodes)
+    kernels = engine_kernels(open_engine, placement, chunk_nodes,
+                             name=f"gpu-cupy on {engine.device_name}")
     pc1 = PreCommit1Output.from_json(request.pc1_output)
-    out = engine_pre_commit_phase2(pc1, request.paths.cache, request.paths.sealed, engine,
-                                   placement=placement, chunk_nodes=chunk_nodes)
+    out = seal_pre_commit_phase2(pc1, request.paths.cache, request.paths.sealed,
+                                 kernels=kernels)
     return PreCommit2Result(unsealed_commitment_to_cid(out.comm_d),
                             sealed_commitment_to_cid(out.comm_r))

@@ -11,7 +11,7 @@ reads chunk ``i + 1`` and writes chunk ``i − 1`` while the device hashes chunk
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO, Final, TypeAlias
 
 import numpy as np
@@ -46,6 +46,24 @@ def subtree_levels(height: int, arity: int, chunk_nodes: int) -> tuple[int, int]
     return levels, span
 
 
+def run_pipelined(engine: Engine, jobs: Iterable[tuple[int, ChunkJob]],
+                  finish: Callable[[int, ChunkJob, ChunkOutput], None]) -> None:
+    """Submit ``(tag, job)`` pairs keeping :data:`IN_FLIGHT` queued; ``finish`` each in order.
+
+    ``finish(tag, job, output)`` runs before the job after next is submitted, so it may
+    use the output's arrays (an engine's buffers) but must copy what it keeps.
+    """
+    queue: collections.deque[tuple[int, ChunkJob, Pending]] = collections.deque()
+    for tag, job in jobs:
+        queue.append((tag, job, engine.submit(job)))
+        if len(queue) >= IN_FLIGHT:
+            tag, job, pending = queue.popleft()
+            finish(tag, job, pending.result())
+    while queue:
+        tag, job, pending = queue.popleft()
+        finish(tag, job, pending.result())
+
+
 class _TreeFile:
     """One base tree's file: rows at their offsets (rows below ``first_stored_row`` dropped)."""
 
@@ -78,10 +96,9 @@ def build_tree(layout: TreeLayout, make_job: JobFactory, engine: Engine, chunk_n
             file = _TreeFile(layout, out)
             tops: list[Nodes] = []
 
-            def finish(chunk: int, job: ChunkJob, pending: Pending, file: _TreeFile = file,
+            def finish(chunk: int, job: ChunkJob, done: ChunkOutput, file: _TreeFile = file,
                        tops: list[Nodes] = tops, base: int = base) -> None:
                 """Write one chunk's rows and keep its root."""
-                done = pending.result()
                 leaves = done.leaves if done.leaves is not None else job.inputs[0]
                 if sink is not None and done.leaves is not None:
                     sink(base + chunk * span, done.leaves)
@@ -92,14 +109,10 @@ def build_tree(layout: TreeLayout, make_job: JobFactory, engine: Engine, chunk_n
                 if progress is not None:
                     progress(base + (chunk + 1) * span, layout.n_leaves)
 
-            queue: collections.deque[tuple[int, ChunkJob, Pending]] = collections.deque()
-            for chunk, start in enumerate(range(base, base + layout.leaves_per_tree, span)):
-                job = make_job(start, start + span, levels, keep_from)
-                queue.append((chunk, job, engine.submit(job)))
-                if len(queue) >= IN_FLIGHT:
-                    finish(*queue.popleft())
-            while queue:
-                finish(*queue.popleft())
+            jobs = ((chunk, make_job(start, start + span, levels, keep_from))
+                    for chunk, start in enumerate(range(base, base + layout.leaves_per_tree,
+                                                        span)))
+            run_pipelined(engine, jobs, finish)
             top = np.concatenate(tops)
             if levels < height:
                 job = ChunkJob(JobKind.TREE, (top,), arity, height - levels,

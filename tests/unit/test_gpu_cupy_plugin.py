@@ -31,10 +31,10 @@ from sealagent_gpu_cupy.backend import (
     placement_from_env,
     run_precommit2,
 )
+from sealagent_gpu_cupy.builders import DEFAULT_CHUNK_NODES, Placement
 from sealagent_gpu_cupy.chunks import Engine
 from sealagent_gpu_cupy.device import probe_cuda
 from sealagent_gpu_cupy.host import HostEngine, host_compiler
-from sealagent_gpu_cupy.pc2 import DEFAULT_CHUNK_NODES, Placement
 
 sector_inputs = _sector_inputs
 

@@ -49,28 +49,29 @@ FR_CONST u32 FR_R2[FR_LIMBS] = {
 /* -r^-1 mod 2^32. */
 #define FR_INV 0xffffffffu
 
-/* out = a when a < r, else a - r (a < 2r). */
-FR_FN void fr_reduce_once(u32 *out, const u32 *a) {
-    u32 d[FR_LIMBS];
+/* d = a - b mod 2^256; returns the borrow out of the top limb (1 when a < b). */
+FR_FN u32 fr_sub_limbs(u32 *d, const u32 *a, const u32 *b) {
     u64 borrow = 0;
     for (int i = 0; i < FR_LIMBS; ++i) {
-        u64 diff = (u64)a[i] - FR_MODULUS[i] - borrow;
+        u64 diff = (u64)a[i] - b[i] - borrow;
         d[i] = (u32)diff;
         borrow = (diff >> 32) & 1u;
     }
-    /* borrow = 1: a < r, keep a. */
-    const u32 keep = (u32)0 - (u32)borrow;
+    return (u32)borrow;
+}
+
+/* out = a when a < r, else a - r (a < 2r). */
+FR_FN void fr_reduce_once(u32 *out, const u32 *a) {
+    u32 d[FR_LIMBS];
+    /* keep = all ones when a < r (the subtraction borrowed). */
+    const u32 keep = (u32)0 - fr_sub_limbs(d, a, FR_MODULUS);
     for (int i = 0; i < FR_LIMBS; ++i) out[i] = (a[i] & keep) | (d[i] & ~keep);
 }
 
 /* 1 when a is a canonical element (a < r), else 0. */
 FR_FN int fr_is_canonical(const u32 *a) {
-    u64 borrow = 0;
-    for (int i = 0; i < FR_LIMBS; ++i) {
-        u64 diff = (u64)a[i] - FR_MODULUS[i] - borrow;
-        borrow = (diff >> 32) & 1u;
-    }
-    return (int)borrow;
+    u32 d[FR_LIMBS];
+    return (int)fr_sub_limbs(d, a, FR_MODULUS);
 }
 
 FR_FN void fr_copy(u32 *out, const u32 *a) {
@@ -93,13 +94,7 @@ FR_FN void fr_add(u32 *out, const u32 *a, const u32 *b) {
 /* out = a - b mod r (a, b < r). */
 FR_FN void fr_sub(u32 *out, const u32 *a, const u32 *b) {
     u32 d[FR_LIMBS];
-    u64 borrow = 0;
-    for (int i = 0; i < FR_LIMBS; ++i) {
-        u64 diff = (u64)a[i] - b[i] - borrow;
-        d[i] = (u32)diff;
-        borrow = (diff >> 32) & 1u;
-    }
-    const u32 mask = (u32)0 - (u32)borrow;
+    const u32 mask = (u32)0 - fr_sub_limbs(d, a, b);
     u64 carry = 0;
     for (int i = 0; i < FR_LIMBS; ++i) {
         u64 sum = (u64)d[i] + (FR_MODULUS[i] & mask) + carry;
