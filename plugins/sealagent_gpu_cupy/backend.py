@@ -6,9 +6,10 @@ Settings (read when a phase starts, in the phase's child process):
   the column hashes / the trees (and the encoding) back to the reference code; unset
   means on, as choosing this backend asks for the GPU.  With both off the backend
   declines PreCommit2 and the next backend runs it.
-* ``SEALAGENT_GPU_CHUNK_NODES``: leaves per chunk (default 2^24; 2^22–2^24 suit most
-  GPUs; each chunk of ``L`` layers takes ``L × chunk × 32`` bytes of pinned host memory
-  and GPU memory, twice).
+* ``SEALAGENT_GPU_CHUNK_NODES``: leaves per tree chunk (default 2^24; 2^22–2^24 suit most
+  GPUs); column jobs stage at most 1 GiB of layers
+  (:func:`~sealagent_gpu_cupy.builders.column_chunk_nodes`).  Every job is staged in
+  pinned host memory and on the GPU, twice (two lanes).
 * ``CUDA_VISIBLE_DEVICES``: the engine uses the first GPU it leaves visible.
 """
 

@@ -37,7 +37,18 @@ from sealagent_gpu_cupy.trees import build_tree, run_pipelined
 DEFAULT_CHUNK_NODES: Final = 1 << 24
 """Leaves per chunk (8^8: a 512 MiB sector in one chunk; 512 MiB per label layer)."""
 
+COLUMN_STAGING_BYTES: Final = 1 << 30
+"""Most bytes of label layers one column job stages (per lane): 11 layers take chunks of
+2^21 nodes, 2 layers chunks of 2^24."""
+
 EngineFactory = Callable[[], Engine]
+
+
+def column_chunk_nodes(chunk_nodes: int, layers: int) -> int:
+    """Nodes per column job: ``chunk_nodes``, lowered to a power of two whose ``layers``
+    chunks fit :data:`COLUMN_STAGING_BYTES`."""
+    fits = 1 << max(0, (COLUMN_STAGING_BYTES // (32 * layers)).bit_length() - 1)
+    return max(1, min(chunk_nodes, fits))
 
 
 @dataclass(frozen=True)
@@ -62,14 +73,13 @@ class EngineColumnHasher:
 
     def __call__(self, layers: Sequence[Nodes], out: Nodes,
                  progress: Progress | None = None) -> None:
-        """Fill ``out`` with the column hashes, ``chunk_nodes`` nodes per job."""
+        """Fill ``out`` with the column hashes (see :func:`column_chunk_nodes`)."""
         nodes = out.shape[0]
-
-        def jobs() -> list[tuple[int, ChunkJob]]:
-            return [(start, ChunkJob(JobKind.COLUMNS,
-                                     tuple(np.asarray(x[start : start + self.chunk_nodes])
-                                           for x in layers), len(layers), 0))
-                    for start in range(0, nodes, self.chunk_nodes)]
+        step = column_chunk_nodes(self.chunk_nodes, len(layers))
+        jobs = ((start, ChunkJob(JobKind.COLUMNS,
+                                 tuple(np.asarray(x[start : start + step]) for x in layers),
+                                 len(layers), 0))
+                for start in range(0, nodes, step))
 
         def finish(start: int, job: ChunkJob, done: ChunkOutput) -> None:
             if done.leaves is None:
@@ -77,7 +87,7 @@ class EngineColumnHasher:
             out[start : start + job.nodes] = done.leaves
             report(progress, "tree-c", start + job.nodes, nodes)
 
-        run_pipelined(self.open_engine(), jobs(), finish)
+        run_pipelined(self.open_engine(), jobs, finish)
 
 
 def _is_poseidon(layout: TreeLayout) -> bool:

@@ -31,7 +31,7 @@ from sealagent_gpu_cupy.backend import (
     placement_from_env,
     run_precommit2,
 )
-from sealagent_gpu_cupy.builders import DEFAULT_CHUNK_NODES, Placement
+from sealagent_gpu_cupy.builders import DEFAULT_CHUNK_NODES, Placement, column_chunk_nodes
 from sealagent_gpu_cupy.chunks import Engine
 from sealagent_gpu_cupy.device import probe_cuda
 from sealagent_gpu_cupy.host import HostEngine, host_compiler
@@ -106,6 +106,13 @@ def test_chunk_nodes_setting() -> None:
     assert chunk_nodes_from_env({"SEALAGENT_GPU_CHUNK_NODES": "4194304"}) == 1 << 22
     with pytest.raises(ConfigError, match="SEALAGENT_GPU_CHUNK_NODES"):
         chunk_nodes_from_env({"SEALAGENT_GPU_CHUNK_NODES": "1"})
+
+
+def test_column_chunks_stay_within_the_staging_budget() -> None:
+    assert column_chunk_nodes(1 << 24, 2) == 1 << 24
+    assert column_chunk_nodes(1 << 24, 11) == 1 << 21
+    assert column_chunk_nodes(1 << 20, 11) == 1 << 20
+    assert column_chunk_nodes(8, 11) == 8
 
 
 def _pc2_request(inputs: SectorInputs, root: Path) -> PreCommit2Request:
