@@ -92,6 +92,14 @@ class KernelModules:
         return self._modules[arity]
 
 
+_SHARED_MODULES: dict[int, KernelModules] = {}
+
+
+def shared_modules(cupy: Any) -> KernelModules:
+    """The process' :class:`KernelModules` for this cupy (compiled once, used by every engine)."""
+    return _SHARED_MODULES.setdefault(id(cupy), KernelModules(cupy))
+
+
 class CupyOps:
     """:class:`~sealagent_gpu_cupy.chunks.KernelOps` on cupy arrays, on one stream."""
 
@@ -210,7 +218,7 @@ class CudaEngine:
         cupy.cuda.Device(0).use()
         self._name = device_name(cupy, 0)
         sms = int(cupy.cuda.runtime.getDeviceProperties(0)["multiProcessorCount"])
-        modules = KernelModules(cupy)
+        modules = shared_modules(cupy)
         self._lanes = [_Lane(cupy, modules, sms * BLOCKS_PER_SM) for _ in range(2)]
         self._turn = 0
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -70,11 +70,14 @@ class Stream:
 class RawModule:
     """Kernels of the arity named in the options, launched on the host build."""
 
+    compiled: ClassVar[list[int]] = []
+
     def __init__(self, code: str, options: tuple[str, ...]) -> None:
         assert "poseidon_hash" in code
         (arity,) = (int(m.group(1)) for o in options
                     if (m := re.fullmatch(r"-DPOSEIDON_ARITY=(\d+)", o)))
         self.kernels = host_kernels(arity)
+        RawModule.compiled.append(arity)
 
     def get_function(self, name: str) -> Any:
         def launch(grid: tuple[int], block: tuple[int], args: tuple[Any, ...]) -> None:
@@ -132,6 +135,13 @@ def test_jobs_alternate_lanes_and_outputs_stay_until_the_lane_is_reused(
         row = poseidon_hash_level(leaves, 8)
         assert out.rows[1].tobytes() == row.tobytes()
         assert out.rows[2].tobytes() == poseidon_hash_level(row, 8).tobytes()
+
+
+def test_engines_share_the_compiled_kernels() -> None:
+    leaves = _nodes(16, random.Random(4))
+    for _ in range(3):
+        CudaEngine(fake_cupy).submit(ChunkJob(JobKind.TREE, (leaves,), 4, 2)).result()
+    assert RawModule.compiled.count(4) == 1
 
 
 def test_columns_and_encoding(engine: CudaEngine) -> None:
