@@ -17,8 +17,11 @@ the GPU the scheduler granted).
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -33,8 +36,13 @@ from sealagent_gpu_cupy.chunks import (
     reduce_chunk,
     stack_inputs,
 )
-from sealagent_gpu_cupy.kernel_source import MAIN_SOURCE, nvrtc_options, source_text
-from sealagent_gpu_cupy.schedule import schedule_limbs
+from sealagent_gpu_cupy.kernel_source import (
+    KERNEL_NAMES,
+    MAIN_SOURCE,
+    nvrtc_options,
+    source_text,
+)
+from sealagent_gpu_cupy.schedule import porep_arities, schedule_limbs
 
 THREADS_PER_BLOCK: Final = 128
 """Threads per block of every kernel (one hash per thread)."""
@@ -258,6 +266,29 @@ def compile_ptx(arity: int, arch: str = "compute_80") -> str:
     finally:
         nvrtc.destroyProgram(program)
     return ptx.decode() if isinstance(ptx, bytes) else str(ptx)
+
+
+def kernel_cache_dir() -> Path:
+    """Where cupy keeps compiled kernels (``$CUPY_CACHE_DIR``, default ``~/.cupy/kernel_cache``)."""
+    return Path(os.environ.get("CUPY_CACHE_DIR") or Path.home() / ".cupy" / "kernel_cache")
+
+
+def warm_kernels(progress: Callable[[str], None],
+                 arities: Sequence[int] = porep_arities()) -> None:
+    """Compile and load the kernels of ``arities`` on the GPU (NVRTC, into cupy's cache).
+
+    :raises PluginUnavailableError: there is no GPU here.
+    """
+    engine = open_cuda_engine()
+    progress(f"kernel cache {kernel_cache_dir()}")
+    import cupy
+
+    modules = shared_modules(cupy)
+    for arity in arities:
+        progress(f"Poseidon arity {arity} for {engine.device_name} …")
+        module, _ = modules.get(arity)
+        for name in KERNEL_NAMES:
+            module.get_function(name)
 
 
 def open_cuda_engine() -> CudaEngine:

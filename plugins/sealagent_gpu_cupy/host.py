@@ -6,8 +6,8 @@ compare it with the reference Poseidon; it is also a :class:`~sealagent_gpu_cupy
 KernelOps`, so the whole PC2 pipeline (chunking, rows, files) runs on a machine without
 a GPU.  It is not meant to be fast.
 
-Builds are cached under ``$XDG_CACHE_HOME/sealagent/kernels`` (or ``~/.cache``), keyed by
-the source's hash, the arity and the compiler.
+Builds are cached under ``$XDG_CACHE_HOME/sealagent/gpu-cupy-host`` (or ``~/.cache``),
+keyed by the source's hash, the arity and the compiler.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def host_compiler() -> str | None:
 def _cache_dir() -> Path:
     """Where host builds are kept."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sealagent" / "kernels"
+    return Path(base) / "sealagent" / "gpu-cupy-host"
 
 
 def build_host_library(arity: int) -> Path:

@@ -16,8 +16,8 @@ tail       ``4·t``                   constants of the last four full rounds (th
                                      with the partial rounds' other constants pushed in)
 =========  ========================  ==================================================
 
-The schedule is the one :mod:`sealagent.proofs.poseidon` derives for its fast permutation
-(neptune's ``OptimizedStatic``), taken unscaled.
+The schedule is :func:`sealagent.proofs.poseidon.sparse_schedule` (neptune's
+``OptimizedStatic``); the kernel takes ``m00`` from ``mds``.
 """
 
 from __future__ import annotations
@@ -29,12 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from sealagent.proofs.field import R
-from sealagent.proofs.poseidon import (
-    _push_partial_constants,
-    _sparse_factors,
-    constants,
-    merkle_tree_tag,
-)
+from sealagent.proofs.poseidon import ARITIES, merkle_tree_tag, sparse_schedule
+from sealagent.proofs.registry import RegisteredSealProof
 
 LIMBS: Final = 8
 """u32 limbs per field element."""
@@ -47,6 +43,15 @@ _MONTGOMERY_R: Final = 1 << 256
 Limbs = npt.NDArray[np.uint32]
 
 
+def porep_arities() -> tuple[int, ...]:
+    """Every arity PoRep hashes with: the tree arities and the column arities (layer counts)."""
+    used: set[int] = set()
+    for proof in RegisteredSealProof:
+        shape = proof.shape
+        used |= {proof.layers, shape.base_arity, shape.sub_arity, shape.top_arity}
+    return tuple(sorted(used & set(ARITIES)))
+
+
 def to_montgomery_limbs(values: list[int]) -> Limbs:
     """Field elements as ``(n, 8)`` u32 limbs of their Montgomery form ``x·2^256 mod r``."""
     raw = b"".join((v * _MONTGOMERY_R % R).to_bytes(32, "little") for v in values)
@@ -55,23 +60,19 @@ def to_montgomery_limbs(values: list[int]) -> Limbs:
 
 def schedule_elements(arity: int) -> list[int]:
     """The kernel's constants of ``arity`` as field elements, in the documented order."""
-    consts = constants(arity)
-    if consts.full_rounds != 2 * HALF_FULL_ROUNDS:
+    schedule = sparse_schedule(arity)
+    if len(schedule.full_constants) != 2 * HALF_FULL_ROUNDS:
         raise ValueError(f"the kernels need R_F = {2 * HALF_FULL_ROUNDS}")
-    width, partial = consts.width, consts.partial_rounds
-    rounds = [list(consts.round_constants[i * width : (i + 1) * width])
-              for i in range(consts.full_rounds + partial)]
-    adds = _push_partial_constants(rounds, HALF_FULL_ROUNDS, partial, consts.mds)
-    pre, rows, columns = _sparse_factors(consts.mds, partial)
     out = [merkle_tree_tag(arity)]
-    for rnd in rounds[:HALF_FULL_ROUNDS]:
+    for rnd in schedule.full_constants[:HALF_FULL_ROUNDS]:
         out += rnd
-    for matrix in (consts.mds, pre):
+    for matrix in (schedule.mds, schedule.pre_sparse):
         for row in matrix:
             out += row
-    for a, w, v in zip(adds, rows, columns, strict=True):
+    for a, w, v in zip(schedule.partial_constants, schedule.sparse_rows,
+                       schedule.sparse_columns, strict=True):
         out += [a, *w, *v]
-    for rnd in rounds[HALF_FULL_ROUNDS + partial :]:
+    for rnd in schedule.full_constants[HALF_FULL_ROUNDS:]:
         out += rnd
     return out
 
@@ -86,4 +87,5 @@ def schedule_limbs(arity: int) -> Limbs:
 
 def compile_defines(arity: int) -> dict[str, int]:
     """The ``-D`` macros the kernel source needs for ``arity``."""
-    return {"POSEIDON_ARITY": arity, "POSEIDON_PARTIAL_ROUNDS": constants(arity).partial_rounds}
+    return {"POSEIDON_ARITY": arity,
+            "POSEIDON_PARTIAL_ROUNDS": len(sparse_schedule(arity).partial_constants)}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import sealagent_gpu_cupy
 from sealagent.phases import Phase, PreCommit2Request
 from sealagent.plugins import PluginSet, run_phase_in_subprocess
 from sealagent.proofs.field import R
@@ -34,6 +35,12 @@ pytestmark = [
 def _nodes(count: int, rng: random.Random) -> np.ndarray:
     raw = b"".join(rng.randrange(R).to_bytes(32, "little") for _ in range(count))
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32).copy()
+
+
+def test_warm_compiles_every_porep_arity() -> None:
+    lines: list[str] = []
+    sealagent_gpu_cupy.sealagent_warm(lines.append)
+    assert any("arity 11" in line for line in lines)
 
 
 def test_engine_names_the_device() -> None:

@@ -72,6 +72,12 @@ def test_backend_info_says_why_it_cannot_run() -> None:
 
 
 @without_gpu
+def test_warming_without_a_gpu_says_why() -> None:
+    with pytest.raises(PluginUnavailableError):
+        sealagent_gpu_cupy.sealagent_warm(lambda line: None)
+
+
+@without_gpu
 def test_plugins_command_lists_it_unavailable_with_the_reason() -> None:
     done = subprocess.run([sys.executable, "-m", "sealagent", "plugins", "--json"],
                           capture_output=True, text=True, check=True, timeout=120)
