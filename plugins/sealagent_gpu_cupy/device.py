@@ -27,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 
 from sealagent.errors import PluginError, PluginUnavailableError
+from sealagent_gpu_cupy.backend import CHUNK_NODES_ENV
 from sealagent_gpu_cupy.chunks import (
     ChunkJob,
     ChunkOutput,
@@ -168,7 +169,7 @@ class _Lane:
 
     def run(self, job: ChunkJob) -> _CudaPending:
         """Queue ``job`` on this lane's stream (waits for the lane's previous job first)."""
-        cp, n = self._cp, job.nodes
+        n = job.nodes
         self.stream.synchronize()
         staged = stack_inputs(job.inputs, self._input.view(len(job.inputs) * n * 32))
         # Rows that come back: the leaves the job computes, then each kept row.
@@ -176,6 +177,21 @@ class _Lane:
         sizes += [n // job.arity**level for level in range(1, job.levels + 1)
                   if job.kept(level)]
         out_host = self._output.view(sum(sizes) * 32)
+        try:
+            leaves, kept, host_parts = self._queue(job, staged, out_host)
+        except self._cp.cuda.memory.OutOfMemoryError as exc:
+            raise PluginError(
+                f"the GPU has no memory for a {job.kind.value} chunk of {n} nodes ({exc}); "
+                f"set {CHUNK_NODES_ENV} lower") from exc
+        output = ChunkOutput(host_parts[0] if leaves is not None else None)
+        output.rows = dict(zip(kept, host_parts[1 if leaves is not None else 0 :],
+                               strict=True))
+        return _CudaPending(self, job, output)
+
+    def _queue(self, job: ChunkJob, staged: Nodes,
+               out_host: Nodes) -> tuple[Any, dict[int, Any], list[Nodes]]:
+        """Queue the copy in, the kernels and the copies out on the lane's stream."""
+        cp, n = self._cp, job.nodes
         with self.stream:
             device_in = cp.empty(staged.shape, dtype=cp.uint8)
             device_in.set(staged, stream=self.stream)
@@ -193,10 +209,7 @@ class _Lane:
                 host_parts.append(target)
                 offset += part.shape[0]
             self._bad.get(stream=self.stream, out=self._bad_host, blocking=False)
-        output = ChunkOutput(host_parts[0] if leaves is not None else None)
-        output.rows = dict(zip(kept, host_parts[1 if leaves is not None else 0 :],
-                               strict=True))
-        return _CudaPending(self, job, output)
+        return leaves, kept, host_parts
 
     def check(self, job: ChunkJob) -> None:
         """Wait for the lane and raise if a kernel flagged a bad node."""

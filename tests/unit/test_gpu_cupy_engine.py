@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from sealagent import hookimpl
-from sealagent.errors import CorruptDataError
+from sealagent.errors import CorruptDataError, PluginError
 from sealagent.phases import BackendInfo, Phase, PreCommit2Request, PreCommit2Result
 from sealagent.proofs.field import R
 from sealagent.proofs.poseidon import poseidon_hash_level
@@ -87,6 +87,10 @@ class RawModule:
         return launch
 
 
+class OutOfMemoryError(Exception):
+    """cupy's error when device memory runs out."""
+
+
 def _device(array: np.ndarray) -> DeviceArray:
     return np.ascontiguousarray(array).view(DeviceArray)
 
@@ -100,6 +104,7 @@ fake_cupy = SimpleNamespace(
     RawModule=RawModule,
     cuda=SimpleNamespace(
         Stream=Stream,
+        memory=SimpleNamespace(OutOfMemoryError=OutOfMemoryError),
         Device=lambda index: SimpleNamespace(use=lambda: None),
         alloc_pinned_memory=bytearray,
         runtime=SimpleNamespace(
@@ -164,6 +169,17 @@ def test_a_bad_node_is_reported_when_the_result_is_collected(engine: CudaEngine)
     pending = engine.submit(ChunkJob(JobKind.TREE, (leaves,), 8, 1))
     with pytest.raises(CorruptDataError):
         pending.result()
+
+
+def test_running_out_of_gpu_memory_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = CudaEngine(fake_cupy)
+
+    def no_memory(shape: tuple[int, ...], dtype: object) -> DeviceArray:
+        raise OutOfMemoryError("out of memory allocating 1 GiB")
+
+    monkeypatch.setattr(fake_cupy, "empty", no_memory)
+    with pytest.raises(PluginError, match="SEALAGENT_GPU_CHUNK_NODES"):
+        engine.submit(ChunkJob(JobKind.TREE, (_nodes(8, random.Random(5)),), 8, 1))
 
 
 class StandInBackend:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -111,6 +112,14 @@ def test_poseidon_rows_match_reference(arity: int) -> None:
     got = host_kernels(arity).hash(row, arity, 1, count, bad)
     assert bad[0] == 0
     assert got.tobytes() == poseidon_hash_level(row, arity).tobytes()
+
+
+@pytest.mark.parametrize("arity", [2, 4, 8, 11, 16, 24, 36])
+def test_poseidon_known_answers(vectors: dict[str, dict[str, Any]], arity: int) -> None:
+    vec = vectors[f"poseidon_merkletree_arity{arity}_inputs_0_to_{arity - 1}"]
+    bad = np.zeros(1, dtype=np.uint32)
+    digest = host_kernels(arity).hash(nodes(vec["inputs"]["preimage"]), arity, 1, 1, bad)
+    assert digest.tobytes().hex() == vec["expected"]["digest_le_hex"]
 
 
 @pytest.mark.parametrize("layers", sorted({p.layers for p in RegisteredSealProof}))
