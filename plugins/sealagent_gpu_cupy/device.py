@@ -70,13 +70,14 @@ def probe_cuda() -> CudaProbe:
     except Exception as exc:
         return CudaProbe(None, f"cupy is not importable ({type(exc).__name__}: {exc}); "
                                f"{INSTALL_HINT}")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    shown = "" if visible is None else f"; CUDA_VISIBLE_DEVICES={visible!r}"
     try:
-        count = int(cupy.cuda.runtime.getDeviceCount())
-        if count < 1:
-            return CudaProbe(None, "no CUDA GPU (CUDA_VISIBLE_DEVICES hides them all?)")
+        if int(cupy.cuda.runtime.getDeviceCount()) < 1:
+            return CudaProbe(None, f"no CUDA GPU{shown}")
         return CudaProbe(device_name(cupy, 0))
     except Exception as exc:
-        return CudaProbe(None, f"no usable CUDA GPU ({type(exc).__name__}: {exc})")
+        return CudaProbe(None, f"no usable CUDA GPU ({type(exc).__name__}: {exc}{shown})")
 
 
 def device_name(cupy: Any, index: int) -> str:
