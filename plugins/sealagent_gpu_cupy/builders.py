@@ -24,6 +24,7 @@ from typing import Final
 
 import numpy as np
 
+from sealagent.errors import PluginError
 from sealagent.proofs.kernels import (
     REFERENCE_KERNELS,
     Progress,
@@ -83,7 +84,7 @@ class EngineColumnHasher:
 
         def finish(start: int, job: ChunkJob, done: ChunkOutput) -> None:
             if done.leaves is None:
-                raise RuntimeError("a columns job returned no column hashes")
+                raise PluginError("a columns job returned no column hashes")
             out[start : start + job.nodes] = done.leaves
             report(progress, "tree-c", start + job.nodes, nodes)
 
