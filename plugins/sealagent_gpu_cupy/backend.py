@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Final
-
-import structlog
+from typing import Any, Final
 
 from sealagent.envvars import env_flag, env_int
 from sealagent.errors import PluginUnavailableError
@@ -41,7 +39,13 @@ COLUMN_BUILDER_ENV: Final = "FIL_PROOFS_USE_GPU_COLUMN_BUILDER"
 TREE_BUILDER_ENV: Final = "FIL_PROOFS_USE_GPU_TREE_BUILDER"
 CHUNK_NODES_ENV: Final = "SEALAGENT_GPU_CHUNK_NODES"
 
-_log = structlog.get_logger(__name__)
+
+
+def _logger() -> Any:
+    """The plugin's logger (structlog is imported only when a phase runs here)."""
+    import structlog
+
+    return structlog.get_logger(__name__)
 
 
 def placement_from_env(environ: Mapping[str, str]) -> Placement:
@@ -71,15 +75,15 @@ def run_precommit2(request: PreCommit2Request, open_engine: EngineFactory,
     placement = placement_from_env(environ)
     chunk_nodes = chunk_nodes_from_env(environ)
     if not placement.any:
-        _log.warning("gpu-cupy declines PreCommit2: GPU column and tree builders are off",
+        _logger().warning("gpu-cupy declines PreCommit2: GPU column and tree builders are off",
                      columns_env=COLUMN_BUILDER_ENV, trees_env=TREE_BUILDER_ENV)
         return None
     try:
         engine = open_engine()
     except PluginUnavailableError as exc:
-        _log.warning("gpu-cupy declines PreCommit2: no GPU here", reason=str(exc))
+        _logger().warning("gpu-cupy declines PreCommit2: no GPU here", reason=str(exc))
         return None
-    _log.info("gpu-cupy PreCommit2", device=engine.device_name, columns=placement.columns,
+    _logger().info("gpu-cupy PreCommit2", device=engine.device_name, columns=placement.columns,
               trees=placement.trees, chunk_nodes=chunk_nodes)
     kernels = engine_kernels(open_engine, placement, chunk_nodes,
                              name=f"gpu-cupy on {engine.device_name}")
