@@ -76,15 +76,15 @@ def run_precommit2(request: PreCommit2Request, open_engine: EngineFactory,
     chunk_nodes = chunk_nodes_from_env(environ)
     if not placement.any:
         _logger().warning("gpu-cupy declines PreCommit2: GPU column and tree builders are off",
-                     columns_env=COLUMN_BUILDER_ENV, trees_env=TREE_BUILDER_ENV)
+                          columns_env=COLUMN_BUILDER_ENV, trees_env=TREE_BUILDER_ENV)
         return None
     try:
         engine = open_engine()
     except PluginUnavailableError as exc:
         _logger().warning("gpu-cupy declines PreCommit2: no GPU here", reason=str(exc))
         return None
-    _logger().info("gpu-cupy PreCommit2", device=engine.device_name, columns=placement.columns,
-              trees=placement.trees, chunk_nodes=chunk_nodes)
+    _logger().info("gpu-cupy PreCommit2", device=engine.device_name,
+                   columns=placement.columns, trees=placement.trees, chunk_nodes=chunk_nodes)
     kernels = engine_kernels(open_engine, placement, chunk_nodes,
                              name=f"gpu-cupy on {engine.device_name}")
     pc1 = PreCommit1Output.from_json(request.pc1_output)
