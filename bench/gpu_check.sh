@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # gpu-cupy on a machine with a CUDA GPU, in one go:
-#   1. the GPU tests (pytest -m gpu);
+#   1. the GPU tests (pytest -m gpu), then the kernels' throughput (bench/gpu_kernels.py);
 #   2. `sealagent bench` with gpu-cupy at each size (default 8MiB and 512MiB);
 #   3. PreCommit2 byte identity: bench/pc2_identity.py runs PC2 with gpu-cupy and with the
 #      reference from the same PC1 files and compares every file.  The reference is
@@ -65,6 +65,7 @@ bench_plugins=(--plugin gpu-cupy)
 [ "$prep" != cpu ] && bench_plugins+=(--plugin "$prep")
 
 run_step gpu-tests "$PY" -m pytest -q -m gpu tests/gpu
+run_step kernels "$PY" bench/gpu_kernels.py --json "$OUT/gpu-kernels-$tag.json"
 for size in $SIZES; do
     run_step "bench-$size" "$PY" -m sealagent bench --sector-size "$size" "${bench_plugins[@]}" \
         --isolate --json "$OUT/gpu-cupy-seal-$size-$tag.json"

@@ -7,8 +7,10 @@ outputs and checks the error flag runs here; only the GPU itself is missing.
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,6 +89,19 @@ class RawModule:
         return launch
 
 
+class Event:
+    """A CUDA event: the host time when it was recorded."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+
+    def record(self) -> None:
+        self.at = time.perf_counter()
+
+    def synchronize(self) -> None:
+        return None
+
+
 class OutOfMemoryError(Exception):
     """cupy's error when device memory runs out."""
 
@@ -104,6 +119,8 @@ fake_cupy = SimpleNamespace(
     RawModule=RawModule,
     cuda=SimpleNamespace(
         Stream=Stream,
+        Event=Event,
+        get_elapsed_time=lambda start, end: (end.at - start.at) * 1000,
         memory=SimpleNamespace(OutOfMemoryError=OutOfMemoryError),
         Device=lambda index: SimpleNamespace(use=lambda: None),
         alloc_pinned_memory=bytearray,
@@ -180,6 +197,19 @@ def test_running_out_of_gpu_memory_names_the_setting(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(fake_cupy, "empty", no_memory)
     with pytest.raises(PluginError, match="SEALAGENT_GPU_CHUNK_NODES"):
         engine.submit(ChunkJob(JobKind.TREE, (_nodes(8, random.Random(5)),), 8, 1))
+
+
+def test_kernel_benchmark_measures_and_checks_against_the_reference() -> None:
+    path = Path(__file__).resolve().parents[2] / "bench" / "gpu_kernels.py"
+    spec = importlib.util.spec_from_file_location("gpu_kernels_bench", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    row = bench.measure(fake_cupy, 8, 64, 2)
+    assert row["matches_reference"] is True
+    assert row["ns_per_hash"] > 0
+    seconds = bench.projected_pc2_seconds({2: 100.0, 8: 300.0}, "8MiB")
+    assert seconds == pytest.approx((2**18 * 100 + 2 * (2**18 - 1) // 7 * 300) / 1e9)
 
 
 class StandInBackend:
