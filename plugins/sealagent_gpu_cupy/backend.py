@@ -40,7 +40,6 @@ TREE_BUILDER_ENV: Final = "FIL_PROOFS_USE_GPU_TREE_BUILDER"
 CHUNK_NODES_ENV: Final = "SEALAGENT_GPU_CHUNK_NODES"
 
 
-
 def _logger() -> Any:
     """The plugin's logger (structlog is imported only when a phase runs here)."""
     import structlog
