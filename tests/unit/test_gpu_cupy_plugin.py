@@ -84,7 +84,8 @@ def test_plugins_command_lists_it_unavailable_with_the_reason() -> None:
     records = {r["name"]: r for r in json.loads(done.stdout)}
     gpu = records["gpu-cupy"]
     assert gpu["available"] is False
-    assert gpu["reason"] == probe_cuda().reason
+    assert gpu["reason"].startswith(("cupy is not importable", "no usable CUDA GPU",
+                                     "no CUDA GPU"))
     assert gpu["phases"] == ["PreCommit2"]
 
 
