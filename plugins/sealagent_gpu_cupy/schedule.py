@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from sealagent.proofs.field import R
 from sealagent.proofs.poseidon import ARITIES, merkle_tree_tag, sparse_schedule
-from sealagent.proofs.registry import RegisteredSealProof
+from sealagent.vocab.registry import RegisteredSealProof
 
 LIMBS: Final = 8
 """u32 limbs per field element."""

@@ -22,7 +22,7 @@ from sealagent.proofs.merkle import (
     default_rows_to_discard,
 )
 from sealagent.proofs.poseidon import poseidon_hash_level
-from sealagent.proofs.registry import RegisteredSealProof
+from sealagent.vocab.registry import RegisteredSealProof
 from sealagent_gpu_cupy.chunks import ChunkJob, JobKind
 from sealagent_gpu_cupy.host import HostEngine, host_compiler, host_kernels
 from sealagent_gpu_cupy.schedule import porep_arities, to_montgomery_limbs
