@@ -163,7 +163,7 @@ class MultiEq:
 
     def enforce_equal(self, num_bits: int, lhs: LC, rhs: LC) -> None:
         """Queue ``lhs = rhs`` where both sides are below ``2^num_bits``."""
-        if CAPACITY <= self.bits_used + num_bits:
+        if self.bits_used + num_bits >= CAPACITY:
             self._accumulate()
         coeff = 1 << self.bits_used
         lc_add(self.lhs, lhs, coeff)
@@ -206,13 +206,16 @@ class UInt32:
     def rotr(self, by: int) -> UInt32:
         """Rotate right (free)."""
         by %= 32
-        v = None if self.value is None else ((self.value >> by) | (self.value << (32 - by))) & 0xFFFFFFFF
+        v = self.value
+        if v is not None:
+            v = ((v >> by) | (v << (32 - by))) & 0xFFFFFFFF
         return UInt32(self.bits[by:] + self.bits[:by], v)
 
     def shr(self, by: int) -> UInt32:
         """Shift right, filling with constant zeros (free)."""
         by %= 32
-        return UInt32(self.bits[by:] + [FALSE] * by, None if self.value is None else self.value >> by)
+        value = None if self.value is None else self.value >> by
+        return UInt32(self.bits[by:] + [FALSE] * by, value)
 
     def xor(self, cs: ConstraintSystem, other: UInt32) -> UInt32:
         """Bitwise xor."""

@@ -17,6 +17,7 @@ import io
 import secrets
 import struct
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -203,30 +204,67 @@ def _lagrange_at(tau: int, size: int) -> np.ndarray:
     return np.array([factor * x % R * i % R for x, i in zip(roots, inv, strict=True)], dtype=object)
 
 
-def _fixed_base(
-    stream: BinaryIO, values: Sequence[int], g2: bool, progress: Progress, stage: str
-) -> None:
-    base: G1Point | G2Point = G2Point() if g2 else G1Point()
+_WINDOW_TABLES: dict[bool, list[list[G1Point]] | list[list[G2Point]]] = {}
+
+
+def _window_table(g2: bool) -> list[list[G1Point]] | list[list[G2Point]]:
+    """``T[w][d] = d·256^w·G`` for the 32 byte positions of a scalar (built once per process)."""
+    table = _WINDOW_TABLES.get(g2)
+    if table is None:
+        base: G1Point | G2Point = G2Point() if g2 else G1Point()
+        ident = type(base).identity()
+        rows = []
+        for _ in range(32):
+            row = [ident, base]
+            for _ in range(2, 256):
+                row.append(row[-1] + base)  # type: ignore[operator]
+            rows.append(row)
+            base = row[255] + base  # type: ignore[operator]
+        table = _WINDOW_TABLES[g2] = rows  # type: ignore[assignment]
+    return table
+
+
+def fixed_base_encoded(job: tuple[bool, list[int]]) -> bytes:
+    """``v·G`` for each value, ZCash-uncompressed, by byte windows (G1, or G2 when flagged)."""
+    g2, values = job
+    table = _window_table(g2)
     encode = g2_to_uncompressed if g2 else g1_to_uncompressed
-    ident = encode(type(base).identity())  # type: ignore[arg-type]
+    out = []
+    for v in values:
+        acc = table[0][0]
+        for w, d in enumerate(v.to_bytes(32, "little")):
+            if d:
+                acc = acc + table[w][d]  # type: ignore[operator]
+        out.append(encode(acc))  # type: ignore[arg-type]
+    return b"".join(out)
+
+
+_FIXED_BASE_CHUNK: Final = 4096
+
+
+def _fixed_base(
+    stream: BinaryIO, values: Sequence[int], g2: bool, progress: Progress, stage: str,
+    pool: Executor | None,
+) -> None:
     stream.write(struct.pack(">I", len(values)))
-    step = 4096
-    for start in range(0, len(values), step):
-        chunk = values[start : start + step]
-        stream.write(b"".join(
-            encode(base * scalar(int(v))) if v else ident  # type: ignore[arg-type]
-            for v in chunk
-        ))
-        progress(stage, min(start + step, len(values)), len(values))
+    jobs = ((g2, [int(v) for v in values[i : i + _FIXED_BASE_CHUNK]])
+            for i in range(0, len(values), _FIXED_BASE_CHUNK))
+    results = pool.map(fixed_base_encoded, jobs) if pool else map(fixed_base_encoded, jobs)
+    done = 0
+    for data in results:
+        stream.write(data)
+        done = min(done + _FIXED_BASE_CHUNK, len(values))
+        progress(stage, done, len(values))
 
 
 def generate_parameters(
     shape: Shape, stream: BinaryIO, progress: Progress = _no_progress,
-    randomness: Callable[[], int] | None = None,
+    randomness: Callable[[], int] | None = None, pool: Executor | None = None,
 ) -> VerifyingKey:
     """Write fresh parameters for ``shape`` to ``stream`` and return the verifying key.
 
-    The toxic waste (τ, α, β, γ, δ) comes from ``secrets`` and is dropped on return.
+    The toxic waste (τ, α, β, γ, δ) comes from ``secrets`` and is dropped on return.  The
+    fixed-base multiplications (one per parameter point) run on ``pool`` when given.
     """
     rand = randomness or (lambda: 1 + secrets.randbelow(R - 1))
     tau, alpha, beta, gamma, delta = (rand() for _ in range(5))
@@ -254,11 +292,11 @@ def generate_parameters(
     for i in range(size - 1):
         h[i] = x
         x = x * tau % R
-    _fixed_base(stream, h, False, progress, "h")
-    _fixed_base(stream, list(mix[n_in:] * delta_inv % R), False, progress, "l")
-    _fixed_base(stream, list(u), False, progress, "a")
-    _fixed_base(stream, list(v), False, progress, "b_g1")
-    _fixed_base(stream, list(v), True, progress, "b_g2")
+    _fixed_base(stream, h, False, progress, "h", pool)
+    _fixed_base(stream, list(mix[n_in:] * delta_inv % R), False, progress, "l", pool)
+    _fixed_base(stream, list(u), False, progress, "a", pool)
+    _fixed_base(stream, list(v), False, progress, "b_g1", pool)
+    _fixed_base(stream, list(v), True, progress, "b_g2", pool)
     return vk
 
 
@@ -272,7 +310,7 @@ class Proof:
 
     def to_bytes(self) -> bytes:
         """``A ‖ B ‖ C`` compressed: 192 bytes."""
-        return self.a.to_compressed_bytes() + self.b.to_compressed_bytes() + self.c.to_compressed_bytes()
+        return b"".join(p.to_compressed_bytes() for p in (self.a, self.b, self.c))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Proof:

@@ -30,7 +30,7 @@ from sealagent.snark.bits import (
     pack_bits,
     pack_into_inputs,
 )
-from sealagent.snark.cs import ConstraintSystem
+from sealagent.snark.cs import ConstraintSystem, lc_add
 from sealagent.snark.poseidon import poseidon_merkle
 from sealagent.snark.sha256 import sha256
 
@@ -57,7 +57,7 @@ def pick(cs: ConstraintSystem, cond: int, a: int, b: int) -> int:
     if cs.witness:
         value = cs.value(a) if bool_value(cs, cond) else cs.value(b)
     c = cs.alloc(value)
-    cs.enforce({b: 1, a: R - 1} if a != b else {}, bool_lc(cond), {b: 1, c: R - 1} if b != c else {})
+    cs.enforce(lc_add({b: 1}, {a: 1}, R - 1), bool_lc(cond), {b: 1, c: R - 1})
     return c
 
 
@@ -119,7 +119,7 @@ def sha256_hash_nodes(cs: ConstraintSystem, nodes: Sequence[int]) -> int:
     """SHA-256 of the nodes' 32-byte little-endian encodings, truncated to a field element."""
     message: list[int] = []
     for var in nodes:
-        le = num_to_bits_le(cs, var) + [FALSE]
+        le = [*num_to_bits_le(cs, var), FALSE]
         for i in range(0, 256, 8):
             message.extend(reversed(le[i : i + 8]))
     digest = sha256(cs, message)

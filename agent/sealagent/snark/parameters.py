@@ -24,6 +24,7 @@ import json
 import mmap
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,18 +33,18 @@ from typing import Any, Final
 from sealagent.errors import CorruptDataError, InvalidInputError
 from sealagent.proofs.parameters import parameter_cache_dir, parameter_file_stem
 from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
-from sealagent.snark.cs import ConstraintSystem
+from sealagent.snark.cs import ConstraintSystem, Shape
 from sealagent.snark.groth16 import Parameters, Progress, VerifyingKey, generate_parameters
 from sealagent.snark.porep import StackedCircuitParams, synthesize_stacked
 from sealagent.snark.stacked import circuit_params
 
 _CIRCUIT_SOURCES: Final = ("cs.py", "bits.py", "sha256.py", "poseidon.py", "merkle.py",
-                           "porep.py", "groth16.py", "ntt.py")
+                           "porep.py")
 _FORMAT: Final = "sealagent-groth16-v1"
 
 
 def circuit_digest(params: StackedCircuitParams) -> str:
-    """SHA-256 (hex) of the circuit's parameters and the source of its gadgets."""
+    """SHA-256 (hex) of the file format, the circuit's parameters and its gadgets' source."""
     h = hashlib.sha256(_FORMAT.encode())
     h.update(repr(params).encode())
     package = resources.files("sealagent.snark")
@@ -126,7 +127,11 @@ def parameters_exist(registered_proof: RegisteredSealProof | str | int,
 def load_verifying_key(registered_proof: RegisteredSealProof | str | int,
                        cache_dir: Path | None = None) -> VerifyingKey:
     """The verifying key of a proof type's circuit, checked against its ``.meta``."""
-    files = circuit_files(registered_proof, cache_dir)
+    return read_verifying_key(circuit_files(registered_proof, cache_dir))
+
+
+def read_verifying_key(files: CircuitFiles) -> VerifyingKey:
+    """The verifying key of a parameter set, checked against its ``.meta``."""
     meta = _read_meta(files)
     _check_file(files.vk, meta, "vk")
     try:
@@ -138,7 +143,11 @@ def load_verifying_key(registered_proof: RegisteredSealProof | str | int,
 def load_parameters(registered_proof: RegisteredSealProof | str | int,
                     cache_dir: Path | None = None) -> Parameters:
     """The proving parameters (memory-mapped), checked against their ``.meta``."""
-    files = circuit_files(registered_proof, cache_dir)
+    return read_parameters(circuit_files(registered_proof, cache_dir))
+
+
+def read_parameters(files: CircuitFiles) -> Parameters:
+    """The proving parameters of a set (memory-mapped), checked against their ``.meta``."""
     meta = _read_meta(files)
     _check_file(files.params, meta, "params")
     with files.params.open("rb") as f:
@@ -151,40 +160,57 @@ def load_parameters(registered_proof: RegisteredSealProof | str | int,
 
 def generate(
     registered_proof: RegisteredSealProof | str | int, cache_dir: Path | None = None,
-    progress: Progress | None = None, on_exists: Callable[[CircuitFiles], None] | None = None,
-) -> CircuitFiles:
+    progress: Progress | None = None, workers: int = 1,
+) -> tuple[CircuitFiles, bool]:
     """Create the parameters of a proof type's circuit unless a complete set exists.
+
+    Returns the files and whether they were created now.  ``workers`` processes share
+    the fixed-base multiplications.
+    """
+    proof = resolve_proof(registered_proof)
+    files = circuit_files(proof, cache_dir)
+
+    def shape() -> Shape:
+        cs = ConstraintSystem(witness=False, shape=True)
+        synthesize_stacked(cs, circuit_params(proof))
+        return cs.shape()
+
+    created = write_parameter_set(files, shape, proof.name, progress, workers)
+    return files, created
+
+
+def write_parameter_set(
+    files: CircuitFiles, build_shape: Callable[[], Shape], label: str,
+    progress: Progress | None = None, workers: int = 1,
+) -> bool:
+    """Generate and write a parameter set unless a complete one exists (returns whether).
 
     Concurrent calls serialize on a lock file; the files are written under temporary
     names, synced and renamed, the ``.meta`` last.
     """
-    proof = resolve_proof(registered_proof)
-    files = circuit_files(proof, cache_dir)
     files.params.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = files.meta.with_suffix(".lock")
-    with lock_path.open("a") as lock:
+    with files.meta.with_suffix(".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if files.meta.exists():
-            if on_exists:
-                on_exists(files)
-            return files
+            return False
         report = progress or (lambda stage, done, total: None)
         report("synthesize", 0, 1)
-        cs = ConstraintSystem(witness=False, shape=True)
-        params = circuit_params(proof)
-        synthesize_stacked(cs, params)
-        shape = cs.shape()
+        shape = build_shape()
         report("synthesize", 1, 1)
         tmp_params = files.params.with_name(files.params.name + ".tmp")
         with tmp_params.open("wb") as f:
-            vk = generate_parameters(shape, f, report)
+            if workers > 1:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    vk = generate_parameters(shape, f, report, pool=pool)
+            else:
+                vk = generate_parameters(shape, f, report)
             f.flush()
             os.fsync(f.fileno())
         vk_bytes = vk.to_bytes()
         tmp_vk = files.vk.with_name(files.vk.name + ".tmp")
         _fsync_write(tmp_vk, vk_bytes)
         meta = {
-            "format": _FORMAT, "registered_proof": proof.name, "circuit_digest": files.digest,
+            "format": _FORMAT, "circuit": label, "circuit_digest": files.digest,
             "constraints": shape.num_constraints, "public_inputs": shape.num_inputs,
             "private_variables": shape.num_aux,
             "params_size": tmp_params.stat().st_size, "params_sha256": _sha256_file(tmp_params),
@@ -200,4 +226,4 @@ def generate(
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        return files
+        return True

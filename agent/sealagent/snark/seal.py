@@ -19,7 +19,7 @@ from sealagent.proofs.graph import StackedGraph
 from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.proofs.seal import generate_replica_id
 from sealagent.snark.cs import ConstraintSystem
-from sealagent.snark.groth16 import PROOF_BYTES, Proof, Progress, prove, verify
+from sealagent.snark.groth16 import PROOF_BYTES, Progress, Proof, prove, verify
 from sealagent.snark.parameters import load_parameters, load_verifying_key
 from sealagent.snark.porep import synthesize_stacked
 from sealagent.snark.stacked import circuit_params, partition_witness, public_inputs
