@@ -19,7 +19,7 @@ import struct
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final, TypeVar
 
 import numpy as np
 from py_arkworks_bls12381 import GT, G1Point, G2Point
@@ -48,6 +48,7 @@ MSM_CHUNK: Final = 1 << 16
 """Bases decoded and multiplied per step, which bounds the prover's memory."""
 
 Progress = Callable[[str, int, int], None]
+P = TypeVar("P", G1Point, G2Point)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -120,7 +121,7 @@ class Parameters:
     def __init__(self, buffer: bytes | memoryview) -> None:
         """Parse the layout: the verifying key in full, the vectors' offsets only."""
         self.buffer = memoryview(buffer)
-        stream = io.BytesIO(self.buffer)  # type: ignore[arg-type]
+        stream = io.BytesIO(self.buffer)
         self.vk = VerifyingKey.read(stream)
         offset = stream.tell()
         self.sections: dict[str, tuple[int, int, int]] = {}
@@ -140,14 +141,23 @@ class Parameters:
         """Number of points in a section."""
         return self.sections[name][1]
 
-    def msm(self, name: str, scalars: Sequence[int], progress: Progress = _no_progress) -> object:
-        """``Σ scalars[i]·section[i]``, decoding only the bases with a nonzero scalar."""
+    def msm_g1(self, name: str, scalars: Sequence[int],
+               progress: Progress = _no_progress) -> G1Point:
+        """``Σ scalars[i]·section[i]`` over a G1 section."""
+        return self._msm(name, scalars, g1_from_uncompressed, G1Point.identity(), progress)
+
+    def msm_g2(self, name: str, scalars: Sequence[int],
+               progress: Progress = _no_progress) -> G2Point:
+        """``Σ scalars[i]·section[i]`` over the G2 section."""
+        return self._msm(name, scalars, g2_from_uncompressed, G2Point.identity(), progress)
+
+    def _msm(self, name: str, scalars: Sequence[int], decode: Callable[..., P], identity: P,
+             progress: Progress) -> P:
+        """Decode only the bases with a nonzero scalar, a chunk at a time."""
         offset, count, size = self.sections[name]
         if len(scalars) > count:
             raise InvalidInputError(f"{len(scalars)} scalars for {count} {name} bases")
-        g2 = size == G2_UNCOMPRESSED
-        decode = g2_from_uncompressed if g2 else g1_from_uncompressed
-        total: G1Point | G2Point = G2Point.identity() if g2 else G1Point.identity()
+        total = identity
         buf = self.buffer
         for start in range(0, len(scalars), MSM_CHUNK):
             chunk = scalars[start : start + MSM_CHUNK]
@@ -157,7 +167,7 @@ class Parameters:
                 decode(bytes(buf[base + i * size : base + (i + 1) * size]), checked=False)
                 for i in idx
             ]
-            total = total + msm(pts, [chunk[i] for i in idx], type(total).identity())  # type: ignore[operator]
+            total = total + msm(pts, [chunk[i] for i in idx], identity)
             progress(f"msm {name}", min(start + MSM_CHUNK, len(scalars)), len(scalars))
         return total
 
@@ -190,7 +200,7 @@ def _qap_column_sums(shape: Shape, which: int, lagrange: np.ndarray, n_vars: int
     if which == 0:  # bellperson's input constraints: input_i · 0 = 0 after the circuit's rows
         n = shape.num_constraints
         out[: shape.num_inputs] += lagrange[n : n + shape.num_inputs]
-    return out % R  # type: ignore[no-any-return]
+    return out % R
 
 
 def _lagrange_at(tau: int, size: int) -> np.ndarray:
@@ -204,23 +214,23 @@ def _lagrange_at(tau: int, size: int) -> np.ndarray:
     return np.array([factor * x % R * i % R for x, i in zip(roots, inv, strict=True)], dtype=object)
 
 
-_WINDOW_TABLES: dict[bool, list[list[G1Point]] | list[list[G2Point]]] = {}
+_WINDOW_TABLES: dict[bool, list[list[Any]]] = {}
 
 
-def _window_table(g2: bool) -> list[list[G1Point]] | list[list[G2Point]]:
+def _window_table(g2: bool) -> list[list[Any]]:
     """``T[w][d] = d·256^w·G`` for the 32 byte positions of a scalar (built once per process)."""
     table = _WINDOW_TABLES.get(g2)
     if table is None:
-        base: G1Point | G2Point = G2Point() if g2 else G1Point()
+        base: Any = G2Point() if g2 else G1Point()
         ident = type(base).identity()
-        rows = []
+        table = []
         for _ in range(32):
             row = [ident, base]
             for _ in range(2, 256):
-                row.append(row[-1] + base)  # type: ignore[operator]
-            rows.append(row)
-            base = row[255] + base  # type: ignore[operator]
-        table = _WINDOW_TABLES[g2] = rows  # type: ignore[assignment]
+                row.append(row[-1] + base)
+            table.append(row)
+            base = row[255] + base
+        _WINDOW_TABLES[g2] = table
     return table
 
 
@@ -228,14 +238,14 @@ def fixed_base_encoded(job: tuple[bool, list[int]]) -> bytes:
     """``v·G`` for each value, ZCash-uncompressed, by byte windows (G1, or G2 when flagged)."""
     g2, values = job
     table = _window_table(g2)
-    encode = g2_to_uncompressed if g2 else g1_to_uncompressed
+    encode: Callable[[Any], bytes] = g2_to_uncompressed if g2 else g1_to_uncompressed
     out = []
     for v in values:
         acc = table[0][0]
         for w, d in enumerate(v.to_bytes(32, "little")):
             if d:
-                acc = acc + table[w][d]  # type: ignore[operator]
-        out.append(encode(acc))  # type: ignore[arg-type]
+                acc = acc + table[w][d]
+        out.append(encode(acc))
     return b"".join(out)
 
 
@@ -351,18 +361,16 @@ def prove(
     z = cs.input_values + cs.aux_values
     r, s = secrets.randbelow(R), secrets.randbelow(R)
     vk = params.vk
-    msm_a = params.msm("a", z, progress)
-    msm_b1 = params.msm("b_g1", z, progress)
-    msm_b2 = params.msm("b_g2", z, progress)
-    msm_h = params.msm("h", [int(x) for x in h[: size - 1]], progress)
-    msm_l = params.msm("l", cs.aux_values, progress)
-    proof_a = vk.alpha_g1 + msm_a + vk.delta_g1 * scalar(r)  # type: ignore[operator]
-    proof_b = vk.beta_g2 + msm_b2 + vk.delta_g2 * scalar(s)  # type: ignore[operator]
-    b1 = vk.beta_g1 + msm_b1 + vk.delta_g1 * scalar(s)  # type: ignore[operator]
-    proof_c = (
-        msm_h + msm_l + proof_a * scalar(s) + b1 * scalar(r)  # type: ignore[operator]
-        - vk.delta_g1 * scalar(r * s % R)
-    )
+    msm_a = params.msm_g1("a", z, progress)
+    msm_b1 = params.msm_g1("b_g1", z, progress)
+    msm_b2 = params.msm_g2("b_g2", z, progress)
+    msm_h = params.msm_g1("h", [int(x) for x in h[: size - 1]], progress)
+    msm_l = params.msm_g1("l", cs.aux_values, progress)
+    proof_a = vk.alpha_g1 + msm_a + vk.delta_g1 * scalar(r)
+    proof_b = vk.beta_g2 + msm_b2 + vk.delta_g2 * scalar(s)
+    b1 = vk.beta_g1 + msm_b1 + vk.delta_g1 * scalar(s)
+    proof_c = (msm_h + msm_l + proof_a * scalar(s) + b1 * scalar(r)
+               - vk.delta_g1 * scalar(r * s % R))
     return Proof(proof_a, proof_b, proof_c)
 
 

@@ -6,7 +6,9 @@ generator 7.  The transforms are radix-2 Cooley–Tukey over numpy object arrays
 ints: each stage is a handful of whole-array operations, so the interpreter cost is per
 stage, not per butterfly.  :func:`quotient_coefficients` is the prover's H computation:
 three inverse transforms, three coset transforms, ``(a·b − c)/Z`` on the coset and one
-inverse coset transform.
+inverse coset transform.  Only the twiddle products are reduced inside a transform; the
+sums and differences grow by at most one multiple of r per stage and are reduced once at
+the end.
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ def _transform(values: Vec, root: int) -> Vec:
         w = table[:: size // m][:half]
         t = a[:, half:] * w % R
         lo = a[:, :half]
-        a = np.concatenate(((lo + t) % R, (lo - t) % R), axis=1)
+        a = np.concatenate((lo + t, lo - t), axis=1)
         m *= 2
-    return a.reshape(size)
+    return a.reshape(size) % R  # type: ignore[no-any-return]
 
 
 def ntt(values: Vec) -> Vec:
