@@ -159,7 +159,7 @@ def _path(rows: list[list[int]], index: int) -> list[PathLevel]:
     return levels
 
 
-@pytest.mark.parametrize("index", [0, 13, 63])
+@pytest.mark.parametrize("index", [0, 45])
 def test_inclusion_witness_is_satisfied_only_by_the_true_path(index: int) -> None:
     rng = random.Random(index)
     rows = _oct_tree([rng.randrange(R) for _ in range(64)])

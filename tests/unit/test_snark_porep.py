@@ -114,3 +114,13 @@ def test_verify_seal_needs_parameters_and_well_sized_proofs(
     assert not verify_seal(*args, bytes(191), cache_dir=tmp_path)
     with pytest.raises(InvalidInputError, match="params generate"):
         verify_seal(*args, bytes(192), cache_dir=tmp_path)
+
+
+def test_the_proofs_api_exports_commit2_and_verify_seal() -> None:
+    import sealagent.proofs
+    import sealagent.snark.seal
+
+    assert sealagent.proofs.verify_seal is sealagent.snark.seal.verify_seal
+    assert sealagent.proofs.seal_commit_phase2 is sealagent.snark.seal.seal_commit_phase2
+    with pytest.raises(AttributeError):
+        sealagent.proofs.no_such_function  # noqa: B018
