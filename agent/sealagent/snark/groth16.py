@@ -121,9 +121,12 @@ class Parameters:
     def __init__(self, buffer: bytes | memoryview) -> None:
         """Parse the layout: the verifying key in full, the vectors' offsets only."""
         self.buffer = memoryview(buffer)
-        stream = io.BytesIO(self.buffer)
-        self.vk = VerifyingKey.read(stream)
-        offset = stream.tell()
+        fixed = 3 * G1_UNCOMPRESSED + 3 * G2_UNCOMPRESSED
+        if len(self.buffer) < fixed + 4:
+            raise InvalidInputError("truncated Groth16 parameters")
+        (ic_count,) = struct.unpack(">I", self.buffer[fixed : fixed + 4])
+        offset = fixed + 4 + ic_count * G1_UNCOMPRESSED
+        self.vk = VerifyingKey.from_bytes(bytes(self.buffer[:offset]))
         self.sections: dict[str, tuple[int, int, int]] = {}
         for name, size in _SECTIONS:
             if offset + 4 > len(self.buffer):
