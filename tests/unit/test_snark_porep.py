@@ -57,7 +57,7 @@ def test_stacked_circuit_counts_match_rust_fil_proofs(
 
 @pytest.mark.slow
 def test_circuit_info_equals_the_full_blank_circuit() -> None:
-    params = StackedCircuitParams(8, 1, 2, 8)
+    params = StackedCircuitParams(8, 2, 2, 8)
     cs = ConstraintSystem(witness=False)
     synthesize_stacked(cs, params)
     info = circuit_info(params)
