@@ -15,6 +15,7 @@ from sealagent.cli import main
     ["--sector-size", "2KiB", "--nodes", "8"],
     ["--nodes", "8", "--tree", "8-0"],
     ["--nodes", "12"],
+    ["--nodes", "8", "--layers", "3"],
     ["--sector-size", "2KiB", "--proof", "StackedDrg8MiBV1_1"],
 ])
 def test_circuit_info_refuses_bad_arguments(args: list[str],

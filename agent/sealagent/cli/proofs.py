@@ -64,6 +64,7 @@ def _tree_arities(text: str) -> tuple[int, int, int]:
 def run_circuit_info(args: argparse.Namespace) -> int:
     """Count and print the PoRep circuit of a sector size or a test shape."""
     from sealagent.errors import InvalidInputError
+    from sealagent.proofs.poseidon import ARITIES
     from sealagent.proofs.registry import default_proof, parse_sector_size, resolve_proof
     from sealagent.snark.porep import StackedCircuitParams, circuit_info
     from sealagent.snark.stacked import circuit_params
@@ -80,6 +81,9 @@ def run_circuit_info(args: argparse.Namespace) -> int:
         name, partitions = proof.name, proof.partitions
     else:
         base, sub, top = _tree_arities(args.tree)
+        if args.layers not in ARITIES:
+            raise ConfigError(f"--layers must be a Poseidon arity (the column hash's): "
+                              f"{', '.join(map(str, ARITIES))}")
         try:
             params = StackedCircuitParams(args.nodes, args.layers, args.challenges, base, sub,
                                           top)
