@@ -8,7 +8,6 @@ partition, concatenated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -102,9 +101,3 @@ def verify_seal(
             return False
     return True
 
-
-def split_proof(proof_bytes: bytes) -> Sequence[bytes]:
-    """The 192-byte partition proofs of a seal proof."""
-    if len(proof_bytes) % PROOF_BYTES:
-        raise InvalidInputError(f"a seal proof is a multiple of {PROOF_BYTES} bytes")
-    return [proof_bytes[i : i + PROOF_BYTES] for i in range(0, len(proof_bytes), PROOF_BYTES)]
