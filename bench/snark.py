@@ -37,7 +37,6 @@ from sealagent.proofs import (
     seal_pre_commit_phase1,
     seal_pre_commit_phase2,
 )
-from sealagent.proofs.registry import default_proof, parse_sector_size
 from sealagent.snark.bits import alloc_bit, pack_into_inputs
 from sealagent.snark.cs import ConstraintSystem
 from sealagent.snark.groth16 import Parameters, generate_parameters, prove, verify
@@ -46,6 +45,7 @@ from sealagent.snark.porep import circuit_info
 from sealagent.snark.seal import seal_commit_phase2, verify_seal
 from sealagent.snark.sha256 import compression, sha256_iv
 from sealagent.snark.stacked import circuit_params
+from sealagent.vocab.registry import default_proof, parse_sector_size
 
 PROVER_ID = bytes(range(32))
 TICKET = bytes([3] * 32)

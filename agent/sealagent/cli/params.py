@@ -61,8 +61,8 @@ class _Progress:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Generate the parameters of a sector size's circuit unless they exist."""
-    from sealagent.proofs.registry import default_proof, parse_sector_size
     from sealagent.snark.parameters import generate
+    from sealagent.vocab.registry import default_proof, parse_sector_size
 
     proof = default_proof(parse_sector_size(args.sector_size))
     files, created = generate(proof, progress=_Progress(), workers=max(1, args.workers))
@@ -75,8 +75,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print the parameter files of a sector size's circuit."""
-    from sealagent.proofs.registry import default_proof, parse_sector_size
     from sealagent.snark.parameters import circuit_files
+    from sealagent.vocab.registry import default_proof, parse_sector_size
 
     proof = default_proof(parse_sector_size(args.sector_size))
     files = circuit_files(proof)

@@ -65,9 +65,9 @@ def run_circuit_info(args: argparse.Namespace) -> int:
     """Count and print the PoRep circuit of a sector size or a test shape."""
     from sealagent.errors import InvalidInputError
     from sealagent.proofs.poseidon import ARITIES
-    from sealagent.proofs.registry import default_proof, parse_sector_size, resolve_proof
     from sealagent.snark.porep import StackedCircuitParams, circuit_info
     from sealagent.snark.stacked import circuit_params
+    from sealagent.vocab.registry import default_proof, parse_sector_size, resolve_proof
 
     if (args.sector_size is None) == (args.nodes is None):
         raise ConfigError("give either --sector-size or --nodes")

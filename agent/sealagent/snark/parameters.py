@@ -32,11 +32,11 @@ from typing import Any, Final
 
 from sealagent.errors import CorruptDataError, InvalidInputError
 from sealagent.proofs.parameters import parameter_cache_dir, parameter_file_stem
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.snark.cs import ConstraintSystem, Shape
 from sealagent.snark.groth16 import Parameters, Progress, VerifyingKey, generate_parameters
 from sealagent.snark.porep import StackedCircuitParams, synthesize_stacked
 from sealagent.snark.stacked import circuit_params
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 _CIRCUIT_SOURCES: Final = ("cs.py", "bits.py", "sha256.py", "poseidon.py", "merkle.py",
                            "porep.py")

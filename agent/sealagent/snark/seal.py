@@ -15,13 +15,13 @@ from sealagent.errors import InvalidInputError, VerificationError
 from sealagent.proofs.challenges import bytes32, partition_challenges
 from sealagent.proofs.commit import SealCommitPhase1Output, check_seal_commit_phase1
 from sealagent.proofs.graph import StackedGraph
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.proofs.seal import generate_replica_id
 from sealagent.snark.cs import ConstraintSystem
 from sealagent.snark.groth16 import PROOF_BYTES, Progress, Proof, prove, verify
 from sealagent.snark.parameters import load_parameters, load_verifying_key
 from sealagent.snark.porep import synthesize_stacked
 from sealagent.snark.stacked import circuit_params, partition_witness, public_inputs
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 
 def synthesize_partition(c1_output: SealCommitPhase1Output, k: int) -> ConstraintSystem:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from sealagent.errors import InvalidInputError
 from sealagent.proofs.field import fr_from_bytes
 from sealagent.proofs.merkle import MerkleProof
-from sealagent.proofs.registry import RegisteredSealProof, resolve_proof
 from sealagent.proofs.vanilla import ColumnProof, VanillaProof
 from sealagent.snark.merkle import PathLevel
 from sealagent.snark.porep import (
@@ -23,6 +22,7 @@ from sealagent.snark.porep import (
     StackedCircuitParams,
     StackedWitness,
 )
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 
 def circuit_params(registered_proof: RegisteredSealProof | str | int) -> StackedCircuitParams:
