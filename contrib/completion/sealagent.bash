@@ -5,7 +5,7 @@
 _sealagent_spec() {
     case "$1" in
         "")
-            subs='plugins bench proofs miner sectors sealing storage auth run info tasks devnet resources'
+            subs='plugins bench proofs params miner sectors sealing storage auth run info tasks devnet resources'
             opts='-h --help --version'
             valopts=''
             posact='' ;;
@@ -20,7 +20,7 @@ _sealagent_spec() {
             valopts='--sector-size --plugin --json --keep'
             posact='' ;;
         proofs)
-            subs=commp
+            subs='commp circuit-info'
             opts='-h --help'
             valopts=''
             posact='' ;;
@@ -29,6 +29,26 @@ _sealagent_spec() {
             opts='-h --help --json'
             valopts=''
             posact=@file ;;
+        'proofs circuit-info')
+            subs=''
+            opts='-h --help --sector-size --proof --nodes --layers --challenges --tree --json'
+            valopts='--sector-size --proof --nodes --layers --challenges --tree'
+            posact='' ;;
+        params)
+            subs='generate info'
+            opts='-h --help'
+            valopts=''
+            posact='' ;;
+        'params generate')
+            subs=''
+            opts='-h --help --sector-size --workers'
+            valopts='--sector-size --workers'
+            posact='' ;;
+        'params info')
+            subs=''
+            opts='-h --help --sector-size --json'
+            valopts=--sector-size
+            posact='' ;;
         miner)
             subs='init run'
             opts='-h --help'

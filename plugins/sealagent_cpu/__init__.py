@@ -3,7 +3,9 @@
 Every phase is a direct call into :mod:`sealagent.proofs` (pure Python and numpy,
 bit-exact with rust-fil-proofs), reading and writing the sector's files where Lotus
 keeps them.  It is shaped exactly like a third-party backend: hook implementations only,
-registered through the ``sealagent`` entry point.  Commit2 (the SNARK) is not implemented.
+registered through the ``sealagent`` entry point.  Commit2 proves with the Groth16 prover of
+:mod:`sealagent.snark` (NTTs in Python, MSMs through py-arkworks) and needs the circuit's
+parameters (``sealagent params generate``).
 
 The proofs core is reached as ``proofs.<name>``: :mod:`sealagent.proofs` imports a module
 (and numpy) only when a phase first uses it, so a phase's child process starts quickly.
@@ -26,6 +28,8 @@ from sealagent.phases import (
     BackendInfo,
     Commit1Request,
     Commit1Result,
+    Commit2Request,
+    Commit2Result,
     FinalizeRequest,
     FinalizeResult,
     PieceRef,
@@ -139,6 +143,17 @@ def sealagent_commit1(request: Commit1Request) -> Commit1Result:
                                       f"{proofs.sealed_commitment_to_cid(out.comm_r)}, not "
                                       f"{request.comm_r}")
     return Commit1Result(json.dumps(out.to_json()))
+
+
+@hookimpl
+def sealagent_commit2(request: Commit2Request) -> Commit2Result:
+    """``seal_commit_phase2``: the SNARK of the Commit1 output, verified before it returns."""
+    from sealagent.snark.seal import seal_commit_phase2
+
+    c1 = proofs.SealCommitPhase1Output.from_json(request.c1_output)
+    sector = request.sector
+    proof = seal_commit_phase2(c1, sector.prover_id, sector.number)
+    return Commit2Result(proof.hex())
 
 
 @hookimpl

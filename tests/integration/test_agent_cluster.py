@@ -1,7 +1,8 @@
 """A manager and two agents on loopback seal 2 KiB sectors to Proving.
 
-One agent takes AddPiece and PreCommit1, the other PreCommit2 (and Commit2 if it had a
-backend); Commit1 and Finalize run where the files are.  The PC2 agent gets the sealed
+One agent takes AddPiece and PreCommit1, the other PreCommit2 and Commit2 (the manager
+runs with ``Snark = false``, so no Commit2 is queued); Commit1 and Finalize run where the
+files are.  The PC2 agent gets the sealed
 file and the cache from the PC1 agent's ``/remote`` (a move: the PC1 agent's copy goes).
 """
 
@@ -53,7 +54,7 @@ async def test_two_agents_seal_with_files_moving_between_them(tmp_path: Path) ->
                 run_agent, agent_config(api, tmp_path / "pc1", "pc1-box", AP_PC1)))
             pc2: Agent = await nursery.start(functools.partial(
                 run_agent, agent_config(api, tmp_path / "pc2", "pc2-box", PC2_COMMIT)))
-            assert "seal/v0/commit/2" not in pc2.task_types()  # cpu has no SNARK
+            assert "seal/v0/commit/2" in pc2.task_types()  # cpu proves Commit2
             env = manager_env(repo)
             workers = await cli(["sealing", "workers"], env)
             await probe.pledge(2)

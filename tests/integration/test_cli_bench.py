@@ -21,6 +21,16 @@ STEPS = ["Parents", "AddPiece", "PreCommit1", "PreCommit2", "Commit1", "Verify",
          "Finalize", "Unseal"]
 
 
+NO_PARAMS = ("no Groth16 parameters for 2KiB (create them once with 'sealagent params "
+             "generate --sector-size 2KiB')")
+
+
+@pytest.fixture(autouse=True)
+def _empty_parameter_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Groth16 parameters: Commit2 is skipped with the reason."""
+    monkeypatch.setenv("FIL_PROOFS_PARAMETER_CACHE", str(tmp_path / "params"))
+
+
 def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ``python -m sealagent bench ARGS`` in ``cwd``."""
     return subprocess.run([sys.executable, "-m", "sealagent", "bench", *args], cwd=cwd,
@@ -50,9 +60,9 @@ def test_bench_2kib_writes_the_documented_json(tmp_path: Path) -> None:
     assert phases["PreCommit1"]["backend"] == "cpu"
     assert phases["Verify"]["backend"] == "proofs"
     assert phases["Commit2"]["backend"] is None
-    assert phases["Commit2"]["skipped"] == "no backend implements Commit2"
+    assert phases["Commit2"]["skipped"] == NO_PARAMS
     assert report["pc1_us_per_label"] > 0
-    assert "Commit2" in proc.stdout and "skipped: no backend implements Commit2" in proc.stdout
+    assert "Commit2" in proc.stdout and "skipped: no Groth16 parameters for 2KiB" in proc.stdout
     assert "bench: PreCommit1 …" in proc.stderr
     sealing = sum(phases[n]["wall_s"] for n in ("AddPiece", "PreCommit1", "PreCommit2",
                                                  "Commit1", "Verify"))
@@ -73,7 +83,7 @@ def test_keep_and_cc_leave_a_sealed_zero_sector(tmp_path: Path,
     report = run_bench("2KiB", cc=True, keep=keep, progress=lines.append)
     assert report.ok
     assert any(line.startswith("Commit1 … still running (") for line in lines)
-    assert "Commit2: skipped: no backend implements Commit2" in lines
+    assert f"Commit2: skipped: {NO_PARAMS}" in lines
     assert report.comm_d == unsealed_commitment_to_cid(zero_piece_commitment(2048))
     assert (keep / "sealed" / "s-t01000-1").stat().st_size == 2048
     assert not (keep / "piece.dat").exists()

@@ -10,8 +10,11 @@ from pathlib import Path
 DEVNET = [sys.executable, "-m", "sealagent", "devnet"]
 
 
-def run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], timeout: float = 240,
+        params: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
+    if params is not None:
+        env["FIL_PROOFS_PARAMETER_CACHE"] = str(params)
     return subprocess.run([*DEVNET, *args], capture_output=True, text=True, timeout=timeout,
                           env=env, check=False)
 
@@ -40,10 +43,11 @@ def test_devnet_that_times_out_fails_and_keeps_its_logs(tmp_path: Path) -> None:
     assert (tmp_path / "net" / "logs" / "manager.log").exists()
 
 
-def test_devnet_with_snark_needs_a_commit2_backend(tmp_path: Path) -> None:
-    done = run(["--snark", "--dir", str(tmp_path / "net")], timeout=60)
+def test_devnet_with_snark_needs_the_groth16_parameters(tmp_path: Path) -> None:
+    done = run(["--snark", "--dir", str(tmp_path / "net")], timeout=60,
+               params=tmp_path / "params")
     assert done.returncode == 2
-    assert "Commit2" in done.stderr
+    assert "Commit2" in done.stderr and "sealagent params generate" in done.stderr
     assert not (tmp_path / "net").exists()
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import structlog
+import structlog.testing
 import trio
 
 from sealagent.cli import main
@@ -163,7 +165,7 @@ async def test_the_built_in_agent_seals_alone(tmp_path: Path) -> None:
         await c.wait_for(all_in("Proving", 1), limit=60)
         [worker] = await c.client.call("Sealing.Workers")
         assert worker["name"] == "builtin"
-        assert "seal/v0/commit/2" not in worker["tasks"]  # no C2 backend installed
+        assert "seal/v0/commit/2" in worker["tasks"]  # cpu proves Commit2
         assert {"seal/v0/addpiece", "seal/v0/precommit/1", "seal/v0/commit/1",
                 "seal/v0/finalize"} <= set(worker["tasks"])
         [path] = await c.client.call("Storage.List")
@@ -220,8 +222,15 @@ async def test_jobs_show_assigned_and_running_tasks(tmp_path: Path) -> None:
         assert "sealagent_task_duration_seconds_count" in metrics
 
 
-async def test_without_a_c2_backend_the_sector_waits_in_committing(tmp_path: Path) -> None:
-    async with cluster(tmp_path, fast_config(snark=True)) as c:
+async def test_without_a_c2_backend_the_sector_waits_in_committing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIL_PROOFS_PARAMETER_CACHE", str(tmp_path / "params"))
+    with structlog.testing.capture_logs() as logs:
+        async with cluster(tmp_path, fast_config(snark=True)):
+            pass
+    assert any("no Groth16 parameters" in e["event"] and e["log_level"] == "warning"
+               for e in logs)
+    async with cluster(tmp_path / "again", fast_config(snark=True)) as c:
         await c.agent("nogpu", tmp_path, tasks=SEALING_TASKS)
         await c.client.call("Sectors.Pledge")
         sectors = await c.wait_for(

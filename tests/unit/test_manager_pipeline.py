@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -114,12 +115,14 @@ def test_vanilla_proofs_are_checked_against_the_sector(
     assert not check_proof(sector, 1000, False, "{not json")[0]
 
 
-def test_with_snark_the_proof_size_is_checked_and_the_message_is_honest(
-        sealed: tuple[SectorInputs, SealState]) -> None:
+def test_with_snark_the_proof_is_verified_with_the_verifying_key(
+        sealed: tuple[SectorInputs, SealState], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     inputs, state = sealed
+    monkeypatch.setenv("FIL_PROOFS_PARAMETER_CACHE", str(tmp_path))
     sector = replace(sector_of(inputs, state), seal_proof="ab" * 192)
     valid, message = check_proof(sector, 1000, True, state.c1_output or "")
-    assert valid and "was not verified" in message
+    assert not valid and "cannot verify the SNARK" in message and "params generate" in message
     valid, message = check_proof(replace(sector, seal_proof="ab" * 10), 1000, True,
                                  state.c1_output or "")
     assert not valid and "10 bytes" in message

@@ -148,7 +148,7 @@ def test_builtin_cpu_loads_without_entry_points() -> None:
     assert record.source == "built-in"
     assert record.available
     assert Phase.PRECOMMIT1 in record.phases
-    assert Phase.COMMIT2 not in record.phases
+    assert Phase.COMMIT2 in record.phases
 
 
 def test_entry_point_plugins_load_by_default() -> None:
@@ -244,18 +244,18 @@ def test_unavailable_plugin_is_skipped_with_its_reason(make_plugin: MakePlugin) 
     assert selection.backend_for(Phase.FINALIZE) == "cpu"
 
 
-def test_commit2_has_no_backend_by_default() -> None:
+def test_commit2_runs_on_cpu_by_default() -> None:
     selection = PluginSet.load(autoload=False).select()
-    assert selection.to_json()["phases"]["Commit2"] is None
-    with pytest.raises(PluginNotFoundError, match="no backend implements Commit2"):
-        selection.backend_for(Phase.COMMIT2)
+    assert selection.to_json()["phases"]["Commit2"] == "cpu"
+    assert selection.backend_for(Phase.COMMIT2) == "cpu"
 
 
-def test_commit2_on_an_unavailable_backend_says_why(make_plugin: MakePlugin) -> None:
+def test_a_phase_only_an_unavailable_backend_has_says_why(make_plugin: MakePlugin) -> None:
     module = make_plugin("fake_commit2", COMMIT2_ONLY)
-    selection = PluginSet.load(autoload=False, extra={"gpu": module}).select(["gpu"])
+    # registered as "cpu" it replaces the reference, so nothing available has Commit2
+    selection = PluginSet.load(autoload=False, extra={"cpu": module}).select(["cpu"])
     with pytest.raises(PluginUnavailableError,
-                       match=r"no available backend implements Commit2 \(gpu: no CUDA GPU\)"):
+                       match=r"no available backend implements Commit2 \(cpu: no CUDA GPU\)"):
         selection.backend_for(Phase.COMMIT2)
 
 

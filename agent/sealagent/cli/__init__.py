@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "plugins",
     "bench",
     "proofs",
+    "params",
     "miner",
     "sectors",
     "sealing",

@@ -52,7 +52,7 @@ from sealagent.manager.repo import MinerRepo
 from sealagent.phases import Phase
 from sealagent.plugins import select_backends
 from sealagent.rpc.client import RPCClient
-from sealagent.vocab.registry import parse_sector_size, size_name
+from sealagent.vocab.registry import default_proof, parse_sector_size, size_name
 
 PHASES: Final = (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.COMMIT1,
                  Phase.COMMIT2, Phase.FINALIZE)
@@ -390,8 +390,12 @@ def result_table(outcome: Outcome, phases: Sequence[Phase]) -> Table:
     return table
 
 
-def check_backends(plugins: Sequence[str], snark: bool) -> None:
-    """Fail early when the chosen plugins cannot run what the devnet needs."""
+def check_backends(plugins: Sequence[str], snark: bool, sector_size: int) -> None:
+    """Fail early when the chosen plugins cannot run what the devnet needs.
+
+    With ``snark`` a backend must offer Commit2 and the circuit's Groth16 parameters must
+    be in ``FIL_PROOFS_PARAMETER_CACHE``.
+    """
     try:
         selection = select_backends(plugins)
         if snark:
@@ -399,6 +403,14 @@ def check_backends(plugins: Sequence[str], snark: bool) -> None:
     except PluginError as exc:
         hint = " (--snark needs a backend with Commit2)" if snark else ""
         raise ConfigError(f"{exc}{hint}") from None
+    if snark:
+        from sealagent.snark.parameters import parameters_exist
+
+        if not parameters_exist(default_proof(sector_size)):
+            name = size_name(sector_size)
+            raise ConfigError(f"--snark needs the Commit2 circuit's Groth16 parameters for "
+                              f"{name}; create them once with 'sealagent params generate "
+                              f"--sector-size {name}'")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -407,7 +419,7 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError("--sectors and --workers must be at least 1")
     if args.timeout <= 0:
         raise ConfigError("--timeout must be positive")
-    check_backends(args.plugin, args.snark)
+    check_backends(args.plugin, args.snark, parse_sector_size(args.sector_size))
     check_tmpdir(os.environ)
     root = Path(args.dir).absolute() if args.dir else Path(
         tempfile.mkdtemp(prefix="sealagent-devnet-"))

@@ -7,14 +7,16 @@ the prover and sector ids) and every vanilla proof of every partition must verif
 
 With ``[Proving] Snark = false`` that is the whole check, and the message says so.  With
 SNARKs on, the Commit2 proof must also have the size Groth16 gives the sector's partitions
-(192 bytes each); this build has no Groth16 verifier, which the message states.
+(192 bytes each) and verify with the circuit's verifying key
+(:func:`sealagent.snark.seal.verify_seal`, one pairing check per partition); a missing or
+corrupt verifying key fails the check with the reason.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from sealagent.errors import InvalidInputError, VerificationError
+from sealagent.errors import InvalidInputError, ProofsError, VerificationError
 from sealagent.manager.fsm import SectorInfo
 from sealagent.phases import SectorRef
 from sealagent.proofs.cid import cid_to_sealed_commitment, cid_to_unsealed_commitment
@@ -57,5 +59,15 @@ def check_proof(sector: SectorInfo, miner: int, snark: bool, c1_output: str) -> 
     if size != GROTH16_PROOF_BYTES * partitions:
         return False, (f"the seal proof has {size} bytes, {partitions} partition(s) need "
                        f"{GROTH16_PROOF_BYTES * partitions}")
-    return True, (f"vanilla proofs verified; the {size}-byte SNARK was not verified "
-                  "(no Groth16 verifier in this build)")
+    from sealagent.snark.seal import verify_seal
+
+    try:
+        valid = verify_seal(output.registered_proof, output.comm_r, output.comm_d, prover_id,
+                            sector.number, output.ticket, output.seed,
+                            bytes.fromhex(sector.seal_proof or ""))
+    except ProofsError as exc:
+        return False, f"cannot verify the SNARK: {exc}"
+    if not valid:
+        return False, "the SNARK does not verify with the circuit's verifying key"
+    return True, (f"vanilla proofs and the {size}-byte SNARK verified ({partitions} "
+                  "partition(s))")

@@ -36,6 +36,7 @@ from sealagent.rpc.jsonrpc import Dispatcher
 from sealagent.rpc.netaddr import is_wildcard
 from sealagent.rpc.server import check_bind, start_server
 from sealagent.storage.remote import RemoteHandler
+from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.web.auth import APIInfo, jwt_verifier
 from sealagent.worker.agent import run_agent
 
@@ -78,6 +79,13 @@ async def _beacon_state(db: Database, clock: Callable[[], float]) -> tuple[float
         return float(genesis), bytes.fromhex(secret)
 
     return await db.transaction(read_or_create)
+
+
+def _has_groth16_parameters(proof: RegisteredSealProof) -> bool:
+    """Whether this host has the sector size's Groth16 parameters (loads the SNARK code)."""
+    from sealagent.snark.parameters import parameters_exist
+
+    return parameters_exist(proof)
 
 
 async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
@@ -125,6 +133,11 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
                     run_agent, local_agent_config(config, repo, repo.api_info(), public)))
             _log.info("manager listening", url=public, api=str(repo.api_file),
                       miner=config.miner.actor_id, proof=service.proof.name)
+            if config.proving.snark and not _has_groth16_parameters(service.proof):
+                _log.warning("[Proving] Snark = true but this host has no Groth16 parameters "
+                             "for the sector size: Commit2 proofs cannot be verified here "
+                             "(run 'sealagent params generate --sector-size SIZE')",
+                             proof=service.proof.name)
 
             def stop() -> None:
                 server.stop()

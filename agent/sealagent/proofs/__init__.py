@@ -1,7 +1,9 @@
 """The SDR proof of replication, bit-exact with rust-fil-proofs.
 
 Pure and synchronous: no Trio, no I/O framework, only files and numpy.  The public API
-is named like filecoin-proofs (``seal_pre_commit_phase1`` and so on).
+is named like filecoin-proofs (``seal_pre_commit_phase1`` and so on); Commit2 and seal
+verification (``seal_commit_phase2``, ``verify_seal``) are re-exported from
+:mod:`sealagent.snark`, which builds on this package.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ if TYPE_CHECKING:
         VanillaProof,
         verify_vanilla_proof,
     )
+    from sealagent.snark.seal import seal_commit_phase2, verify_seal
     from sealagent.vocab.registry import (
         ApiVersion,
         Feature,
@@ -211,6 +214,7 @@ __all__ = [
     "resolve_api_version",
     "resolve_proof",
     "seal_commit_phase1",
+    "seal_commit_phase2",
     "seal_pre_commit_phase1",
     "seal_pre_commit_phase2",
     "sealed_commitment_to_cid",
@@ -231,6 +235,7 @@ __all__ = [
     "unpad_range",
     "unseal_range",
     "unsealed_commitment_to_cid",
+    "verify_seal",
     "verify_seal_commit_phase1",
     "verify_vanilla_proof",
     "zero_piece",
@@ -293,6 +298,7 @@ _HOMES: Final[dict[str, tuple[str, ...]]] = {
     ),
     ".unseal": ("unseal_range",),
     ".vanilla": ("VanillaProof", "verify_vanilla_proof"),
+    "sealagent.snark.seal": ("seal_commit_phase2", "verify_seal"),
     "sealagent.vocab.registry": (
         "ApiVersion", "Feature", "RegisteredSealProof", "SectorShape", "default_proof",
         "parse_sector_size", "resolve_api_version", "resolve_proof",
