@@ -42,10 +42,11 @@ def _kernel_cache(pytestconfig: pytest.Config) -> Iterator[Path]:
     Without pytest's cache (``-p no:cacheprovider``) the user's kernel cache is used, as the
     ``multicore`` backend would use it anyway.
     """
-    if pytestconfig.cache is None:
+    cache = getattr(pytestconfig, "cache", None)
+    if cache is None:
         yield kernel_cache_dir()
         return
-    path = Path(pytestconfig.cache.mkdir("sealagent-kernels"))
+    path = Path(cache.mkdir("sealagent-kernels"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SEALAGENT_KERNEL_CACHE", str(path))
         yield path
