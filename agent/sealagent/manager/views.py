@@ -45,12 +45,14 @@ def sector_summary(service: ManagerService, sector: SectorInfo) -> dict[str, Any
 
 def workers_info(service: ManagerService) -> list[dict[str, Any]]:
     """``sealing workers``: every connected agent with its resources and usage."""
+    counts_by_worker: dict[str | None, Counter[str]] = {}
+    for task in service.tasks.values():
+        if task.state not in (TaskState.QUEUED, TaskState.RET_WAIT):
+            counts_by_worker.setdefault(task.worker_id, Counter())[task.phase.task_type] += 1
     out = []
     for session in sorted(service.sessions.values(), key=lambda s: s.worker_id):
         worker = service.sched.workers.get(session.worker_id)
-        counts = Counter(t.phase.task_type for t in service.tasks.values()
-                         if t.worker_id == session.worker_id
-                         and t.state not in (TaskState.QUEUED, TaskState.RET_WAIT))
+        counts = counts_by_worker.get(session.worker_id, Counter())
         report = session.report
         limits = {t.value: report.resources.spec(service.proof, t).max_concurrent
                   for t in report.tasks if t.sector_sized}
