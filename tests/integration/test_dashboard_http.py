@@ -135,6 +135,7 @@ async def test_pages_render_and_fragments_hold_only_the_live_part(net: Cluster) 
             live = await client.get(path, headers={"x-dashboard-fragment": "1"})
             assert live.status_code == 200 and "<html" not in live.text
             assert "updated" in live.text
+            assert int(live.headers["x-dashboard-refresh"]) >= 2000
         assert (await client.get("/sectors/99")).status_code == 404
         assert (await client.get("/sectors?state=Bogus")).status_code == 400
         assert (await client.get("/static/dashboard.js")).status_code == 200

@@ -1,9 +1,11 @@
 """The dashboard's routes: a Starlette app the manager mounts at ``/dashboard``.
 
 Pages are server-rendered (Jinja2, autoescaped).  Each page's changing part sits in
-``<main id="live">``; ``static/dashboard.js`` fetches the page again every few seconds
-with the ``X-Dashboard-Fragment`` header and swaps that part in, so pages stay current
-without reloading and without a JavaScript build.  See :mod:`.guard` for who may see and
+``<main id="live">``; ``static/dashboard.js`` fetches the page again with the
+``X-Dashboard-Fragment`` header and swaps that part in, so pages stay current without
+reloading and without a JavaScript build.  Every page answer says in
+``X-Dashboard-Refresh`` when to fetch it next: every 2 s, or less often for a page that
+costs more to build (:data:`REFRESH_COST_FACTOR`).  See :mod:`.guard` for who may see and
 do what.
 """
 
@@ -35,6 +37,10 @@ PREFIX: Final = "/dashboard"
 """Where the manager serves the dashboard."""
 FRAGMENT_HEADER: Final = "x-dashboard-fragment"
 REFRESH_MS: Final = 2000
+"""How often an open page fetches its live part, at least."""
+REFRESH_COST_FACTOR: Final = 20
+"""A page whose render takes ``t`` is fetched again after ``max(REFRESH_MS, 20 t)``, so
+each open page costs the manager at most 1/20 of a core however big the cluster is."""
 MAX_FORM: Final = 8192
 _HEADERS: Final = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; "
@@ -128,7 +134,12 @@ class Dashboard:
                 if request.headers.get(FRAGMENT_HEADER):
                     return Response(str(exc), 401)
                 return RedirectResponse(request.scope.get("root_path", "") + "/login", 303)
-            return await handler(request, viewer)
+            started = time.perf_counter()
+            response = await handler(request, viewer)
+            cost_ms = (time.perf_counter() - started) * 1000
+            refresh = max(REFRESH_MS, int(REFRESH_COST_FACTOR * cost_ms))
+            response.headers["x-dashboard-refresh"] = str(refresh)
+            return response
         return page
 
     def _error(self, request: Request, status: int, message: str,

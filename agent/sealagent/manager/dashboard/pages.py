@@ -52,18 +52,13 @@ def cluster(service: ManagerService) -> dict[str, Any]:
     queued = Counter(str(t.task_type) for t in service.sched.queue.ordered())
     running = sum(1 for t in service.tasks.values() if t.state is TaskState.RUNNING)
     workers = views.workers_info(service)
+    placed = Counter(worker_id for worker_id, _ in service.tasks.placed.values())
     for worker in workers:
-        worker["queued"] = queued_for(service, worker["worker_id"])
+        worker["queued"] = placed[worker["worker_id"]]
     return {"workers": workers, "by_state": sectors_by_state(service),
             "sector_count": len(service.sectors), "queued": sum(queued.values()),
             "queued_by_type": sorted(queued.items()), "running": running,
             "history": service.metrics.history.series(service.clock(), CHART_SPAN_S)}
-
-
-def queued_for(service: ManagerService, worker_id: str) -> int:
-    """Tasks placed in the worker's windows but not yet started."""
-    return sum(1 for placed_worker, _ in service.tasks.placed.values()
-               if placed_worker == worker_id)
 
 
 async def sector_table(service: ManagerService, state: str | None, page: int) -> SectorPage:
@@ -77,9 +72,11 @@ async def sector_table(service: ManagerService, state: str | None, page: int) ->
     shown = numbers[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     created = await service.db.transaction(functools.partial(_created_at, numbers=shown))
     now = service.clock()
+    queued = service.sched.waiting_reasons(
+        (service.sectors[n].task_id or "" for n in shown), service.view())
     rows = []
     for number in shown:
-        row = views.sector_summary(service, service.sectors[number])
+        row = views.sector_summary(service, service.sectors[number], queued)
         task = row["task"]
         row["worker"] = service.hostname(task["worker_id"]) if task and task["worker_id"] else ""
         row["age"] = now - created[number] if number in created else None

@@ -10,27 +10,29 @@
   });
   if (!live || !document.querySelector("header nav")) { return; }
   var every = Number(live.getAttribute("data-refresh")) || 2000;
-  var busy = false;
+  function next(response) {
+    var asked = Number(response && response.headers.get("X-Dashboard-Refresh"));
+    window.setTimeout(tick, asked > 0 ? asked : every);
+  }
   function tick() {
-    if (busy || document.hidden) { return; }
-    busy = true;
+    if (document.hidden) { next(null); return; }
     fetch(window.location.href, {
       headers: { "X-Dashboard-Fragment": "1" }, credentials: "same-origin", cache: "no-store"
     }).then(function (response) {
       if (response.status === 401) {
         window.location.assign(live.getAttribute("data-login"));
-        return null;
+        return;
       }
       if (!response.ok) { throw new Error("HTTP " + response.status); }
-      return response.text();
-    }).then(function (html) {
-      if (html !== null) {
+      return response.text().then(function (html) {
         live.innerHTML = html;
         live.removeAttribute("data-stale");
-      }
+        next(response);
+      });
     }).catch(function () {
       live.setAttribute("data-stale", "true");
-    }).finally(function () { busy = false; });
+      next(null);
+    });
   }
-  window.setInterval(tick, every);
+  window.setTimeout(tick, every);
 })();
