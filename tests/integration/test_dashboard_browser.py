@@ -80,6 +80,7 @@ def drive(url: str, tokens: dict[str, str], call: Callable[..., Any],
             admin.on("dialog", lambda dialog: dialog.accept())
             log_in(admin, url, tokens["admin"])
             admin.goto(url + "/scheduler")
+            admin.screenshot(path=str(shots / "dashboard-scheduler.png"))
             admin.click(f"#queued-{task_id} button.danger")
             assert f"Queued task {task_id[:8]} aborted" in admin.inner_text("[role=status]")
             assert admin.locator(f"#queued-{task_id}").count() == 0
@@ -101,6 +102,7 @@ def drive(url: str, tokens: dict[str, str], call: Callable[..., Any],
                 assert phase in phases
             assert "sealed" in admin.inner_text("table.files")
             assert admin.locator("ol.log li").count() >= 5
+            admin.screenshot(path=str(shots / "dashboard-sector.png"), full_page=True)
 
             admin.goto(url + "/")
             admin.wait_for_selector("#sector-states [data-state=Proving]")

@@ -10,6 +10,9 @@ import httpx
 import pytest
 import trio
 
+from sealagent.manager import tasks
+from sealagent.manager.db import Transaction
+from sealagent.phases import Phase
 from sealagent.web.auth import create_token
 from tests.integration.test_manager_pipeline import Cluster, cluster, fast_config
 
@@ -56,6 +59,8 @@ async def test_nothing_is_visible_without_a_token(net: Cluster) -> None:
         client.cookies.set("sealagent_dashboard", "not-a-token")
         assert (await client.get("/")).status_code == 303
         client.cookies.clear()
+        bare = await client.get(net.manager.url + "/dashboard")
+        assert bare.status_code in (303, 307), bare.status_code
         login = await client.get("/login")
         assert login.status_code == 200 and 'name="token"' in login.text
         assert "default-src 'self'" in login.headers["content-security-policy"]
@@ -139,3 +144,22 @@ async def test_pages_render_and_fragments_hold_only_the_live_part(net: Cluster) 
         assert (await client.get("/sectors/99")).status_code == 404
         assert (await client.get("/sectors?state=Bogus")).status_code == 400
         assert (await client.get("/static/dashboard.js")).status_code == 200
+
+
+async def test_charts_show_tasks_finished_before_the_manager_started(net: Cluster) -> None:
+    service = net.manager.service
+    now = service.clock()
+
+    def finished_earlier(tx: Transaction) -> None:
+        for number, took in ((7, 40.0), (8, 20.0)):
+            task = tasks.insert_task(tx, number, Phase.PRECOMMIT1, 0, 0, {}, now - 900)
+            tx.execute("UPDATE tasks SET state = 'done', started_at = ?, finished_at = ? "
+                       "WHERE task_id = ?", (now - 600 - took, now - 600, task.task_id))
+
+    await service.db.transaction(finished_earlier)
+    async with browser(net) as client:
+        await log_in(client, net, token(net, "read"))
+        page = (await client.get("/")).text
+        assert re.search(r"<title>\d\d:\d\d PC1: 2</title>", page), page
+        again = (await client.get("/")).text      # read once: not counted twice
+        assert re.search(r"<title>\d\d:\d\d PC1: 2</title>", again)

@@ -85,6 +85,9 @@ class Dashboard:
                  csrf_key: bytes | None = None) -> None:
         self.service = service
         self.guard = Guard(verify, csrf_key)
+        # Tasks finished before now are read from the database for the charts, once.
+        self._history_from = service.clock()
+        self._history_loaded = False
         self.env = _environment()
         self.app = Starlette(routes=[
             Route("/", self._page(self.cluster)),
@@ -181,6 +184,9 @@ class Dashboard:
 
     async def cluster(self, request: Request, viewer: Viewer) -> Response:
         """Workers, sectors by state, the queue and the charts."""
+        if not self._history_loaded:
+            self._history_loaded = True
+            await pages.load_history(self.service, self._history_from)
         data = pages.cluster(self.service)
         return self._render(request, "cluster.html", viewer=viewer, **data,
                             throughput=charts.throughput_chart(data["history"]),

@@ -61,6 +61,22 @@ def cluster(service: ManagerService) -> dict[str, Any]:
             "history": service.metrics.history.series(service.clock(), CHART_SPAN_S)}
 
 
+async def load_history(service: ManagerService, until: float) -> None:
+    """Put the tasks that finished in the charts' span before ``until`` (when the manager
+    started recording them) into the history: one query, once per manager start."""
+    history = service.metrics.history
+    since = until - history.keep
+
+    def read(tx: Transaction) -> list[tuple[str, float, float]]:
+        rows = tx.query("SELECT task_type, started_at, finished_at FROM tasks WHERE "
+                        "state = ? AND finished_at >= ? AND finished_at < ? "
+                        "AND started_at IS NOT NULL", (str(TaskState.DONE), since, until))
+        return [(r["task_type"], r["started_at"], r["finished_at"]) for r in rows]
+
+    for task_type, started, finished in await service.db.transaction(read):
+        history.observe(task_type, finished - started, finished)
+
+
 async def sector_table(service: ManagerService, state: str | None, page: int) -> SectorPage:
     """Sectors (in ``state`` when given), one page of them, with age, worker and why they
     wait; the ages come from one query by primary key for the page's sectors."""
