@@ -13,7 +13,7 @@ import trio
 from sealagent.manager import tasks
 from sealagent.manager.db import Transaction
 from sealagent.phases import Phase
-from sealagent.web.auth import create_token
+from sealagent.web.auth import create_token, token_id
 from tests.integration.test_manager_pipeline import Cluster, cluster, fast_config
 
 
@@ -126,6 +126,20 @@ async def test_an_expired_token_stops_working(net: Cluster) -> None:
             while (await client.get("/")).status_code == 200:  # noqa: ASYNC110 - the clock
                 await trio.sleep(0.2)
         assert (await client.get("/", headers={"x-dashboard-fragment": "1"})).status_code == 401
+
+
+async def test_a_revoked_token_stops_working_at_once(net: Cluster) -> None:
+    revoked, kept = token(net, "read", "admin"), token(net, "read", "admin")
+    async with browser(net) as client, browser(net) as other:
+        csrf = await log_in(client, net, revoked)
+        await log_in(other, net, kept)
+        assert await net.client.call("Auth.Revoke", [token_id(revoked)]) is True
+        page = await client.get("/")
+        assert page.status_code == 303 and page.headers["location"] == "/dashboard/login"
+        act = await client.post("/abort", data={"task_id": "t-1", "sched": "1", "csrf": csrf},
+                                headers={"origin": net.manager.url})
+        assert act.status_code == 401 and "revoked" in act.text
+        assert (await other.get("/")).status_code == 200
 
 
 async def test_pages_render_and_fragments_hold_only_the_live_part(net: Cluster) -> None:
