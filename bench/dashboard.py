@@ -72,7 +72,7 @@ def fill(tx: Transaction, service: ManagerService, count: int, now: float) -> No
 def worker_info(index: int) -> dict[str, Any]:
     """A big sealing box with one path."""
     name = f"box-{index:04d}"
-    return {"name": name, "url": f"http://{name}:3456",
+    return {"name": name, "worker_id": f"agent-{index:04d}", "url": f"http://{name}:3456",
             "tasks": ["seal/v0/addpiece", "seal/v0/precommit/1", "seal/v0/precommit/2",
                       "seal/v0/commit/1", "seal/v0/finalize"],
             "resources": {"cpus": 64, "mem_physical": 512 << 30},

@@ -31,6 +31,7 @@ from sealagent.manager.dashboard.guard import Guard, Viewer, cookie_header
 from sealagent.manager.fsm import SectorState
 from sealagent.manager.service import ManagerService
 from sealagent.units import size_str
+from sealagent.web.asgi import Message, Receive, Scope, Send
 from sealagent.web.auth import TokenVerifier
 
 PREFIX: Final = "/dashboard"
@@ -103,9 +104,9 @@ class Dashboard:
             Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
         ])
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
-        async def send_with_headers(message: Any) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"],
