@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -177,3 +178,31 @@ async def test_charts_show_tasks_finished_before_the_manager_started(net: Cluste
         assert re.search(r"<title>\d\d:\d\d PC1: 2</title>", page), page
         again = (await client.get("/")).text      # read once: not counted twice
         assert re.search(r"<title>\d\d:\d\d PC1: 2</title>", again)
+
+
+async def test_admin_aborts_a_job_running_on_an_agent(net: Cluster, tmp_path: Path) -> None:
+    release = trio.Event()
+
+    async def hold(assignment: dict[str, Any], report: dict[str, Any]) -> None:
+        await release.wait()
+
+    agent = await net.agent("holder", tmp_path, before_report=hold)
+    await net.client.call("Sectors.Pledge")
+    with trio.fail_after(20):
+        while not await net.client.call("Sealing.Jobs"):  # noqa: ASYNC110 - polls the manager
+            await trio.sleep(0.05)
+    job = (await net.client.call("Sealing.Jobs"))[0]
+    async with browser(net) as client:
+        csrf = await log_in(client, net, token(net, "read", "admin"))
+        page = await client.get("/jobs")
+        assert job["task_id"][:8] in page.text and "holder" in page.text
+        done = await client.post("/abort", data={"task_id": job["task_id"], "sched": "0",
+                                                 "csrf": csrf},
+                                 headers={"origin": net.manager.url})
+        assert done.status_code == 303 and "/dashboard/jobs?aborted=" in done.headers["location"]
+        after = await client.get(done.headers["location"].removeprefix("/dashboard"))
+        assert f"Task {job['task_id'][:8]} aborted" in after.text
+    with trio.fail_after(10):
+        while job["task_id"] not in agent.aborted:  # noqa: ASYNC110 - the agent's heartbeat
+            await trio.sleep(0.05)
+    release.set()

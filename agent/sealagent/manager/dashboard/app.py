@@ -188,7 +188,7 @@ class Dashboard:
         if not self._history_loaded:
             self._history_loaded = True
             await pages.load_history(self.service, self._history_from)
-        data = pages.cluster(self.service)
+        data = pages.cluster(self.service, _int(request, "page"))
         return self._render(request, "cluster.html", viewer=viewer, **data,
                             throughput=charts.throughput_chart(data["history"]),
                             phase_times=charts.phase_time_chart(data["history"]))

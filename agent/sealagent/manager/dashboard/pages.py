@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sealagent.manager.service import ManagerService
 
 PAGE_SIZE: Final = 100
-"""Rows per page of the sector table and the scheduler queue."""
+"""Rows per page of the worker and sector tables and the scheduler queue."""
 CHART_SPAN_S: Final = 6 * 3600.0
 """How far back the cluster page's charts look."""
 
@@ -47,15 +47,20 @@ def sectors_by_state(service: ManagerService) -> list[tuple[str, int]]:
     return [(str(state), counts[state]) for state in SectorState if counts[state]]
 
 
-def cluster(service: ManagerService) -> dict[str, Any]:
-    """The cluster page: workers, sectors by state, queue, and the charts' data."""
+def cluster(service: ManagerService, page: int) -> dict[str, Any]:
+    """The cluster page: workers (one page of them), sectors by state, queue, and the
+    charts' data."""
     queued = Counter(str(t.task_type) for t in service.sched.queue.ordered())
     running = sum(1 for t in service.tasks.values() if t.state is TaskState.RUNNING)
-    workers = views.workers_info(service)
+    everyone = views.workers_info(service)
+    pages = max(1, -(-len(everyone) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    workers = everyone[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     placed = Counter(worker_id for worker_id, _ in service.tasks.placed.values())
     for worker in workers:
         worker["queued"] = placed[worker["worker_id"]]
-    return {"workers": workers, "by_state": sectors_by_state(service),
+    return {"workers": workers, "worker_count": len(everyone), "page": page, "pages": pages,
+            "by_state": sectors_by_state(service),
             "sector_count": len(service.sectors), "queued": sum(queued.values()),
             "queued_by_type": sorted(queued.items()), "running": running,
             "history": service.metrics.history.series(service.clock(), CHART_SPAN_S)}
