@@ -38,7 +38,7 @@ PREFIX: Final = "/dashboard"
 """Where the manager serves the dashboard."""
 FRAGMENT_HEADER: Final = "x-dashboard-fragment"
 REFRESH_MS: Final = 2000
-"""How often an open page fetches its live part, at least."""
+"""The shortest time between two fetches of an open page's live part."""
 REFRESH_COST_FACTOR: Final = 20
 """A page whose render takes ``t`` is fetched again after ``max(REFRESH_MS, 20 t)``, so
 each open page costs the manager at most 1/20 of a core however big the cluster is."""
