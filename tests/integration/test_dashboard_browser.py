@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def drive(url: str, tokens: dict[str, str], call: Callable[..., Any],
             assert "invalid token" in stranger.inner_text("[role=alert]")
 
             number = call("Sectors.Pledge")["number"]      # no agent yet: stays queued
-            task_id = call("Sectors.Status", number)["task"]["task_id"]
+            task_id = wait_for(lambda: call("Sectors.Status", number)["task"])["task_id"]
 
             # Read-only sees the queued task but may not abort it.
             reader = browser.new_context().new_page()
@@ -107,7 +108,7 @@ def drive(url: str, tokens: dict[str, str], call: Callable[..., Any],
             admin.goto(url + "/")
             admin.wait_for_selector("#sector-states [data-state=Proving]")
             admin.wait_for_timeout(2500)   # one refresh after the charts' data landed
-            assert admin.locator("svg.chart rect").count() > 2
+            assert admin.locator("svg.chart rect > title").count() >= 5   # AP … FIN bars
             admin.screenshot(path=str(shots / "dashboard-cluster.png"), full_page=True)
             phone = browser.new_context(viewport={"width": 390, "height": 844},
                                         device_scale_factor=2).new_page()
@@ -123,6 +124,15 @@ def drive(url: str, tokens: dict[str, str], call: Callable[..., Any],
             assert admin.url == url + "/login"
         finally:
             browser.close()
+
+
+def wait_for(check: Callable[[], Any], limit: float = 20.0) -> Any:
+    """Poll ``check`` until it returns something other than None."""
+    deadline = time.monotonic() + limit
+    while (value := check()) is None:
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.05)
+    return value
 
 
 def log_in(page: Any, url: str, token: str) -> None:
