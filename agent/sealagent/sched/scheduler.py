@@ -498,16 +498,12 @@ class Scheduler:
         Each request also says why it is still waiting (``Waiting``, see
         :mod:`~sealagent.sched.explain`; the sector files are read from ``view``).
         """
-        owners = self.path_owners()
-        reasons: dict[GroupKey | None, str] = {}
-        requests = []
-        for t in self.queue.ordered():
-            reason = reasons.get(t.group)
-            if reason is None:
-                reason = reasons[t.group] = self._explain(t, owners, view)
-            requests.append({"Priority": t.priority, "SchedId": t.task_id,
-                             "Sector": {"Miner": t.sector.miner, "Number": t.sector.number},
-                             "TaskType": t.task_type.value, "Waiting": reason})
+        queued = list(self.queue.ordered())
+        reasons = self.waiting_reasons((t.task_id for t in queued), view)
+        requests = [{"Priority": t.priority, "SchedId": t.task_id,
+                     "Sector": {"Miner": t.sector.miner, "Number": t.sector.number},
+                     "TaskType": t.task_type.value, "Waiting": reasons[t.task_id]}
+                    for t in queued]
         workers: dict[str, Any] = {}
         for wid in sorted(self.workers):
             worker = self.workers[wid]
