@@ -115,3 +115,5 @@ async def test_kill_9_mid_pipeline_then_restart_seals_every_sector_once(
     manager_log.flush()
     text = (tmp_path / "manager.log").read_text()
     assert text.count('"event": "manager listening"') == 2
+    hint = f"dashboard at {url}/dashboard/: log in with a token from `sealagent auth create-token"
+    assert text.count(hint) == 2

@@ -608,3 +608,13 @@ def test_diag_reports_queue_in_order_open_windows_workers_and_last_pass() -> Non
     assert after["SchedInfo"]["Requests"] == [] and after["SchedInfo"]["OpenWindows"] == [
         "w1", "w2"]
     assert after["Assigner"] == "utilization" and after["SectorAffinity"] is False
+
+
+def test_waiting_reasons_of_many_tasks_equal_each_ones_reason() -> None:
+    sched, view = random_cluster(11, 300)
+    sched.schedule(view)
+    queued = [t.task_id for t in sched.queue.ordered()]
+    assert queued
+    reasons = sched.waiting_reasons([*queued, "not-queued"], view)
+    assert set(reasons) == set(queued)
+    assert reasons == {t: sched.waiting_reason(t, view) for t in queued}

@@ -46,6 +46,7 @@ from sealagent.manager.config import (
     StorageConfig,
     parse_duration,
 )
+from sealagent.manager.dashboard import dashboard_url
 from sealagent.manager.db import Database
 from sealagent.manager.fsm import SectorState
 from sealagent.manager.repo import MinerRepo
@@ -337,6 +338,8 @@ async def run_devnet(plan: Plan, view: PlainView, outcome: Outcome) -> None:
         await cluster.start_manager()
         await cluster.start_agents()
         info = cluster.repo.api_info()
+        view.say(f"dashboard at {dashboard_url(info.url)}: log in with this admin token: "
+                 f"{info.token}")
         async with RPCClient(info.url, info.token) as client:
             names = await _wait_for_workers(client, cluster)
             view.say(f"{len(names)} agent(s) registered: {', '.join(sorted(names.values()))}")

@@ -25,6 +25,7 @@ from sealagent.manager.config import (
     SealingConfig,
     parse_duration,
 )
+from sealagent.manager.dashboard import login_hint
 from sealagent.manager.logs import configure_logging
 from sealagent.manager.repo import DEFAULT_REPO, REPO_ENV, MinerRepo, resolve_repo
 from sealagent.manager.server import serve_manager
@@ -164,6 +165,7 @@ async def _serve_until_signal(repo: MinerRepo, listen: str | None) -> None:
             running = await nursery.start(functools.partial(serve_manager, repo,
                                                             listen=listen))
             print(f"manager listening on {running.url}", file=sys.stderr, flush=True)
+            print(login_hint(running.url), file=sys.stderr, flush=True)
             async for _ in signals:
                 running.stop()
                 nursery.cancel_scope.cancel()

@@ -119,7 +119,10 @@ class SectorsAPI:
     async def list(self) -> list[dict[str, Any]]:
         """Every sector with its state and why it waits."""
         service = self.service
-        return [views.sector_summary(service, s) for _, s in sorted(service.sectors.items())]
+        queued = service.sched.waiting_reasons(
+            (s.task_id or "" for s in service.sectors.values()), service.view())
+        return [views.sector_summary(service, s, queued)
+                for _, s in sorted(service.sectors.items())]
 
     @exported("read")
     async def status(self, number: int, log: bool = False) -> dict[str, Any]:

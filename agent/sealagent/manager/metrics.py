@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from sealagent.manager.history import TaskHistory
 from sealagent.web.asgi import Receive, Scope, Send, send_bytes, send_json
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 28800)
@@ -36,6 +37,7 @@ class ManagerMetrics:
 
     def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         self._snapshot = snapshot
+        self.history = TaskHistory()
         self.registry = CollectorRegistry(auto_describe=True)
         self.queue_length = Gauge("sealagent_sched_queue_length",
                                   "Tasks waiting in the scheduler queue", ["task_type"],
@@ -49,9 +51,10 @@ class ManagerMetrics:
         self.sectors = Gauge("sealagent_sectors", "Sectors per state", ["state"],
                              registry=self.registry)
 
-    def observe_task(self, task_type: str, seconds: float) -> None:
-        """Record the running time of a finished task."""
+    def observe_task(self, task_type: str, seconds: float, finished_at: float) -> None:
+        """Record the running time of a task finished at ``finished_at``."""
         self.task_duration.labels(task_type=task_type).observe(max(0.0, seconds))
+        self.history.observe(task_type, seconds, finished_at)
 
     def render(self) -> bytes:
         """Refresh the gauges and return the text exposition."""

@@ -23,6 +23,8 @@ import trio
 from sealagent.errors import ConfigError
 from sealagent.manager.api import build_registry
 from sealagent.manager.beacon import LocalBeacon
+from sealagent.manager.dashboard import PREFIX as DASHBOARD
+from sealagent.manager.dashboard import Dashboard
 from sealagent.manager.db import Database, Transaction
 from sealagent.manager.driver import ProofChecker
 from sealagent.manager.local_agent import local_agent_config
@@ -119,6 +121,7 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
                      verify)
         app.mount("/remote", RemoteHandler(lambda: [*service.files.local_paths, staging], verify))
         app.mount("/debug/metrics", service.metrics)
+        app.mount(DASHBOARD, Dashboard(service, verify))
         async with trio.open_nursery() as nursery:
             server = await start_server(nursery, app, bind)
             bound = server.url.rsplit(":", 1)
@@ -132,6 +135,7 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
                 await nursery.start(functools.partial(
                     run_agent, local_agent_config(config, repo, repo.api_info(), public)))
             _log.info("manager listening", url=public, api=str(repo.api_file),
+                      dashboard=f"{public}{DASHBOARD}/",
                       miner=config.miner.actor_id, proof=service.proof.name)
             if config.proving.snark and not _has_groth16_parameters(service.proof):
                 _log.warning("[Proving] Snark = true but this host has no Groth16 parameters "

@@ -305,7 +305,8 @@ class TaskBook(Mirror[str, TaskRecord]):
             self._sectors.stored(new)
         if record.started_at is not None and record.finished_at is not None:
             self._metrics.observe_task(task.phase.task_type,
-                                       record.finished_at - record.started_at)
+                                       record.finished_at - record.started_at,
+                                       record.finished_at)
         _log.info("task finished", sector=task.sector, task=task.task_id, ok=report.ok,
                   error=report.error, kind=event.name)
         self._context.pipeline_wake.set()

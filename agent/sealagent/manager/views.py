@@ -7,6 +7,7 @@ block and never touch the database, so ``sealing jobs`` answers even on a busy m
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sealagent.manager import fsm
@@ -18,8 +19,13 @@ if TYPE_CHECKING:
     from sealagent.manager.service import ManagerService
 
 
-def waiting_reason(service: ManagerService, sector: SectorInfo) -> str | None:
-    """Why a sector is not moving, in words (None when it is busy or done)."""
+def waiting_reason(service: ManagerService, sector: SectorInfo,
+                   queued: Mapping[str, str] | None = None) -> str | None:
+    """Why a sector is not moving, in words (None when it is busy or done).
+
+    ``queued`` may give the scheduler's reasons for queued tasks worked out beforehand
+    (:meth:`~sealagent.sched.scheduler.Scheduler.waiting_reasons`, cheaper for many).
+    """
     if sector.state.is_terminal:
         return None
     if sector.retry_at is not None and sector.retry_at > service.clock():
@@ -30,27 +36,31 @@ def waiting_reason(service: ManagerService, sector: SectorInfo) -> str | None:
     task = service.tasks.get(sector.task_id or "")
     if task is None or task.state is not TaskState.QUEUED:
         return None
-    reason = service.sched.waiting_reason(task.task_id, service.view())
+    reason = (queued.get(task.task_id) if queued is not None
+              else service.sched.waiting_reason(task.task_id, service.view()))
     return None if reason is None else f"{task.phase.label} task queued: {reason}"
 
 
-def sector_summary(service: ManagerService, sector: SectorInfo) -> dict[str, Any]:
-    """What ``sectors list`` shows for a sector."""
+def sector_summary(service: ManagerService, sector: SectorInfo,
+                   queued: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What ``sectors list`` shows for a sector (``queued``: see :func:`waiting_reason`)."""
     task = service.tasks.get(sector.task_id or "")
     return {"number": sector.number, "state": str(sector.state),
             "deal": any(p.deal for p in sector.pieces), "piece_count": len(sector.pieces),
             "task": None if task is None else task.to_json(),
-            "waiting": waiting_reason(service, sector), "last_error": sector.last_error}
+            "waiting": waiting_reason(service, sector, queued), "last_error": sector.last_error}
 
 
 def workers_info(service: ManagerService) -> list[dict[str, Any]]:
     """``sealing workers``: every connected agent with its resources and usage."""
+    counts_by_worker: dict[str | None, Counter[str]] = {}
+    for task in service.tasks.values():
+        if task.state not in (TaskState.QUEUED, TaskState.RET_WAIT):
+            counts_by_worker.setdefault(task.worker_id, Counter())[task.phase.task_type] += 1
     out = []
     for session in sorted(service.sessions.values(), key=lambda s: s.worker_id):
         worker = service.sched.workers.get(session.worker_id)
-        counts = Counter(t.phase.task_type for t in service.tasks.values()
-                         if t.worker_id == session.worker_id
-                         and t.state not in (TaskState.QUEUED, TaskState.RET_WAIT))
+        counts = counts_by_worker.get(session.worker_id, Counter())
         report = session.report
         limits = {t.value: report.resources.spec(service.proof, t).max_concurrent
                   for t in report.tasks if t.sector_sized}
@@ -60,8 +70,7 @@ def workers_info(service: ManagerService) -> list[dict[str, Any]]:
             "hostname": report.hostname, "url": report.url,
             "enabled": worker.enabled if worker is not None else False,
             "tasks": sorted(t.value for t in report.tasks),
-            "resources": {k: v for k, v in report.resources.to_json().items()
-                          if k != "table"},
+            "resources": report.resources.machine_json(),
             "usage": {"cpu_use": active.cpu_use if active else 0,
                       "mem_used_min": active.mem_used_min if active else 0,
                       "mem_used_max": active.mem_used_max if active else 0,

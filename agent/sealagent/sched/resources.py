@@ -458,13 +458,16 @@ class WorkerResources:
         """What a ``(proof, task_type)`` task needs on this worker."""
         return self.table.spec(proof, task_type)
 
-    def to_json(self) -> dict[str, Any]:
-        """The protocol's ``resources`` object."""
+    def machine_json(self) -> dict[str, Any]:
+        """The machine's part of :meth:`to_json` (CPUs, memory, GPUs), without the table."""
         return {"cpus": self.cpus, "mem_physical": self.mem_physical,
                 "mem_used": self.mem_used, "mem_swap": self.mem_swap,
                 "mem_swap_used": self.mem_swap_used,
-                "gpus": [{"name": g.name, "memory": g.memory} for g in self.gpus],
-                "table": self.table.to_json()}
+                "gpus": [{"name": g.name, "memory": g.memory} for g in self.gpus]}
+
+    def to_json(self) -> dict[str, Any]:
+        """The protocol's ``resources`` object."""
+        return {**self.machine_json(), "table": self.table.to_json()}
 
     @classmethod
     def from_json(cls, data: Any) -> WorkerResources:

@@ -437,6 +437,23 @@ class Scheduler:
             return None
         return self._explain(task, self.path_owners(), view)
 
+    def waiting_reasons(self, task_ids: Iterable[str],
+                        view: StorageView = _EMPTY_VIEW) -> dict[str, str]:
+        """:meth:`waiting_reason` of each queued task of ``task_ids`` (others left out),
+        worked out once per task group."""
+        owners = self.path_owners()
+        by_group: dict[GroupKey | None, str] = {}
+        reasons = {}
+        for task_id in task_ids:
+            task = self.queue.get(task_id)
+            if task is None:
+                continue
+            reason = by_group.get(task.group)
+            if reason is None:
+                reason = by_group[task.group] = self._explain(task, owners, view)
+            reasons[task_id] = reason
+        return reasons
+
     def _explain(self, task: SchedTask, owners: PathOwners, view: StorageView) -> str:
         return waiting_reason(task, self.workers,
                               frozenset(self.open_windows.values()), owners, view,
@@ -481,16 +498,12 @@ class Scheduler:
         Each request also says why it is still waiting (``Waiting``, see
         :mod:`~sealagent.sched.explain`; the sector files are read from ``view``).
         """
-        owners = self.path_owners()
-        reasons: dict[GroupKey | None, str] = {}
-        requests = []
-        for t in self.queue.ordered():
-            reason = reasons.get(t.group)
-            if reason is None:
-                reason = reasons[t.group] = self._explain(t, owners, view)
-            requests.append({"Priority": t.priority, "SchedId": t.task_id,
-                             "Sector": {"Miner": t.sector.miner, "Number": t.sector.number},
-                             "TaskType": t.task_type.value, "Waiting": reason})
+        queued = list(self.queue.ordered())
+        reasons = self.waiting_reasons((t.task_id for t in queued), view)
+        requests = [{"Priority": t.priority, "SchedId": t.task_id,
+                     "Sector": {"Miner": t.sector.miner, "Number": t.sector.number},
+                     "TaskType": t.task_type.value, "Waiting": reasons[t.task_id]}
+                    for t in queued]
         workers: dict[str, Any] = {}
         for wid in sorted(self.workers):
             worker = self.workers[wid]
