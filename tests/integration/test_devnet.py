@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from sealagent.cli import devnet, main
+
 DEVNET = [sys.executable, "-m", "sealagent", "devnet"]
 
 
@@ -62,3 +66,14 @@ def test_devnet_with_multicore_seals_to_proving(tmp_path: Path) -> None:
     assert "plugin warm" in log
     finished = [line for line in log.splitlines() if "phase finished" in line]
     assert sum("multicore" in line for line in finished) >= 2  # PC1 and PC2
+
+
+def test_a_devnet_that_cannot_start_says_so_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(devnet, "START_TIMEOUT", 0.0)
+    status = main(["devnet", "--sectors", "1", "--workers", "1", "--dir", str(tmp_path / "net")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.startswith("sealagent: error: the manager did not start within 0 s (see ")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

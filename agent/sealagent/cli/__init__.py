@@ -14,7 +14,7 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sealagent import __version__
 from sealagent.errors import ConfigError, SealAgentError
@@ -81,6 +81,16 @@ def _discard_stdout() -> None:
     os.close(devnull)
 
 
+def _unwrapped(handler: Callable[[argparse.Namespace], int | None],
+               args: argparse.Namespace) -> int:
+    """Run a command's handler, a Trio nursery's lone error raised as itself, so that it
+    is reported in one line like any other error."""
+    from sealagent.worker.agent import lone_error_unwrapped
+
+    with lone_error_unwrapped():
+        return handler(args) or 0
+
+
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -89,7 +99,7 @@ def _run(argv: Sequence[str] | None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(handler(args) or 0)
+        return int(_unwrapped(handler, args))
     except ConfigError as exc:
         print(f"sealagent: error: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -329,12 +329,31 @@ async def _phase_times(repo: MinerRepo, sectors: Sequence[int], names: dict[str,
         await db.aclose()
 
 
+def warm_backends(names: Sequence[str], say: Callable[[str], None]) -> None:
+    """Compile or load the chosen backends' kernels once, before any agent starts.
+
+    An agent warms its backends before it registers; warming them here first means no
+    agent spends the devnet's start-up compiling, and the operator sees the progress.
+
+    :raises PluginError: a backend failed to warm (the message names it).
+    """
+    selection = select_backends(names)
+    for name in selection.runnable:
+
+        def progress(line: str, name: str = name) -> None:
+            say(f"warming {name}: {line}")
+
+        if selection.plugins.warm(name, progress):
+            say(f"{name} is warm")
+
+
 async def run_devnet(plan: Plan, view: PlainView, outcome: Outcome) -> None:
     """Run the devnet (see the module docstring); ``outcome`` records how it ended."""
     cluster = Cluster(plan)
     names: dict[str, str] = {}
     await trio.to_thread.run_sync(cluster.init_manager)
     try:
+        await trio.to_thread.run_sync(warm_backends, plan.plugins, view.say)
         await cluster.start_manager()
         await cluster.start_agents()
         info = cluster.repo.api_info()

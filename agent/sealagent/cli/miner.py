@@ -31,7 +31,7 @@ from sealagent.manager.repo import DEFAULT_REPO, REPO_ENV, MinerRepo, resolve_re
 from sealagent.manager.server import serve_manager
 from sealagent.rpc.client import Params, call_sync
 from sealagent.vocab.registry import parse_sector_size
-from sealagent.worker.agent import single_error
+from sealagent.worker.agent import lone_error_unwrapped
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -149,12 +149,8 @@ def _serve(repo: MinerRepo, args: argparse.Namespace) -> None:
     lock = repo.lock()
     configure_logging(args.log_level)
     try:
-        trio.run(_serve_until_signal, repo, args.listen)
-    except BaseExceptionGroup as group:
-        error = single_error(group)
-        if error is None:
-            raise
-        raise error from None
+        with lone_error_unwrapped():
+            trio.run(_serve_until_signal, repo, args.listen)
     finally:
         lock.close()
 

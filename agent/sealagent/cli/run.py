@@ -37,7 +37,7 @@ from sealagent.manager.repo import MinerRepo
 from sealagent.manager.repo import resolve_repo as resolve_miner_repo
 from sealagent.vocab.tasks import TaskType
 from sealagent.web.auth import APIInfo, api_info_from_env
-from sealagent.worker.agent import Agent, single_error
+from sealagent.worker.agent import Agent
 from sealagent.worker.config import ALWAYS_ON, DEFAULT_HEARTBEAT, DEFAULT_STOP_GRACE, AgentConfig
 from sealagent.worker.repo import REPO_ENV, resolve_repo
 
@@ -202,12 +202,6 @@ def handle(args: argparse.Namespace) -> int:
     """Run the agent until it is stopped."""
     configure_logging(args.log_level)
     config = build_config(args, os.environ)
-    try:
-        trio.run(run_until_signalled, Agent(config))
-    except BaseExceptionGroup as group:
-        error = single_error(group)
-        if error is None:
-            raise
-        raise error from None
+    trio.run(run_until_signalled, Agent(config))
     print("agent stopped", file=sys.stderr)
     return 0

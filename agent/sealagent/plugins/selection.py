@@ -29,6 +29,11 @@ class Selection:
     skipped: Mapping[str, str] = field(default_factory=dict)
     """Chosen plugins that cannot run here, with the reason."""
 
+    @property
+    def runnable(self) -> tuple[str, ...]:
+        """The requested plugins that can run here, in the operator's order."""
+        return tuple(name for name in self.requested if name not in self.skipped)
+
     def candidates(self, phase: Phase) -> tuple[str, ...]:
         """The backends that may run ``phase``, first choice first.
 

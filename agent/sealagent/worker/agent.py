@@ -291,9 +291,7 @@ class Agent:
         A backend that fails to warm is logged; its phases then compile on first use.
         """
         plugins = self.selection.plugins
-        for name in self.selection.requested:
-            if name in self.selection.skipped:
-                continue
+        for name in self.selection.runnable:
 
             def progress(line: str, name: str = name) -> None:
                 _log.info("warming plugin", plugin=name, step=line)
@@ -477,8 +475,16 @@ async def run_agent(config: AgentConfig, *, plugins: PluginSet | None = None,
 
     :raises AuthError: the manager refused the token.
     """
-    try:
+    with lone_error_unwrapped():
         await Agent(config, plugins=plugins, transport=transport).run(task_status=task_status)
+
+
+@contextlib.contextmanager
+def lone_error_unwrapped() -> Iterator[None]:
+    """Raise a Trio nursery's group that holds one :class:`SealAgentError` (besides
+    cancellations) as that error itself, so callers and operators see one error."""
+    try:
+        yield
     except BaseExceptionGroup as group:
         error = single_error(group)
         if error is None:
