@@ -5,8 +5,10 @@ Byte sizes are :func:`sealagent.units.size_str` (the scheduler's messages use it
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 BAR_COLUMNS: Final = 64
 """Width of a usage bar."""
@@ -43,3 +45,14 @@ def go_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{secs}s"
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    """``--json``: print the command's data as JSON (schema in docs/json.md)."""
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON instead of text (fields in docs/json.md)")
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON with sorted keys (stable for scripts)."""
+    print(json.dumps(value, indent=2, sort_keys=True))

@@ -235,6 +235,10 @@ class ManagerService:
         data.update(views.sector_summary(self, sector))
         data["proof_name"] = self.proof.name
         data["snark"] = self.policy.snark
+        data["files"] = views.sector_files(self, number)
+        history = await self._context.db.transaction(
+            lambda tx: tasks.sector_tasks(tx, number))
+        data["phases"] = views.phase_times(self, history)
         if with_log:
             data["log"] = await self._context.db.transaction(
                 lambda tx: sector_store.sector_log(tx, number))

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from sealagent.manager import fsm
 from sealagent.manager.fsm import SectorInfo, SectorState
 from sealagent.manager.metrics import Snapshot
-from sealagent.manager.tasks import TaskState
+from sealagent.manager.tasks import TaskRecord, TaskState
+from sealagent.vocab.sectors import SECTOR_FILES, SectorID
 
 if TYPE_CHECKING:
     from sealagent.manager.service import ManagerService
@@ -49,6 +50,27 @@ def sector_summary(service: ManagerService, sector: SectorInfo,
             "deal": any(p.deal for p in sector.pieces), "piece_count": len(sector.pieces),
             "task": None if task is None else task.to_json(),
             "waiting": waiting_reason(service, sector, queued), "last_error": sector.last_error}
+
+
+def sector_files(service: ManagerService, number: int) -> list[dict[str, Any]]:
+    """Where a sector's files are: each path holding some, with its file types and URLs."""
+    local = {p.id: str(p.root) for p in service.files.local_paths}
+    found = service.files.index.find(SectorID(service.miner, number), SECTOR_FILES)
+    return [{"path_id": loc.path_id, "file_types": list(loc.file_types.names),
+             "urls": list(loc.urls), "can_seal": loc.can_seal, "can_store": loc.can_store,
+             "healthy": loc.healthy, "local": local.get(loc.path_id)}
+            for loc in found]
+
+
+def phase_times(service: ManagerService, history: list[TaskRecord]) -> list[dict[str, Any]]:
+    """Each finished-or-not task of a sector's history: type, outcome, where and how long."""
+    return [{"task_id": t.task_id, "task_type": t.phase.task_type, "short": t.phase.short,
+             "state": str(t.state), "attempt": t.attempt, "worker_id": t.worker_id,
+             "hostname": service.hostname(t.worker_id), "created_at": t.created_at,
+             "started_at": t.started_at, "finished_at": t.finished_at,
+             "seconds": (None if t.started_at is None or t.finished_at is None
+                         else t.finished_at - t.started_at), "error": t.error}
+            for t in history]
 
 
 def workers_info(service: ManagerService) -> list[dict[str, Any]]:
