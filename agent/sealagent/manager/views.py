@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sealagent.manager import fsm
 from sealagent.manager.fsm import SectorInfo, SectorState
-from sealagent.manager.metrics import Snapshot
+from sealagent.manager.metrics import PathSample, Snapshot, WorkerSample
 from sealagent.manager.tasks import TaskRecord, TaskState
 from sealagent.vocab.sectors import SECTOR_FILES, SectorID
 
@@ -144,7 +144,20 @@ def storage_info(service: ManagerService) -> list[dict[str, Any]]:
 
 
 def metrics_snapshot(service: ManagerService) -> Snapshot:
-    """The numbers ``/debug/metrics`` reports."""
-    queue = Counter(t.task_type.value for t in service.sched.queue.ordered())
+    """The numbers ``/debug/metrics`` reports (no pass over every sector)."""
+    queue: Counter[str] = Counter()
+    for group in service.sched.queue.groups:
+        queue[group.task_type.value] += len(group.entries)
+    running = service.tasks.running_counts()
+    workers = [WorkerSample(s.worker_id, s.report.hostname, s.report.name, True,
+                            s.last_seen, running.get(s.worker_id, {}))
+               for s in service.sessions.values()]
+    workers += [WorkerSample(worker_id, service.hostname(worker_id), "", False, seen, {})
+                for worker_id, seen in service.agents.lost().items()]
+    paths = [PathSample(r.id, 0 if r.stat is None else r.stat.capacity, r.available,
+                        r.reserved, service.files.index.is_healthy(r.id))
+             for r in service.files.index.paths()]
+    ages = service.sectors.ages
     return Snapshot(queue=queue, open_windows=len(service.sched.open_windows),
-                    sectors=Counter(str(s.state) for s in service.sectors.values()))
+                    sectors=ages.counts(), oldest_age=ages.oldest(service.clock()),
+                    workers=workers, paths=paths)

@@ -55,6 +55,7 @@ from sealagent.worker.inventory import Inventory, nvml_devices, take_inventory
 from sealagent.worker.journal import TaskJournal
 from sealagent.worker.link import ManagerLink
 from sealagent.worker.local_storage import LocalStorage
+from sealagent.worker.metrics import AgentMetrics, AgentSnapshot
 from sealagent.worker.outbox import Outbox
 from sealagent.worker.prepare import Preparer
 from sealagent.worker.repo import WorkerRepo
@@ -90,6 +91,7 @@ class Agent:
         self._tasks_nursery: trio.Nursery | None = None
         self.finished = trio.Event()
         """Set once :meth:`run` returned (or raised)."""
+        self.metrics = AgentMetrics(self._metrics_snapshot)
         # Set up by run():
         self.identity: str
         """The worker id kept in the repo (:meth:`WorkerRepo.identity`)."""
@@ -247,7 +249,8 @@ class Agent:
                 self.preparer = Preparer(self.storage, remote, self.inventory.resources,
                                          counters=self.executor.active, scratch=self.repo.work,
                                          announce=self._declare_moved,
-                                         ignore_resources=config.ignore_resources)
+                                         ignore_resources=config.ignore_resources,
+                                         observe_fetch=self.metrics.observe_fetch)
                 self.reporter = Reporter(self.link, self.outbox)
                 self.windows = WindowLoop(self.link, self._dispatch, windows=config.windows,
                                           wait=config.window_wait)
@@ -379,7 +382,23 @@ class Agent:
         registry.add_object("Worker", AgentAPI(self))
         app = RPCApp(Dispatcher(registry), verify)
         app.mount("/remote", RemoteHandler(self.storage.paths, verify))
+        app.mount("/debug/metrics", self.metrics)
         return app
+
+    def _metrics_snapshot(self) -> AgentSnapshot:
+        """What ``/debug/metrics`` reports."""
+        tasks: dict[tuple[str, ...], int] = {}
+        for held in self.held.values():
+            key = (held.assignment.phase.task_type.value, held.stage)
+            tasks[key] = tasks.get(key, 0) + 1
+        paths = {}
+        for path in self.storage.paths():
+            try:
+                stat = path.stat()
+            except SealAgentError:
+                continue
+            paths[path.meta.id] = (stat.capacity, stat.available)
+        return AgentSnapshot(not self._stopping.is_set(), tasks, paths)
 
     async def _declare_moved(self, assignment: Assignment, declared: Sequence[SectorFile],
                              dropped: Sequence[SectorFile]) -> None:
