@@ -39,7 +39,8 @@ WORKER_ENV = SYSTEMD / "sealagent-worker.env"
 DASHBOARD = CONTRIB / "grafana" / "sealagent-dashboard.json"
 PROMETHEUS = CONTRIB / "prometheus" / "prometheus.yml"
 ALERTS = CONTRIB / "prometheus" / "alerts.yml"
-DOCS = (CONTRIB / "README.md", CONTRIB / "colocation" / "README.md", EXAMPLES / "README.md")
+DOCS = (ROOT / "README.md", CONTRIB / "README.md", CONTRIB / "colocation" / "README.md",
+        EXAMPLES / "README.md")
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 COMMAND_ENDS = ("|", "||", "&&", ";", "&", ">", ">>")

@@ -9,7 +9,12 @@
   own usage then counts as used.  ``--no-swap`` reports no swap at all.
 * GPUs come from NVML (``pynvml`` of nvidia-ml-py); any NVML error means "no GPUs".  The
   devices named in ``CUDA_VISIBLE_DEVICES`` (or, when that is unset,
-  ``NVIDIA_VISIBLE_DEVICES``) are the only ones reported, by index or UUID.
+  ``NVIDIA_VISIBLE_DEVICES``) are the only ones reported, by index or UUID.  In a
+  container, the NVIDIA runtime has already applied ``NVIDIA_VISIBLE_DEVICES``: NVML sees
+  only the devices it names, renumbered from 0 (``NVIDIA_VISIBLE_DEVICES=1`` shows one
+  GPU, index 0).  So when NVML sees exactly as many devices as that variable names by
+  index, they are those devices and all are reported; only where NVML sees more (a host
+  without the runtime) do the indices select among them.
 
 The agent takes a fresh :class:`Inventory` for every heartbeat, so the manager always
 schedules against current numbers.  Everything here blocks briefly on ``/proc``, ``/sys``
@@ -169,18 +174,18 @@ def usable_cpus(limits: CgroupLimits | None = None) -> int:
 # ---------------------------------------------------------------------------------- GPU
 
 
-def _visible_filter(environ: Mapping[str, str]) -> list[str] | None:
-    """The device selectors in the visibility variables; None = every device."""
+def _visible_filter(environ: Mapping[str, str]) -> tuple[str, list[str] | None]:
+    """The visibility variable in force and its device selectors (None = every device)."""
     for name in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"):
         if name not in environ:
             continue
         value = environ[name].strip()
         if value == "all":
-            return None
+            return name, None
         if value in ("", "none", "void", "-1"):
-            return []
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return None
+            return name, []
+        return name, [v.strip() for v in value.split(",") if v.strip()]
+    return "", None
 
 
 def select_visible(devices: Sequence[GpuDevice],
@@ -188,11 +193,16 @@ def select_visible(devices: Sequence[GpuDevice],
     """The devices the visibility variables allow, in the order they name them.
 
     Each selector is an index or a UUID (or a unique UUID prefix, as CUDA accepts);
-    selectors that match no device are ignored.
+    selectors that match no device are ignored.  ``NVIDIA_VISIBLE_DEVICES`` indices that
+    the container runtime has already applied (NVML sees exactly that many devices) keep
+    every device (see the module docstring).
     """
-    wanted = _visible_filter(environ)
+    name, wanted = _visible_filter(environ)
     if wanted is None:
         return tuple(devices)
+    if (name == "NVIDIA_VISIBLE_DEVICES" and all(w.isdigit() for w in wanted)
+            and len(set(wanted)) == len(devices)):
+        return tuple(devices)  # the container runtime applied it: NVML renumbered them
     chosen: list[GpuDevice] = []
     for selector in wanted:
         matches = [d for d in devices
