@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
 BAR_COLUMNS: Final = 64
 """Width of a usage bar."""
+
+_ROLE = re.compile(r":[a-z]+:`~?(?:[\w.]*\.)?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(doc: str | None) -> str:
+    """A docstring as a help text: reST roles and ````literals```` become plain words."""
+    return _LITERAL.sub(r"\1", _ROLE.sub(r"\1", doc or "")).strip()
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

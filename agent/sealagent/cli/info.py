@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from sealagent import __version__
-from sealagent.cli.formatting import add_json_argument, print_json
+from sealagent.cli.formatting import add_json_argument, plain_text, print_json
 from sealagent.rpc.client import call_sync
 from sealagent.units import size_str
 from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER
@@ -33,7 +33,7 @@ def call_agent(args: argparse.Namespace, method: str, *params: Any) -> Any:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``info``."""
     parser = subparsers.add_parser("info", help="show a running agent's status "
-                                   "(lotus-worker info)", description=__doc__)
+                                   "(lotus-worker info)", description=plain_text(__doc__))
     add_agent_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(handler=handle)

@@ -132,7 +132,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "scheduler.  Stops on SIGINT/SIGTERM.")
     run.add_argument("--listen", help="override [API] ListenAddress (multiaddr or HOST:PORT)")
     run.add_argument("--log-level", default="info",
-                     choices=["debug", "info", "warning", "error"])
+                     choices=["debug", "info", "warning", "error"],
+                     help="least important log lines shown (default %(default)s)")
 
 
 def run_init(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "padded size is the next power of two ≥ 128 holding it.  Unlike Lotus, "
                     "FILE need not be a CAR file.",
     )
-    commp.add_argument("file", type=Path, metavar="FILE")
+    commp.add_argument("file", type=Path, metavar="FILE", help="the piece's data")
     commp.add_argument("--json", action="store_true", help="print JSON")
     commp.set_defaults(handler=run_commp)
     info = sub.add_parser(
