@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 from sealagent.cli import build_parser
@@ -51,3 +53,21 @@ def test_rendered_help_has_no_markup() -> None:
     for path, parser, _ in commands(build_parser()):
         text = parser.format_help()
         assert not MARKUP.search(text), " ".join(path)
+
+
+def test_a_call_lists_every_command_but_builds_only_its_own() -> None:
+    full = build_parser()
+    lazy = build_parser(only={"sectors"})
+    assert full.format_help() == lazy.format_help()
+    lazy_commands = {" ".join(path) for path, _, _ in commands(lazy)}
+    assert "sectors list" in lazy_commands and "sealing jobs" not in lazy_commands
+
+
+def test_an_admin_command_imports_no_manager_agent_or_numpy() -> None:
+    code = ("import sys\nfrom sealagent.cli import main\n"
+            "try:\n    main(['sectors', 'list', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m == 'numpy' or m.startswith("
+            "('sealagent.manager.server', 'sealagent.worker.agent', 'sealagent.proofs.'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -15,6 +15,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.miner import (
     add_command_group,
     add_manager_command,
@@ -30,7 +31,7 @@ from sealagent.web.auth import PERMISSIONS, VERIFY_CACHE_S, permissions_up_to, t
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``auth api-info``, ``auth create-token`` and ``auth revoke``."""
-    sub = add_command_group(subparsers, "auth", help="API tokens",
+    sub = add_command_group(subparsers, "auth", help=COMMANDS["auth"],
                             description="Create and revoke tokens for the manager's API.")
     for name, handler, text in (
             ("api-info", run_api_info, "print MINER_API_INFO=<token>:<multiaddr>"),

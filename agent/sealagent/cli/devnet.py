@@ -36,6 +36,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import plain_text
 from sealagent.envvars import check_tmpdir
 from sealagent.errors import ConfigError, PluginError, SealAgentError
@@ -69,7 +70,7 @@ POLL: Final = 0.25
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``devnet``."""
     parser = subparsers.add_parser(
-        "devnet", help="run a manager and agents locally and seal sectors end to end",
+        "devnet", help=COMMANDS["devnet"],
         description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sectors", type=int, default=2, metavar="N",
                         help="sectors to pledge (default %(default)s)")

@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from sealagent import __version__
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import add_json_argument, plain_text, print_json
 from sealagent.rpc.client import call_sync
 from sealagent.units import size_str
@@ -32,8 +33,7 @@ def call_agent(args: argparse.Namespace, method: str, *params: Any) -> Any:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``info``."""
-    parser = subparsers.add_parser("info", help="show a running agent's status "
-                                   "(lotus-worker info)", description=plain_text(__doc__))
+    parser = subparsers.add_parser("info", help=COMMANDS["info"], description=plain_text(__doc__))
     add_agent_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(handler=handle)

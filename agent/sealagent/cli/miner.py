@@ -16,10 +16,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
-
+from sealagent.cli.commands import COMMANDS
 from sealagent.errors import ConfigError, RPCTransportError, SealAgentError
 from sealagent.manager.config import (
     APIConfig,
@@ -29,14 +28,12 @@ from sealagent.manager.config import (
     SealingConfig,
     parse_duration,
 )
-from sealagent.manager.dashboard import login_hint
-from sealagent.manager.logs import configure_logging
 from sealagent.manager.repo import DEFAULT_REPO, REPO_ENV, MinerRepo, resolve_repo
-from sealagent.manager.server import serve_manager
-from sealagent.rpc.client import Params, call_sync
 from sealagent.vocab.registry import parse_sector_size
 from sealagent.web.auth import APIInfo, api_info_from_env
-from sealagent.worker.agent import single_error
+
+if TYPE_CHECKING:
+    from sealagent.rpc.client import Params
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -93,6 +90,8 @@ def remote_api_info(args: argparse.Namespace) -> APIInfo | None:
 def manager_call(args: argparse.Namespace, method: str, params: Params = None) -> Any:
     """Call the manager (``--repo``, ``$MINER_API_INFO`` or the default repo); fails
     clearly within ``--timeout``."""
+    from sealagent.rpc.client import call_sync
+
     if args.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     remote = remote_api_info(args)
@@ -107,7 +106,7 @@ def manager_call(args: argparse.Namespace, method: str, params: Params = None) -
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``miner init`` and ``miner run``."""
-    sub = add_command_group(subparsers, "miner", help="the sealing manager",
+    sub = add_command_group(subparsers, "miner", help=COMMANDS["miner"],
                             description="Create and run the sealing manager.")
     init = add_manager_command(
         sub, "init", run_init, help="create a manager repo",
@@ -165,6 +164,11 @@ def run_manager(args: argparse.Namespace) -> int:
 def _serve(repo: MinerRepo, args: argparse.Namespace) -> None:
     """Check the config, take the repo lock and serve; a nursery's lone error is raised
     as itself."""
+    import trio
+
+    from sealagent.manager.logs import configure_logging
+    from sealagent.worker.agent import single_error
+
     repo.config()
     if not repo.config_file.read_bytes().strip():
         print(f"sealagent: warning: {repo.config_file} is empty; running on the defaults",
@@ -183,6 +187,11 @@ def _serve(repo: MinerRepo, args: argparse.Namespace) -> None:
 
 
 async def _serve_until_signal(repo: MinerRepo, listen: str | None) -> None:
+    import trio
+
+    from sealagent.manager.dashboard import login_hint
+    from sealagent.manager.server import serve_manager
+
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             running = await nursery.start(functools.partial(serve_manager, repo,

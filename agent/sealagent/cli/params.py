@@ -14,12 +14,13 @@ import sys
 import time
 from typing import Any
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.miner import add_command_group
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``params`` subcommand group."""
-    sub = add_command_group(subparsers, "params", help="Groth16 parameters (generate, info)",
+    sub = add_command_group(subparsers, "params", help=COMMANDS["params"],
                             description="Groth16 parameters of the PoRep circuit in "
                                         "FIL_PROOFS_PARAMETER_CACHE.")
     gen = sub.add_parser(

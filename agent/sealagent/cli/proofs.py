@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.miner import add_command_group
 from sealagent.errors import ConfigError
 from sealagent.proofs import PieceInfo, generate_piece_commitment, to_padded_size
@@ -18,7 +19,7 @@ from sealagent.units import size_str
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``proofs`` subcommand group."""
-    sub = add_command_group(subparsers, "proofs", help="PoRep utilities (commP)",
+    sub = add_command_group(subparsers, "proofs", help=COMMANDS["proofs"],
                             description="PoRep utilities that work on local files.")
     commp = sub.add_parser(
         "commp",

@@ -30,6 +30,7 @@ from typing import TypeVar
 import structlog
 import trio
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import plain_text
 from sealagent.envvars import check_tmpdir, env_flag, env_int
 from sealagent.errors import ConfigError
@@ -94,7 +95,7 @@ def _env_count(name: str, default: int) -> int | BadEnvDefault:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run``."""
     parser = subparsers.add_parser(
-        "run", help="run a sealing agent (lotus-worker run)",
+        "run", help=COMMANDS["run"],
         description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker-repo", metavar="DIR",
                         help=f"agent repo (default ${REPO_ENV} or ~/.sealagent-worker)")

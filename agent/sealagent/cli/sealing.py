@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any, Final
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import (
     add_json_argument,
     bar,
@@ -22,7 +23,7 @@ _STATE_ORDER: Final = {"running": 0, "prepared": 1, "assigned": 2, "ret-wait": 3
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``sealing workers|jobs|sched-diag|abort``."""
-    sub = add_command_group(subparsers, "sealing", help="the scheduler and its workers",
+    sub = add_command_group(subparsers, "sealing", help=COMMANDS["sealing"],
                             description="Inspect and steer the sealing scheduler.")
     add_json_argument(add_manager_command(sub, "workers", run_workers,
                                           help="connected workers and their resources"))

@@ -7,12 +7,15 @@ import io
 import stat
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import add_json_argument, format_table, print_json
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
 from sealagent.errors import ConfigError
-from sealagent.proofs.pieces import PieceInfo, generate_piece_commitment
+
+if TYPE_CHECKING:
+    from sealagent.proofs.pieces import PieceInfo
 
 ADD_PIECE_TIMEOUT = 600.0
 """Default ``--timeout`` of ``add-piece``: the manager copies and hashes the piece."""
@@ -20,7 +23,7 @@ ADD_PIECE_TIMEOUT = 600.0
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``sectors pledge|add-piece|list|status|remove``."""
-    sub = add_command_group(subparsers, "sectors", help="sectors of the manager",
+    sub = add_command_group(subparsers, "sectors", help=COMMANDS["sectors"],
                             description="Create, inspect and remove sectors.")
     add_manager_command(sub, "pledge", run_pledge, help="start a committed-capacity sector")
     add = add_manager_command(
@@ -87,6 +90,8 @@ def commp_of_file(path: Path) -> tuple[PieceInfo, int]:
 
     Only a non-empty regular file is a piece (ConfigError otherwise).
     """
+    from sealagent.proofs.pieces import generate_piece_commitment
+
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sealagent.cli import worker_storage
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import add_json_argument, bar, print_json
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
 from sealagent.units import size_str
@@ -14,7 +15,7 @@ from sealagent.units import size_str
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``storage attach`` and ``storage list``."""
-    sub = add_command_group(subparsers, "storage", help="storage paths",
+    sub = add_command_group(subparsers, "storage", help=COMMANDS["storage"],
                             description="Attach and list storage paths.")
     attach = add_manager_command(
         sub, "attach", run_attach, help="attach a directory of the manager's host",
