@@ -61,6 +61,7 @@ async def test_metrics_of_manager_and_agents_and_the_sector_story(tmp_path: Path
             texts = [(await client.get(url + "/debug/metrics")).text
                      for url in (running.url, pc1.url, pc2.url)]
         status = await probe.client.call("Sectors.Status", [0, True])
+        workers = await probe.workers()
         for agent in (pc1, pc2):
             agent.stop()
             await agent.finished.wait()
@@ -93,6 +94,10 @@ async def test_metrics_of_manager_and_agents_and_the_sector_story(tmp_path: Path
         >= {"sealed", "cache"}
     assert {labels["path_id"] for labels in agents["sealagent_agent_storage_capacity_bytes"]}
     assert "sealagent_agent_enabled" in agents
+
+    # both agents run on this machine with the same CPUs: each is told of the other
+    assert {w["name"]: w["shares_cores_with"] for w in workers} == {
+        "pc1-box": ["pc2-box"], "pc2-box": ["pc1-box"]}
 
     story = [entry["message"] for entry in status["log"]]
     assigned = [m for m in story if " assigned to " in m]

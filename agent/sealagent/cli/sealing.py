@@ -58,6 +58,10 @@ def format_worker(w: Mapping[str, Any]) -> list[str]:
     res, use = w["resources"], w["usage"]
     disabled = "" if w["enabled"] else " (disabled)"
     lines = [f"Worker {w['worker_id']}, host {w['hostname']}{disabled}"]
+    if w.get("shares_cores_with"):
+        lines.append(f"\tWARNING: shares CPU cores with {', '.join(w['shares_cores_with'])} "
+                     "on this machine; each counts them (give each agent its own cores: "
+                     "taskset, cpuset)")
     summary = task_summary(w["task_counts"], w["max_concurrent"])
     if summary:
         lines.append(f"\tTASK: {summary}")

@@ -142,8 +142,20 @@ class SessionRegistry:
             await self._files.save()
             _log.info("worker connected", worker=worker_id, name=report.name,
                       tasks=sorted(t.short for t in report.tasks))
+            self._warn_shared_cores(session)
             context.sched_wake.set()
             return {"worker_id": worker_id, "session": session.session}
+
+    def _warn_shared_cores(self, session: Session) -> None:
+        """Log once per connection when the agent may use another agent's CPU cores."""
+        others = sorted(o.report.name for o in self._sessions.values()
+                        if o.worker_id != session.worker_id
+                        and session.report.shares_cores_with(o.report))
+        if others:
+            _log.warning("agents on one machine share CPU cores; each counts them, so the "
+                         "scheduler overcommits them (give each agent its own cores)",
+                         worker=session.worker_id, name=session.report.name, others=others,
+                         cpus=len(session.report.cpu_set))
 
     def _update_worker(self, session: Session) -> None:
         """Give the scheduler and the index the agent's latest report."""

@@ -18,6 +18,7 @@ from sealagent.vocab.sectors import SECTOR_FILES, SectorID
 
 if TYPE_CHECKING:
     from sealagent.manager.service import ManagerService
+    from sealagent.manager.sessions import Session
 
 
 def waiting_reason(service: ManagerService, sector: SectorInfo,
@@ -73,12 +74,25 @@ def phase_times(service: ManagerService, history: list[TaskRecord]) -> list[dict
             for t in history]
 
 
+def core_sharers(service: ManagerService) -> dict[str, list[str]]:
+    """Worker id → the names of the other connected agents on its machine that may use
+    some of its CPU cores (each counts those cores as its own)."""
+    by_machine: dict[str, list[Session]] = {}
+    for session in service.sessions.values():
+        by_machine.setdefault(session.report.machine, []).append(session)
+    return {s.worker_id: sorted(o.report.name for o in same
+                                if o.worker_id != s.worker_id
+                                and s.report.shares_cores_with(o.report))
+            for same in by_machine.values() for s in same}
+
+
 def workers_info(service: ManagerService) -> list[dict[str, Any]]:
     """``sealing workers``: every connected agent with its resources and usage."""
     counts_by_worker: dict[str | None, Counter[str]] = {}
     for task in service.tasks.values():
         if task.state not in (TaskState.QUEUED, TaskState.RET_WAIT):
             counts_by_worker.setdefault(task.worker_id, Counter())[task.phase.task_type] += 1
+    sharers = core_sharers(service)
     out = []
     for session in sorted(service.sessions.values(), key=lambda s: s.worker_id):
         worker = service.sched.workers.get(session.worker_id)
@@ -98,7 +112,9 @@ def workers_info(service: ManagerService) -> list[dict[str, Any]]:
                       "mem_used_max": active.mem_used_max if active else 0,
                       "gpu_used": active.gpu_used if active else 0.0},
             "task_counts": dict(counts), "max_concurrent": limits,
-            "plugins": dict(report.plugins), "last_seen": session.last_seen})
+            "plugins": dict(report.plugins), "last_seen": session.last_seen,
+            "machine": report.machine,
+            "shares_cores_with": sharers.get(session.worker_id, [])})
     return out
 
 

@@ -186,6 +186,7 @@ class Agent:
         held |= {(r.task_id, r.attempt) for r in pending}
         return {"worker_id": self.identity, "name": self.config.name,
                 "hostname": self.config.name, "url": self.url,
+                "machine": inventory.machine, "cpu_set": list(inventory.cpu_set),
                 "tasks": [] if self._stopping.is_set() else self.task_types(),
                 "resources": inventory.resources.to_json(), "paths": paths,
                 "plugins": self.backends(),

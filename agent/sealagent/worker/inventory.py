@@ -16,6 +16,11 @@
   index, they are those devices and all are reported; only where NVML sees more (a host
   without the runtime) do the indices select among them.
 
+* The machine is the kernel's boot id (``/proc/sys/kernel/random/boot_id``, the same in
+  every container of a host; the host name where it cannot be read), and the CPU set is
+  the affinity mask: the manager warns when agents on one machine may use the same cores,
+  since each reports them as its own.
+
 The agent takes a fresh :class:`Inventory` for every heartbeat, so the manager always
 schedules against current numbers.  Everything here blocks briefly on ``/proc``, ``/sys``
 and NVML; Trio code calls :func:`take_inventory` through ``trio.to_thread.run_sync``.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +42,8 @@ import psutil
 from sealagent.sched.resources import DEFAULT_TABLE, GpuInfo, ResourceTable, WorkerResources
 
 CGROUP_ROOT: Final = Path("/sys/fs/cgroup")
+BOOT_ID: Final = Path("/proc/sys/kernel/random/boot_id")
+"""The kernel's boot id: one per machine, whatever container reads it."""
 _UNLIMITED_V1: Final = 1 << 60
 """cgroup v1 reports "no limit" as a huge number (page-rounded ``LLONG_MAX``)."""
 
@@ -71,6 +79,10 @@ class Inventory:
 
     resources: WorkerResources
     gpus: tuple[GpuDevice, ...] = ()
+    machine: str = ""
+    """The kernel's boot id (the host name where it cannot be read)."""
+    cpu_set: tuple[int, ...] = ()
+    """The CPUs this process may run on."""
 
 
 # ------------------------------------------------------------------------------ cgroups
@@ -169,6 +181,19 @@ def usable_cpus(limits: CgroupLimits | None = None) -> int:
     if limits is not None and limits.cpus is not None:
         count = min(count, max(1, math.ceil(limits.cpus)))
     return max(1, count)
+
+
+def cpu_set() -> tuple[int, ...]:
+    """The CPUs this process may run on (every CPU where affinity is unknown)."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return tuple(range(os.cpu_count() or 1))
+
+
+def machine_id(boot_id: Path = BOOT_ID) -> str:
+    """Which kernel this is: its boot id, shared by every container of the host."""
+    return _read(boot_id) or socket.gethostname()
 
 
 # ---------------------------------------------------------------------------------- GPU
@@ -276,4 +301,4 @@ def take_inventory(*, no_swap: bool = False, environ: Mapping[str, str] | None =
         cpus=usable_cpus(cg), mem_physical=max(1, physical), mem_used=max(0, used),
         mem_swap=swap_total, mem_swap_used=swap_used,
         gpus=tuple(g.info for g in gpus), table=table)
-    return Inventory(resources, gpus)
+    return Inventory(resources, gpus, machine_id(), cpu_set())
