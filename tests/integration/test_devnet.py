@@ -30,7 +30,7 @@ def test_devnet_seals_two_sectors(tmp_path: Path) -> None:
     assert "2 agent(s) registered: worker-1, worker-2" in out
     assert "dashboard at http://127.0.0.1:" in out and "/dashboard/: log in with" in out
     # progress lines as states change (a 0.25 s poll may step over a short state)
-    assert re.search(r"sector 0: (PreCommit1|PreCommit2|WaitSeed|Committing) \(", out), out
+    assert re.search(r"sector 0: (PreCommit1|PreCommit2|WaitSeed|Committing)\b", out), out
     assert "sector 1: Proving" in out
     header = next(line for line in out.splitlines() if "Sector" in line and "PC1" in line)
     cells = [cell.strip() for cell in header.split("┃") if cell.strip()]
