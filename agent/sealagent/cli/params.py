@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     info = sub.add_parser("info", help="where the parameters of a sector size are, and their state",
                           description="Print the parameter files of a sector size's circuit "
                                       "and whether they are present.")
-    info.add_argument("--sector-size", required=True)
+    info.add_argument("--sector-size", required=True, help="e.g. 2KiB")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=run_info)
 

@@ -47,8 +47,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     info.add_argument("--proof", default=None,
                       help="registered proof name (default: the size's V1_1 proof)")
     info.add_argument("--nodes", type=int, help="graph nodes (a power of two)")
-    info.add_argument("--layers", type=int, default=2)
-    info.add_argument("--challenges", type=int, default=1)
+    info.add_argument("--layers", type=int, default=2,
+                      help="SDR layers of the circuit (default %(default)s)")
+    info.add_argument("--challenges", type=int, default=1,
+                      help="porep challenges of the circuit (default %(default)s)")
     info.add_argument("--tree", default="8-0-0", help="BASE-SUB-TOP arities, e.g. 8-0-0, 2-0-0")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=run_circuit_info)
