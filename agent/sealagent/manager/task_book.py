@@ -207,7 +207,7 @@ class TaskBook(Mirror[str, TaskRecord]):
             if new is None:
                 sector_store.add_log(tx, task.sector, "TaskEnded",
                                      f"{describe(task)} ended: {error}", now)
-            if new is not None:
+            else:
                 sector_store.save_sector(tx, new, now)
                 sector_store.add_log(tx, new.number, event.name, message, now)
             return record
