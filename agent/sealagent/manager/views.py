@@ -6,6 +6,8 @@ block and never touch the database, so ``sealing jobs`` answers even on a busy m
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,7 @@ from sealagent.manager import fsm
 from sealagent.manager.fsm import SectorInfo, SectorState
 from sealagent.manager.metrics import PathSample, Snapshot, WorkerSample
 from sealagent.manager.tasks import TaskRecord, TaskState
-from sealagent.vocab.sectors import SECTOR_FILES, SectorID
+from sealagent.vocab.sectors import ALL_FILE_TYPES, FileType, SectorID
 
 if TYPE_CHECKING:
     from sealagent.manager.service import ManagerService
@@ -53,19 +55,24 @@ def sector_summary(service: ManagerService, sector: SectorInfo,
             "waiting": waiting_reason(service, sector, queued), "last_error": sector.last_error}
 
 
+EVERY_FILE_TYPE = functools.reduce(operator.or_, ALL_FILE_TYPES, FileType(0))
+"""Every file type a sector may have (``sectors status`` shows them all)."""
+
+
 def sector_files(service: ManagerService, number: int) -> list[dict[str, Any]]:
     """Where a sector's files are: each path holding some, with its file types and URLs."""
     local = {p.id: str(p.root) for p in service.files.local_paths}
-    found = service.files.index.find(SectorID(service.miner, number), SECTOR_FILES)
+    found = service.files.index.find(SectorID(service.miner, number), EVERY_FILE_TYPE)
     return [{"path_id": loc.path_id, "file_types": list(loc.file_types.names),
              "urls": list(loc.urls), "can_seal": loc.can_seal, "can_store": loc.can_store,
-             "healthy": loc.healthy, "local": local.get(loc.path_id)}
+             "primary": loc.primary, "healthy": loc.healthy, "local": local.get(loc.path_id)}
             for loc in found]
 
 
 def phase_times(service: ManagerService, history: list[TaskRecord]) -> list[dict[str, Any]]:
     """Each finished-or-not task of a sector's history: type, outcome, where and how long."""
     return [{"task_id": t.task_id, "task_type": t.phase.task_type, "short": t.phase.short,
+             "label": t.phase.label,
              "state": str(t.state), "attempt": t.attempt, "worker_id": t.worker_id,
              "hostname": service.hostname(t.worker_id), "created_at": t.created_at,
              "started_at": t.started_at, "finished_at": t.finished_at,
