@@ -1,4 +1,4 @@
-"""Phase child start-up: what a phase's child process pays before its backend runs.
+"""Start-up cost of a fresh interpreter: a phase's child process, or a ``sealagent`` call.
 
 Every phase runs in a fresh Python process that imports the child-process protocol and
 the backends (:mod:`sealagent.plugins.child`).  This measures, in fresh interpreters,
@@ -8,6 +8,8 @@ top-level cumulative times) and the wall time of the whole interpreter run.
     python bench/child_startup.py --repeat 15 --json results/child-startup-<date>.json
 
 ``--imports`` names the modules (default: the child protocol and the ``cpu`` backend).
+``--command ARGS`` measures a whole ``sealagent ARGS`` call instead (``python -m
+sealagent``, e.g. ``--command "sectors list --help"``): import time and wall time.
 ``--baseline DIR`` also measures another checkout (its ``agent/`` and ``plugins/`` first on
 ``PYTHONPATH``), importing ``--baseline-imports``, interleaved run by run with this one so
 that both see the same machine load, and prints the ratio.  Prints a table and, as its last
@@ -47,16 +49,19 @@ Run = tuple[float, float, bool]
 """One fresh interpreter: import seconds, wall seconds, whether numpy got loaded."""
 
 
-def measure(imports: tuple[str, ...], tree: Path | None = None) -> Run:
-    """Import ``imports`` in a fresh interpreter (from checkout ``tree`` if given)."""
+def measure(imports: tuple[str, ...], tree: Path | None = None,
+            command: list[str] | None = None) -> Run:
+    """Import ``imports`` in a fresh interpreter (from checkout ``tree`` if given), or run
+    ``sealagent COMMAND`` there (numpy then reads as not loaded: it is not reported)."""
     code = "".join(f"import {m}\n" for m in imports) + (
         "import sys\nprint('numpy' in sys.modules)\n")
+    run = ["-c", code] if command is None else ["-m", "sealagent", *command]
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(tree / "agent"), str(tree / "plugins"),
                                              env.get("PYTHONPATH", "")])
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], check=True,
+    done = subprocess.run([sys.executable, "-X", "importtime", *run], check=True,
                           capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     return import_seconds(done.stderr), wall, done.stdout.strip() == "True"
@@ -83,25 +88,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="another checkout to measure alongside this one")
     parser.add_argument("--baseline-imports", nargs="+", default=list(DEFAULT_IMPORTS))
+    parser.add_argument("--command", metavar="ARGS",
+                        help="measure `sealagent ARGS` instead of importing modules")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    command = None if args.command is None else args.command.split()
     imports, base_imports = tuple(args.imports), tuple(args.baseline_imports)
-    measure(imports)  # warm the file cache and the bytecode
+    if command is not None:
+        imports = base_imports = ("sealagent", *command)
+    measure(imports, command=command)  # warm the file cache and the bytecode
     if args.baseline:
-        measure(base_imports, args.baseline)
+        measure(base_imports, args.baseline, command)
     runs: list[Run] = []
     base_runs: list[Run] = []
     for _ in range(args.repeat):
-        runs.append(measure(imports))
+        runs.append(measure(imports, command=command))
         if args.baseline:
-            base_runs.append(measure(base_imports, args.baseline))
+            base_runs.append(measure(base_imports, args.baseline, command))
     print(f"{'checkout':10} {'imports':40} {'import s (median)':>18} {'min':>7} {'wall s':>8} "
           "numpy")
     rows = [summary("this", imports, runs)]
     if args.baseline:
         rows.append(summary("baseline", base_imports, base_runs))
         print(f"baseline / this (median import): "
-              f"{rows[1]['median_import_s'] / rows[0]['median_import_s']:.1f}x")
+              f"{rows[1]['median_import_s'] / rows[0]['median_import_s']:.1f}x; "
+              f"(median wall): {rows[1]['median_wall_s'] / rows[0]['median_wall_s']:.1f}x")
     if args.json:
         result: dict[str, Any] = {
             "repeat": args.repeat, "results": rows,

@@ -152,3 +152,4 @@ class AuthError(RPCError):
 
 class SessionError(RPCError):
     """The session is unknown to the manager (e.g. it restarted); the caller reconnects."""
+

@@ -85,6 +85,17 @@ class FetchSource(WireMessage):
 
 
 @dataclass(frozen=True)
+class FetchDone(WireMessage):
+    """A file an agent downloaded while preparing a task: from where, how many bytes,
+    in how many seconds (the manager logs it in the sector's story and its metrics)."""
+
+    file_type: FileType
+    url: str
+    size: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Assignment(WireMessage):
     """One task the manager hands an agent (see ``docs/protocol.md``).
 
@@ -156,7 +167,8 @@ class Report(WireMessage):
 
     ``result`` is the phase result's JSON when ``ok``; ``error`` and ``code`` say why
     not otherwise.  ``declared`` lists the sector files the task left on the agent's
-    paths, ``dropped`` the copies it moved away from other paths.
+    paths, ``dropped`` the copies it moved away from other paths, ``fetched`` the files
+    it downloaded for the task.
     """
 
     task_id: str
@@ -167,6 +179,7 @@ class Report(WireMessage):
     code: int = ErrorCode.UNKNOWN
     declared: tuple[SectorFile, ...] = ()
     dropped: tuple[SectorFile, ...] = ()
+    fetched: tuple[FetchDone, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.task_id:

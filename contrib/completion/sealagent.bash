@@ -81,12 +81,12 @@ _sealagent_spec() {
             posact=@file ;;
         'sectors list')
             subs=''
-            opts='-h --help --repo --timeout'
+            opts='-h --help --repo --timeout --json'
             valopts='--repo --timeout'
             posact='' ;;
         'sectors status')
             subs=''
-            opts='-h --help --repo --timeout --log'
+            opts='-h --help --repo --timeout --json --log'
             valopts='--repo --timeout'
             posact='' ;;
         'sectors remove')
@@ -101,12 +101,12 @@ _sealagent_spec() {
             posact='' ;;
         'sealing workers')
             subs=''
-            opts='-h --help --repo --timeout'
+            opts='-h --help --repo --timeout --json'
             valopts='--repo --timeout'
             posact='' ;;
         'sealing jobs')
             subs=''
-            opts='-h --help --repo --timeout'
+            opts='-h --help --repo --timeout --json'
             valopts='--repo --timeout'
             posact='' ;;
         'sealing sched-diag')
@@ -131,7 +131,7 @@ _sealagent_spec() {
             posact=@dir ;;
         'storage list')
             subs=''
-            opts='-h --help --repo --timeout'
+            opts='-h --help --repo --timeout --json'
             valopts='--repo --timeout'
             posact='' ;;
         auth)
@@ -181,8 +181,8 @@ _sealagent_spec() {
             posact='' ;;
         devnet)
             subs=''
-            opts='-h --help --sectors --sector-size --workers --plugin --snark --epoch-duration --timeout --dir --keep'
-            valopts='--sectors --sector-size --workers --plugin --epoch-duration --timeout --dir'
+            opts='-h --help --sectors --sector-size --workers --plugin --snark --epoch-duration --timeout --dir --keep --json'
+            valopts='--sectors --sector-size --workers --plugin --epoch-duration --timeout --dir --json'
             posact='' ;;
         resources)
             subs=''
@@ -225,6 +225,7 @@ _sealagent_value() {
         'tasks enable|--worker-repo') echo @dir ;;
         'tasks disable|--worker-repo') echo @dir ;;
         'devnet|--dir') echo @dir ;;
+        'devnet|--json') echo @file ;;
     esac
 }
 

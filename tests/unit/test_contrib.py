@@ -29,6 +29,7 @@ from sealagent.manager.repo import MinerRepo
 from sealagent.manager.server import serve_manager
 from sealagent.sched.resources import default_env, resource_env_lines
 from sealagent.web.auth import api_info_from_env
+from sealagent.worker.metrics import AgentMetrics, AgentSnapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRIB = ROOT / "contrib"
@@ -37,7 +38,9 @@ SYSTEMD = CONTRIB / "systemd"
 WORKER_ENV = SYSTEMD / "sealagent-worker.env"
 DASHBOARD = CONTRIB / "grafana" / "sealagent-dashboard.json"
 PROMETHEUS = CONTRIB / "prometheus" / "prometheus.yml"
-DOCS = (CONTRIB / "README.md", CONTRIB / "colocation" / "README.md", EXAMPLES / "README.md")
+ALERTS = CONTRIB / "prometheus" / "alerts.yml"
+DOCS = (ROOT / "README.md", CONTRIB / "README.md", CONTRIB / "colocation" / "README.md",
+        EXAMPLES / "README.md")
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 COMMAND_ENDS = ("|", "||", "&&", ";", "&", ">", ">>")
@@ -222,14 +225,24 @@ def test_worker_env_file_names_real_variables(monkeypatch: pytest.MonkeyPatch) -
 
 
 def metric_names() -> set[str]:
-    """Every series name the manager's metrics module exposes."""
-    metrics = ManagerMetrics(lambda: Snapshot(queue={}, open_windows=0, sectors={}))
-    names = set()
-    for family in metrics.registry.collect():
-        names.add(family.name)
-        if family.type == "histogram":
-            names.update(family.name + suffix for suffix in HISTOGRAM_SUFFIXES)
+    """Every series name the manager's and the agents' metrics modules expose."""
+    manager = ManagerMetrics(lambda: Snapshot(queue={}, open_windows=0, sectors={}))
+    agent = AgentMetrics(lambda: AgentSnapshot(enabled=True, tasks={}, paths={}))
+    names: set[str] = set()
+    for registry in (manager.registry, agent.registry):
+        for family in registry.collect():
+            if family.type == "histogram":
+                names.update(family.name + suffix for suffix in HISTOGRAM_SUFFIXES)
+            elif family.type == "counter":
+                names.add(family.name + "_total")
+            else:
+                names.add(family.name)
     return names
+
+
+def alert_queries() -> Iterator[str]:
+    """Every PromQL expression of the example alert rules (one line each)."""
+    yield from re.findall(r"^\s*expr:\s*(.+)$", ALERTS.read_text(), re.MULTILINE)
 
 
 def dashboard_queries() -> Iterator[str]:
@@ -247,10 +260,26 @@ def test_dashboard_uses_only_real_metrics() -> None:
     used = {name for query in dashboard_queries()
             for name in re.findall(r"\bsealagent_[a-z_]+", query)}
     assert used <= known, f"unknown metrics: {sorted(used - known)}"
-    families = {n for n in known if not n.endswith(HISTOGRAM_SUFFIXES)} | {
-        "sealagent_task_duration_seconds"}
     charted = {n.removesuffix(s) for n in used for s in ("", *HISTOGRAM_SUFFIXES)}
+    families = {n.removesuffix("_bucket") for n in known
+                if not n.endswith(("_sum", "_count"))}
     assert families <= charted, f"metrics without a panel: {sorted(families - charted)}"
+
+
+def test_alert_rules_use_real_metrics_and_say_what_fired() -> None:
+    text = ALERTS.read_text()
+    names = re.findall(r"^\s*- alert:\s*(\w+)$", text, re.MULTILINE)
+    queries = list(alert_queries())
+    assert len(names) == len(set(names)) == len(queries) >= 10
+    assert len(re.findall(r"^\s*severity:\s*(critical|warning|info)$", text, re.MULTILINE)) \
+        == len(names)
+    assert len(re.findall(r"^\s*summary:\s*\".+\"$", text, re.MULTILINE)) == len(names)
+    known = metric_names()
+    used = {n for q in queries for n in re.findall(r"\bsealagent_[a-z_]+", q)}
+    assert used <= known, f"unknown metrics: {sorted(used - known)}"
+    for query in queries:
+        assert query.count("(") == query.count(")"), query
+    assert "alerts.yml" in PROMETHEUS.read_text()
 
 
 def test_dashboard_is_a_grafana_dashboard() -> None:
@@ -277,7 +306,8 @@ async def test_prometheus_scrape_path_serves_the_metrics(tmp_path: Path) -> None
         manager.stop()
     assert response.status_code == 200
     exposed = set(re.findall(r"^# TYPE (\S+) ", response.text, re.MULTILINE))
-    assert {n for n in metric_names() if not n.endswith(HISTOGRAM_SUFFIXES)} <= exposed
+    assert {n for n in metric_names() if not n.endswith(HISTOGRAM_SUFFIXES)
+            and not n.startswith("sealagent_agent_")} <= exposed
 
 
 # --- recipes ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sealagent.cli.storage import format_path
 from sealagent.errors import ConfigError
 from sealagent.manager.config import load_config
 from sealagent.manager.repo import MinerRepo, resolve_repo
+from sealagent.manager.workers import WorkerReport
 from sealagent.proofs.pieces import generate_piece_commitment
 from sealagent.units import size_str
 from sealagent.web.auth import verify_token
@@ -143,6 +144,29 @@ def test_sealing_workers_layout() -> None:
     assert lines[5].endswith("] 0% 0.00/1 gpu(s) in use")
     assert lines[6] == "\tGPU: NVIDIA GeForce RTX 3090, not used"
     assert format_worker({**worker, "enabled": False})[0].endswith("(disabled)")
+    shared = format_worker({**worker, "shares_cores_with": ["pc1-b"]})
+    assert shared[1].startswith("\tWARNING: shares CPU cores with pc1-b on this machine")
+    assert shared[2:] == lines[1:]
+
+
+def test_agents_share_cores_only_on_one_machine_with_overlapping_cpus() -> None:
+    def report(machine: str, cpus: list[int]) -> WorkerReport:
+        return WorkerReport.from_json({
+            "worker_id": "w", "name": "a", "url": "http://127.0.0.1:1", "tasks": [],
+            "resources": {"cpus": len(cpus), "mem_physical": 1 << 30, "mem_used": 0,
+                          "mem_swap": 0, "mem_swap_used": 0, "gpus": []},
+            "machine": machine, "cpu_set": cpus})
+
+    base = report("boot-1", [0, 1, 2, 3])
+    assert base.shares_cores_with(report("boot-1", [3, 4]))
+    assert not base.shares_cores_with(report("boot-1", [4, 5]))
+    assert not base.shares_cores_with(report("boot-2", [0, 1]))
+    old_agent = WorkerReport.from_json({**{k: v for k, v in base.__dict__.items()
+                                           if k in ("worker_id", "name", "url")},
+                                        "tasks": [], "resources": {
+                                            "cpus": 1, "mem_physical": 1, "mem_used": 0,
+                                            "mem_swap": 0, "mem_swap_used": 0, "gpus": []}})
+    assert old_agent.machine == "" and not old_agent.shares_cores_with(old_agent)
 
 
 def test_sealing_jobs_layout() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 
 import psutil
@@ -78,6 +80,10 @@ def test_cpus_follow_affinity_and_quota() -> None:
     ({"CUDA_VISIBLE_DEVICES": ""}, []),
     ({"CUDA_VISIBLE_DEVICES": "-1"}, []),
     ({"NVIDIA_VISIBLE_DEVICES": "1"}, [1]),
+    ({"NVIDIA_VISIBLE_DEVICES": "1,2"}, [1, 2]),
+    ({"NVIDIA_VISIBLE_DEVICES": "0,1,2"}, [0, 1, 2]),
+    ({"NVIDIA_VISIBLE_DEVICES": "5,6,7"}, [0, 1, 2]),
+    ({"CUDA_VISIBLE_DEVICES": "5,6,7"}, []),
     ({"NVIDIA_VISIBLE_DEVICES": "all"}, [0, 1, 2]),
     ({"NVIDIA_VISIBLE_DEVICES": "none"}, []),
     ({"CUDA_VISIBLE_DEVICES": "0", "NVIDIA_VISIBLE_DEVICES": "1"}, [0]),
@@ -109,6 +115,54 @@ def test_inventory_no_swap_and_host_numbers() -> None:
     assert res.gpus == () and inv.gpus == ()
     with_swap = take_inventory(environ={}, limits=CgroupLimits(), devices=())
     assert with_swap.resources.mem_swap == psutil.swap_memory().total
+
+
+class FakeNVML(types.ModuleType):
+    """``pynvml`` in a container given host GPU 1 only: NVML sees one device, index 0."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, visible: list[tuple[str, str, int]]) -> None:
+        super().__init__("pynvml")
+        self.visible = visible
+        self.initialised = 0
+
+    def nvmlInit(self) -> None:
+        self.initialised += 1
+
+    def nvmlShutdown(self) -> None:
+        self.initialised -= 1
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.visible)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetName(self, handle: int) -> bytes:
+        return self.visible[handle][1].encode()
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        return self.visible[handle][0]
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> types.SimpleNamespace:
+        return types.SimpleNamespace(total=self.visible[handle][2])
+
+
+def test_a_container_given_gpu_1_finds_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeNVML([("GPU-bbbb", "NVIDIA H100", 80 * GIB)])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    inv = take_inventory(environ={"NVIDIA_VISIBLE_DEVICES": "1"}, limits=CgroupLimits())
+    assert inv.resources.gpus == (GpuInfo("NVIDIA H100", 80 * GIB),)
+    assert [(d.index, d.uuid) for d in inv.gpus] == [(0, "GPU-bbbb")]
+    assert fake.initialised == 0
+    # by UUID it is found too; a UUID the container does not hold finds nothing
+    by_uuid = take_inventory(environ={"NVIDIA_VISIBLE_DEVICES": "GPU-bbbb"},
+                             limits=CgroupLimits())
+    assert len(by_uuid.gpus) == 1
+    assert take_inventory(environ={"NVIDIA_VISIBLE_DEVICES": "GPU-cccc"},
+                          limits=CgroupLimits()).gpus == ()
 
 
 def test_nvml_without_a_driver_means_no_gpus() -> None:

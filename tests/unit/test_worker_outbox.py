@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sealagent.errors import InvalidInputError
-from sealagent.protocol import Assignment, ErrorCode, Report, SectorFile
+from sealagent.protocol import Assignment, ErrorCode, FetchDone, Report, SectorFile
 from sealagent.vocab.sectors import FileType
 from sealagent.worker.journal import TaskJournal
 from sealagent.worker.outbox import Outbox
@@ -62,7 +62,13 @@ def test_outbox_report_wire_form() -> None:
     assert report.to_json() == {"task_id": "t-9", "attempt": 2, "ok": True,
                                 "result": {"comm_d": "x"}, "error": None, "code": 0,
                                 "declared": [{"path_id": "p", "file_type": "sealed"}],
-                                "dropped": [{"path_id": "q", "file_type": "cache"}]}
+                                "dropped": [{"path_id": "q", "file_type": "cache"}],
+                                "fetched": []}
+    fetched = FetchDone(FileType.SEALED, "http://h:1/remote/sealed/s-t01000-9", 2048, 0.5)
+    again = Report.from_json({**report.to_json(), "fetched": [fetched.to_json()]})
+    assert again.fetched == (fetched,)
+    assert fetched.to_json() == {"file_type": "sealed", "size": 2048, "seconds": 0.5,
+                                 "url": "http://h:1/remote/sealed/s-t01000-9"}
     assert Report.from_json(report.to_json()) == report
 
 

@@ -2,7 +2,10 @@
 
 Each subcommand lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser(s) and sets ``handler`` to a function
-``(args) -> int``.  Errors of the :class:`~sealagent.errors.SealAgentError` tree are
+``(args) -> int``.  A call imports only its own command's module (the others are listed
+from :data:`~sealagent.cli.commands.COMMANDS`), and the modules import the manager, the
+agent and the proofs inside the handlers that need them, so a command starts quickly.
+Errors of the :class:`~sealagent.errors.SealAgentError` tree are
 printed as one clear line and exit with status 1; usage errors exit with status 2; a
 closed standard output (``| head``) ends the command quietly with status 141.
 """
@@ -14,45 +17,43 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from sealagent import __version__
+from sealagent.cli.commands import COMMANDS
 from sealagent.errors import ConfigError, SealAgentError
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "plugins",
-    "bench",
-    "proofs",
-    "params",
-    "miner",
-    "sectors",
-    "sealing",
-    "storage",
-    "auth",
-    "run",
-    "info",
-    "tasks",
-    "devnet",
-    "resources",
-)
+COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS)
 """Modules under ``sealagent.cli`` that register subcommands, in help order."""
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 """Exit status when standard output's reader is gone (as if killed by SIGPIPE)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every subcommand registered."""
+def build_parser(only: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser.
+
+    :param only: the commands whose modules are imported and whose parsers are built in
+        full; the others are listed with their help line only (None: every command).
+    """
     parser = argparse.ArgumentParser(
         prog="sealagent",
         description="Filecoin sealing cluster: manager, worker agents and PoRep backends.",
     )
     parser.add_argument("--version", action="version", version=f"sealagent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"sealagent.cli.{name}")
-        module.register(sub)
+    for name, text in COMMANDS.items():
+        if only is None or name in only:
+            module = importlib.import_module(f"sealagent.cli.{name}")
+            module.register(sub)
+        else:
+            sub.add_parser(name, help=text)
     return parser
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command an argument list runs: its first word not an option (None: none)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,15 +86,18 @@ def _unwrapped(handler: Callable[[argparse.Namespace], int | None],
                args: argparse.Namespace) -> int:
     """Run a command's handler, a Trio nursery's lone error raised as itself, so that it
     is reported in one line like any other error."""
-    from sealagent.worker.agent import lone_error_unwrapped
-
-    with lone_error_unwrapped():
+    try:
         return handler(args) or 0
+    except BaseExceptionGroup as group:
+        from sealagent.nurseries import raise_lone_error  # loads trio: only when needed
+
+        raise_lone_error(group)
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only={command_of(words) or ""})
+    args = parser.parse_args(words)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -4,7 +4,8 @@
 every address (``[API] ListenAddress = "/ip4/0.0.0.0/tcp/2345/http"``) the line holds this
 host's main address (the source of its default route) instead of the wildcard, which no
 other host can dial, and a note on stderr says so; without any such address it holds
-127.0.0.1 with a warning that only this host can use it.
+127.0.0.1 with a warning that only this host can use it.  Every ``auth`` command also
+works from another host with only ``$MINER_API_INFO`` set.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from sealagent.cli.miner import add_command_group, add_manager_command, manager_call, repo_of
+from sealagent.cli.commands import COMMANDS
+from sealagent.cli.miner import (
+    add_command_group,
+    add_manager_command,
+    manager_call,
+    remote_api_info,
+    repo_of,
+)
 from sealagent.errors import ConfigError
 from sealagent.manager.config import parse_duration
 from sealagent.rpc.netaddr import is_wildcard, loopback_for, primary_address
@@ -23,7 +31,7 @@ from sealagent.web.auth import PERMISSIONS, VERIFY_CACHE_S, permissions_up_to, t
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``auth api-info``, ``auth create-token`` and ``auth revoke``."""
-    sub = add_command_group(subparsers, "auth", help="API tokens",
+    sub = add_command_group(subparsers, "auth", help=COMMANDS["auth"],
                             description="Create and revoke tokens for the manager's API.")
     for name, handler, text in (
             ("api-info", run_api_info, "print MINER_API_INFO=<token>:<multiaddr>"),
@@ -56,8 +64,13 @@ def _new_token(args: argparse.Namespace) -> str:
 
 
 def run_api_info(args: argparse.Namespace) -> int:
-    """Print ``MINER_API_INFO=<token>:<multiaddr>`` for an agent."""
-    info = repo_of(args).listen_info()
+    """Print ``MINER_API_INFO=<token>:<multiaddr>`` for an agent.
+
+    From another host (``$MINER_API_INFO`` set, no ``--repo``) the address is the one that
+    variable names: the manager was reached there.
+    """
+    remote = remote_api_info(args)
+    info = remote if remote is not None else repo_of(args).listen_info()
     if is_wildcard(info.host):
         listen = info.multiaddr
         host = primary_address(ipv6=":" in info.host)

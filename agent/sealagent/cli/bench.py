@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sealagent.benchmark import BenchReport, run_bench
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import format_table
 from sealagent.envvars import check_tmpdir
 
@@ -21,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``bench`` subcommand."""
     parser = subparsers.add_parser(
         "bench",
-        help="seal one sector and measure every phase",
+        help=COMMANDS["bench"],
         description="Seal one sector in a temporary directory: AddPiece, PreCommit1, "
                     "PreCommit2, Commit1, vanilla verification, Commit2 (skipped while no "
                     "backend implements it), Finalize, and Unseal compared with the data. "

@@ -4,7 +4,8 @@ It creates throw-away repos, starts a manager (``sealagent miner run``) and ``--
 agents (``sealagent run``) as real child processes on loopback, pledges ``--sectors``
 committed-capacity sectors, shows their progress (a live table on a terminal, one line
 per change otherwise), stops everything and prints every sector's final state with the
-time each phase took.  It exits with status 1 if a sector did not reach Proving.
+time each phase took (with ``--json FILE``, also as JSON: docs/json.md).  It exits with
+status 1 if a sector did not reach Proving.
 
 The devnet runs with ``[Proving] Snark = false`` (Commit1's vanilla proofs are verified
 instead of a SNARK) unless ``--snark`` is given, which needs a backend with Commit2
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import shutil
 import signal
@@ -34,6 +36,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from sealagent.cli.commands import COMMANDS
+from sealagent.cli.formatting import plain_text
 from sealagent.envvars import check_tmpdir
 from sealagent.errors import ConfigError, PluginError, SealAgentError
 from sealagent.manager import tasks
@@ -66,8 +70,8 @@ POLL: Final = 0.25
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``devnet``."""
     parser = subparsers.add_parser(
-        "devnet", help="run a manager and agents locally and seal sectors end to end",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "devnet", help=COMMANDS["devnet"],
+        description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sectors", type=int, default=2, metavar="N",
                         help="sectors to pledge (default %(default)s)")
     parser.add_argument("--sector-size", default="2KiB",
@@ -85,6 +89,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--dir", metavar="DIR", help="where repos and logs go "
                         "(default: a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the repos and logs")
+    parser.add_argument("--json", metavar="FILE", type=Path,
+                        help="also write the result as JSON to FILE (docs/json.md)")
     parser.set_defaults(handler=handle)
 
 
@@ -110,6 +116,7 @@ class Outcome:
     phase_times: dict[int, dict[Phase, float]] = field(default_factory=dict)
     hosts: dict[int, list[str]] = field(default_factory=dict)
     total: dict[int, float] = field(default_factory=dict)
+    files: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     timed_out: bool = False
     interrupted: bool = False
 
@@ -366,6 +373,9 @@ async def run_devnet(plan: Plan, view: PlainView, outcome: Outcome) -> None:
                 await client.call("Sectors.Pledge")
             view.say(f"pledged {plan.sectors} sector(s) of {size_name(plan.sector_size)}")
             await _follow(client, cluster, view, names, outcome)
+            for number in sorted(outcome.states):
+                status = await client.call("Sectors.Status", [number, False])
+                outcome.files[number] = status["files"]
     finally:
         view.close()
         with trio.CancelScope(shield=True):
@@ -410,6 +420,31 @@ def result_table(outcome: Outcome, phases: Sequence[Phase]) -> Table:
                       _seconds(outcome.total.get(number)),
                       ", ".join(outcome.hosts.get(number, [])))
     return table
+
+
+def result_json(outcome: Outcome, plan: Plan) -> dict[str, Any]:
+    """The result as ``--json`` writes it (docs/json.md, "sealagent devnet")."""
+    return {
+        "ok": outcome.ok, "timed_out": outcome.timed_out, "interrupted": outcome.interrupted,
+        "sector_size": plan.sector_size, "workers": plan.workers, "snark": plan.snark,
+        "sectors": [
+            {"number": number, "state": state,
+             "phases": {p.short: t for p, t in outcome.phase_times.get(number, {}).items()},
+             "total_seconds": outcome.total.get(number),
+             "workers": outcome.hosts.get(number, []),
+             "files": outcome.files.get(number, [])}
+            for number, state in sorted(outcome.states.items())],
+    }
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` to ``path`` as JSON, atomically (a temporary file renamed)."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+        partial.replace(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def check_backends(plugins: Sequence[str], snark: bool, sector_size: int) -> None:
@@ -460,6 +495,9 @@ def handle(args: argparse.Namespace) -> int:
     outcome = trio.run(run_until_signalled, plan, view)
     phases = [p for p in PHASES if p is not Phase.COMMIT2 or plan.snark]
     console.print(result_table(outcome, phases))
+    if args.json is not None:
+        write_json(args.json, result_json(outcome, plan))
+        console.print(f"result written to {args.json}")
     if outcome.timed_out:
         console.print(f"timed out after {plan.timeout:g}s")
     if outcome.ok and not args.keep:

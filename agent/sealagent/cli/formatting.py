@@ -5,11 +5,22 @@ Byte sizes are :func:`sealagent.units.size_str` (the scheduler's messages use it
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 BAR_COLUMNS: Final = 64
 """Width of a usage bar."""
+
+_ROLE = re.compile(r":[a-z]+:`~?(?:[\w.]*\.)?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(doc: str | None) -> str:
+    """A docstring as a help text: reST roles and ````literals```` become plain words."""
+    return _LITERAL.sub(r"\1", _ROLE.sub(r"\1", doc or "")).strip()
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -43,3 +54,14 @@ def go_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{secs}s"
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    """``--json``: print the command's data as JSON (schema in docs/json.md)."""
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON instead of text (fields in docs/json.md)")
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON with sorted keys (stable for scripts)."""
+    print(json.dumps(value, indent=2, sort_keys=True))

@@ -7,10 +7,11 @@ The agent is found through ``$WORKER_API_INFO`` or its repo (``--worker-repo``,
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from sealagent import __version__
+from sealagent.cli.commands import COMMANDS
+from sealagent.cli.formatting import add_json_argument, plain_text, print_json
 from sealagent.rpc.client import call_sync
 from sealagent.units import size_str
 from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER
@@ -32,10 +33,9 @@ def call_agent(args: argparse.Namespace, method: str, *params: Any) -> Any:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``info``."""
-    parser = subparsers.add_parser("info", help="show a running agent's status "
-                                   "(lotus-worker info)", description=__doc__)
+    parser = subparsers.add_parser("info", help=COMMANDS["info"], description=plain_text(__doc__))
     add_agent_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the raw status object")
+    add_json_argument(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -94,5 +94,8 @@ def format_status(status: dict[str, Any]) -> str:
 def handle(args: argparse.Namespace) -> int:
     """Print the agent's status."""
     status = call_agent(args, "Info")
-    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    if args.json:
+        print_json(status)
+    else:
+        print(format_status(status))
     return 0

@@ -1,21 +1,24 @@
 """``sealagent miner init|run``: create a manager repo, run the manager.
 
-Also the helpers every manager-facing command shares: ``--repo`` (else
-``$SEALAGENT_MINER_PATH``, else ``~/.sealagent-miner``) and ``--timeout``, and
-:func:`manager_call`, which never waits longer than that timeout.
+Also the helpers every manager-facing command shares: ``--repo`` and ``--timeout``, and
+:func:`manager_call`, which never waits longer than that timeout.  The manager is found
+as ``lotus-miner`` finds it: ``--repo`` when given, else ``$MINER_API_INFO``
+(``TOKEN:/ip4/HOST/tcp/PORT/http``, as ``sealagent auth api-info`` prints it; no local repo
+needed, so the admin commands work from another host), else the repo at
+``$SEALAGENT_MINER_PATH`` or ``~/.sealagent-miner``.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
-
+from sealagent.cli.commands import COMMANDS
 from sealagent.errors import ConfigError, RPCTransportError, SealAgentError
 from sealagent.manager.config import (
     APIConfig,
@@ -25,22 +28,25 @@ from sealagent.manager.config import (
     SealingConfig,
     parse_duration,
 )
-from sealagent.manager.dashboard import login_hint
-from sealagent.manager.logs import configure_logging
 from sealagent.manager.repo import DEFAULT_REPO, REPO_ENV, MinerRepo, resolve_repo
-from sealagent.manager.server import serve_manager
-from sealagent.rpc.client import Params, call_sync
 from sealagent.vocab.registry import parse_sector_size
-from sealagent.worker.agent import lone_error_unwrapped
+from sealagent.web.auth import APIInfo, api_info_from_env
+
+if TYPE_CHECKING:
+    from sealagent.rpc.client import Params
 
 DEFAULT_TIMEOUT = 10.0
+
+API_INFO_ENV = "MINER_API_INFO"
+"""Environment variable naming a (possibly remote) manager's API and a token."""
 
 
 def add_repo_arguments(parser: argparse.ArgumentParser, *,
                        timeout: float = DEFAULT_TIMEOUT) -> None:
     """Add ``--repo`` and ``--timeout`` to a manager-facing command."""
     parser.add_argument("--repo", metavar="DIR",
-                        help=f"manager repo (default ${REPO_ENV} or {DEFAULT_REPO})")
+                        help=f"manager repo (default ${API_INFO_ENV} when set, else "
+                             f"${REPO_ENV} or {DEFAULT_REPO})")
     parser.add_argument("--timeout", type=float, default=timeout, metavar="SECONDS",
                         help=f"give up on the manager after this long (default {timeout:g})")
 
@@ -71,21 +77,36 @@ def repo_of(args: argparse.Namespace) -> MinerRepo:
     return MinerRepo(resolve_repo(args.repo))
 
 
+def remote_api_info(args: argparse.Namespace) -> APIInfo | None:
+    """``$MINER_API_INFO`` when the command should use it (no ``--repo`` given), else None.
+
+    :raises ConfigError: the variable is set but malformed.
+    """
+    if args.repo is not None or not os.environ.get(API_INFO_ENV, "").strip():
+        return None
+    return api_info_from_env(API_INFO_ENV)
+
+
 def manager_call(args: argparse.Namespace, method: str, params: Params = None) -> Any:
-    """Call the running manager of the repo; fails clearly within ``--timeout``."""
+    """Call the manager (``--repo``, ``$MINER_API_INFO`` or the default repo); fails
+    clearly within ``--timeout``."""
+    from sealagent.rpc.client import call_sync
+
     if args.timeout <= 0:
         raise ConfigError("--timeout must be positive")
-    info = repo_of(args).require().api_info()
+    remote = remote_api_info(args)
+    info = remote if remote is not None else repo_of(args).require().api_info()
     try:
         return call_sync(info, method, params, timeout=args.timeout)
     except RPCTransportError as exc:
-        raise RPCTransportError(f"{exc} (is `sealagent miner run` running for "
-                                f"{repo_of(args).root}?)") from None
+        where = (f"at {remote.multiaddr} (from ${API_INFO_ENV})" if remote is not None
+                 else f"for {repo_of(args).root}")
+        raise RPCTransportError(f"{exc} (is `sealagent miner run` running {where}?)") from None
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``miner init`` and ``miner run``."""
-    sub = add_command_group(subparsers, "miner", help="the sealing manager",
+    sub = add_command_group(subparsers, "miner", help=COMMANDS["miner"],
                             description="Create and run the sealing manager.")
     init = add_manager_command(
         sub, "init", run_init, help="create a manager repo",
@@ -110,7 +131,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "scheduler.  Stops on SIGINT/SIGTERM.")
     run.add_argument("--listen", help="override [API] ListenAddress (multiaddr or HOST:PORT)")
     run.add_argument("--log-level", default="info",
-                     choices=["debug", "info", "warning", "error"])
+                     choices=["debug", "info", "warning", "error"],
+                     help="least important log lines shown (default %(default)s)")
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -142,6 +164,11 @@ def run_manager(args: argparse.Namespace) -> int:
 def _serve(repo: MinerRepo, args: argparse.Namespace) -> None:
     """Check the config, take the repo lock and serve; a nursery's lone error is raised
     as itself."""
+    import trio
+
+    from sealagent.manager.logs import configure_logging
+    from sealagent.nurseries import lone_error_unwrapped
+
     repo.config()
     if not repo.config_file.read_bytes().strip():
         print(f"sealagent: warning: {repo.config_file} is empty; running on the defaults",
@@ -156,6 +183,11 @@ def _serve(repo: MinerRepo, args: argparse.Namespace) -> None:
 
 
 async def _serve_until_signal(repo: MinerRepo, listen: str | None) -> None:
+    import trio
+
+    from sealagent.manager.dashboard import login_hint
+    from sealagent.manager.server import serve_manager
+
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             running = await nursery.start(functools.partial(serve_manager, repo,

@@ -14,12 +14,13 @@ import sys
 import time
 from typing import Any
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.miner import add_command_group
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``params`` subcommand group."""
-    sub = add_command_group(subparsers, "params", help="Groth16 parameters (generate, info)",
+    sub = add_command_group(subparsers, "params", help=COMMANDS["params"],
                             description="Groth16 parameters of the PoRep circuit in "
                                         "FIL_PROOFS_PARAMETER_CACHE.")
     gen = sub.add_parser(
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     info = sub.add_parser("info", help="where the parameters of a sector size are, and their state",
                           description="Print the parameter files of a sector size's circuit "
                                       "and whether they are present.")
-    info.add_argument("--sector-size", required=True)
+    info.add_argument("--sector-size", required=True, help="e.g. 2KiB")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=run_info)
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import format_table
 from sealagent.errors import PluginError
 from sealagent.plugins import default_plugins
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``plugins`` subcommand."""
     parser = subparsers.add_parser(
         "plugins",
-        help="list installed backends",
+        help=COMMANDS["plugins"],
         description="List the installed sealing backends: version, whether they can run "
                     "on this host (and why not), and the phases each implements.  "
                     "Phases without a chosen backend run on 'cpu'.",

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.cli.miner import add_command_group
 from sealagent.errors import ConfigError
 from sealagent.proofs import PieceInfo, generate_piece_commitment, to_padded_size
@@ -18,7 +19,7 @@ from sealagent.units import size_str
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``proofs`` subcommand group."""
-    sub = add_command_group(subparsers, "proofs", help="PoRep utilities (commP)",
+    sub = add_command_group(subparsers, "proofs", help=COMMANDS["proofs"],
                             description="PoRep utilities that work on local files.")
     commp = sub.add_parser(
         "commp",
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "padded size is the next power of two ≥ 128 holding it.  Unlike Lotus, "
                     "FILE need not be a CAR file.",
     )
-    commp.add_argument("file", type=Path, metavar="FILE")
+    commp.add_argument("file", type=Path, metavar="FILE", help="the piece's data")
     commp.add_argument("--json", action="store_true", help="print JSON")
     commp.set_defaults(handler=run_commp)
     info = sub.add_parser(
@@ -46,8 +47,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     info.add_argument("--proof", default=None,
                       help="registered proof name (default: the size's V1_1 proof)")
     info.add_argument("--nodes", type=int, help="graph nodes (a power of two)")
-    info.add_argument("--layers", type=int, default=2)
-    info.add_argument("--challenges", type=int, default=1)
+    info.add_argument("--layers", type=int, default=2,
+                      help="SDR layers of the circuit (default %(default)s)")
+    info.add_argument("--challenges", type=int, default=1,
+                      help="porep challenges of the circuit (default %(default)s)")
     info.add_argument("--tree", default="8-0-0", help="BASE-SUB-TOP arities, e.g. 8-0-0, 2-0-0")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=run_circuit_info)

@@ -12,6 +12,7 @@ import argparse
 import os
 from typing import Any
 
+from sealagent.cli.commands import COMMANDS
 from sealagent.sched.resources import EnvListing, resource_env_lines
 
 
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``resources`` subcommand."""
     parser = subparsers.add_parser(
         "resources",
-        help="print resource table overrides (KEY=VALUE)",
+        help=COMMANDS["resources"],
         description="Print the resource-table override variables "
                     "(<TASK>_<SIZE>_<FIELD> and <TASK>_<FIELD>, e.g. PC1_32G_MAX_CONCURRENT). "
                     "Without flags: the ones set in this environment (validated).",

@@ -30,6 +30,8 @@ from typing import TypeVar
 import structlog
 import trio
 
+from sealagent.cli.commands import COMMANDS
+from sealagent.cli.formatting import plain_text
 from sealagent.envvars import check_tmpdir, env_flag, env_int
 from sealagent.errors import ConfigError
 from sealagent.manager.logs import configure_logging
@@ -93,8 +95,8 @@ def _env_count(name: str, default: int) -> int | BadEnvDefault:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run``."""
     parser = subparsers.add_parser(
-        "run", help="run a sealing agent (lotus-worker run)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "run", help=COMMANDS["run"],
+        description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker-repo", metavar="DIR",
                         help=f"agent repo (default ${REPO_ENV} or ~/.sealagent-worker)")
     parser.add_argument("--miner-repo", metavar="DIR",

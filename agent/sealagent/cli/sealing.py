@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sealagent.cli.formatting import bar, format_table, go_duration
+from sealagent.cli.commands import COMMANDS
+from sealagent.cli.formatting import (
+    add_json_argument,
+    bar,
+    format_table,
+    go_duration,
+    print_json,
+)
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
 from sealagent.units import size_str
 from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER
@@ -17,12 +23,13 @@ _STATE_ORDER: Final = {"running": 0, "prepared": 1, "assigned": 2, "ret-wait": 3
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``sealing workers|jobs|sched-diag|abort``."""
-    sub = add_command_group(subparsers, "sealing", help="the scheduler and its workers",
+    sub = add_command_group(subparsers, "sealing", help=COMMANDS["sealing"],
                             description="Inspect and steer the sealing scheduler.")
-    add_manager_command(sub, "workers", run_workers,
-                        help="connected workers and their resources")
-    add_manager_command(sub, "jobs", run_jobs,
-                        help="tasks on workers: assigned, prepared, running")
+    add_json_argument(add_manager_command(sub, "workers", run_workers,
+                                          help="connected workers and their resources"))
+    add_json_argument(add_manager_command(sub, "jobs", run_jobs,
+                                          help="tasks on workers: assigned, prepared, "
+                                               "running"))
     add_manager_command(sub, "sched-diag", run_sched_diag,
                         help="the scheduler queue (and why each task waits) and windows, "
                              "as JSON")
@@ -31,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Abort a job by (a prefix of) its id from `sealing jobs`; with --sched, "
                     "remove a queued task (its id from `sealing sched-diag`).  The sector "
                     "retries the step after its cooldown.")
-    abort.add_argument("id")
+    abort.add_argument("id", help="the job's id or a prefix of it")
     abort.add_argument("--sched", action="store_true", help="remove a queued task")
 
 
@@ -51,6 +58,10 @@ def format_worker(w: Mapping[str, Any]) -> list[str]:
     res, use = w["resources"], w["usage"]
     disabled = "" if w["enabled"] else " (disabled)"
     lines = [f"Worker {w['worker_id']}, host {w['hostname']}{disabled}"]
+    if w.get("shares_cores_with"):
+        lines.append(f"\tWARNING: shares CPU cores with {', '.join(w['shares_cores_with'])} "
+                     "on this machine; each counts them (give each agent its own cores: "
+                     "taskset, cpuset)")
     summary = task_summary(w["task_counts"], w["max_concurrent"])
     if summary:
         lines.append(f"\tTASK: {summary}")
@@ -82,6 +93,9 @@ def format_worker(w: Mapping[str, Any]) -> list[str]:
 def run_workers(args: argparse.Namespace) -> int:
     """Print every connected worker."""
     workers = manager_call(args, "Sealing.Workers")
+    if args.json:
+        print_json(workers)
+        return 0
     for w in sorted(workers, key=lambda w: w["worker_id"]):
         print("\n".join(format_worker(w)))
     if not workers:
@@ -107,13 +121,17 @@ def format_jobs(jobs: list[Mapping[str, Any]]) -> str:
 
 def run_jobs(args: argparse.Namespace) -> int:
     """Print the jobs table."""
-    print(format_jobs(manager_call(args, "Sealing.Jobs")))
+    jobs = manager_call(args, "Sealing.Jobs")
+    if args.json:
+        print_json(jobs)
+    else:
+        print(format_jobs(jobs))
     return 0
 
 
 def run_sched_diag(args: argparse.Namespace) -> int:
     """Print the scheduler diagnostics as JSON."""
-    print(json.dumps(manager_call(args, "Sealing.SchedDiag"), indent=2, sort_keys=True))
+    print_json(manager_call(args, "Sealing.SchedDiag"))
     return 0
 
 

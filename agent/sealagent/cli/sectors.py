@@ -7,12 +7,15 @@ import io
 import stat
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sealagent.cli.formatting import format_table
+from sealagent.cli.commands import COMMANDS
+from sealagent.cli.formatting import add_json_argument, format_table, print_json
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
 from sealagent.errors import ConfigError
-from sealagent.proofs.pieces import PieceInfo, generate_piece_commitment
+
+if TYPE_CHECKING:
+    from sealagent.proofs.pieces import PieceInfo
 
 ADD_PIECE_TIMEOUT = 600.0
 """Default ``--timeout`` of ``add-piece``: the manager copies and hashes the piece."""
@@ -20,7 +23,7 @@ ADD_PIECE_TIMEOUT = 600.0
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``sectors pledge|add-piece|list|status|remove``."""
-    sub = add_command_group(subparsers, "sectors", help="sectors of the manager",
+    sub = add_command_group(subparsers, "sectors", help=COMMANDS["sectors"],
                             description="Create, inspect and remove sectors.")
     add_manager_command(sub, "pledge", run_pledge, help="start a committed-capacity sector")
     add = add_manager_command(
@@ -30,14 +33,18 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "127·2^k bytes) and start a sector with it.  FILE must be readable by "
                     "the manager (same host); the manager copies it, checks the CommP "
                     "again, and the sector's AddPiece result is checked against it too.")
-    add.add_argument("file", type=Path)
-    add_manager_command(sub, "list", run_list, help="list sectors")
-    status = add_manager_command(sub, "status", run_status, help="show one sector")
-    status.add_argument("number", type=int)
+    add.add_argument("file", type=Path, help="the piece's data")
+    add_json_argument(add_manager_command(sub, "list", run_list, help="list sectors"))
+    status = add_manager_command(
+        sub, "status", run_status, help="show one sector",
+        description="Show one sector: its state, commitments, retries, the task it waits "
+                    "on, each task it ran (phase times) and where its files are.")
+    status.add_argument("number", type=int, help="the sector number")
+    add_json_argument(status)
     status.add_argument("--log", action="store_true", help="print the sector's event log")
     remove = add_manager_command(sub, "remove", run_remove,
                                  help="remove a sector and its files")
-    remove.add_argument("number", type=int)
+    remove.add_argument("number", type=int, help="the sector number")
     remove.add_argument("--really-do-it", action="store_true",
                         help="confirm: the sector's files are deleted everywhere")
 
@@ -83,6 +90,8 @@ def commp_of_file(path: Path) -> tuple[PieceInfo, int]:
 
     Only a non-empty regular file is a piece (ConfigError otherwise).
     """
+    from sealagent.proofs.pieces import generate_piece_commitment
+
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
@@ -110,8 +119,12 @@ def run_add_piece(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print every sector."""
+    sectors = manager_call(args, "Sectors.List")
+    if args.json:
+        print_json(sectors)
+        return 0
     rows = []
-    for s in manager_call(args, "Sectors.List"):
+    for s in sectors:
         task = s.get("task")
         rows.append([str(s["number"]), s["state"], "deal" if s["deal"] else "cc",
                      f"{task['short']} {task['state']}" if task else "-",
@@ -123,6 +136,9 @@ def run_list(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     """Print one sector."""
     s = manager_call(args, "Sectors.Status", [args.number, args.log])
+    if args.json:
+        print_json(s)
+        return 0
     lines = [("SectorID", s["number"]), ("Status", s["state"]), ("Proof", s["proof_name"]),
              ("Pieces", ", ".join(f"{p['cid']} ({p['size']})" for p in s["pieces"])),
              ("Ticket", s.get("ticket")), ("TicketH", s.get("ticket_epoch")),
@@ -140,6 +156,13 @@ def run_status(args: argparse.Namespace) -> int:
         lines.append(("Waiting", s["waiting"]))
     if s.get("last_error"):
         lines.append(("Last error", s["last_error"]))
+    for phase in s["phases"]:
+        took = "" if phase["seconds"] is None else f" {phase['seconds']:.2f}s"
+        where = f" on {phase['hostname']}" if phase["hostname"] else ""
+        lines.append(("Phase", f"{phase['short']} {phase['state']}{took}{where}"))
+    for place in s["files"]:
+        lines.append(("Files", f"{' '.join(place['file_types'])} in {place['path_id']}"
+                               f"{' (store)' if place['can_store'] else ''}"))
     for key, value in lines:
         print(f"{key}:\t{'' if value is None else value}")
     if args.log:

@@ -7,28 +7,31 @@ from pathlib import Path
 from typing import Any
 
 from sealagent.cli import worker_storage
-from sealagent.cli.formatting import bar
+from sealagent.cli.commands import COMMANDS
+from sealagent.cli.formatting import add_json_argument, bar, print_json
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
 from sealagent.units import size_str
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``storage attach`` and ``storage list``."""
-    sub = add_command_group(subparsers, "storage", help="storage paths",
+    sub = add_command_group(subparsers, "storage", help=COMMANDS["storage"],
                             description="Attach and list storage paths.")
     attach = add_manager_command(
         sub, "attach", run_attach, help="attach a directory of the manager's host",
         description="Attach DIR as a storage path of the manager; with --init, first make "
                     "it one (sectorstore.json).")
-    attach.add_argument("dir", type=Path)
+    attach.add_argument("dir", type=Path,
+                        help="the directory (on the manager's host, or the agent's with "
+                             "--worker)")
     attach.add_argument("--init", action="store_true", help="initialise the directory")
     attach.add_argument("--seal", action="store_true", help="use it for sealing (with --init)")
     attach.add_argument("--store", action="store_true",
                         help="use it for long-term storage (with --init)")
     attach.add_argument("--weight", type=int, default=10, help="path weight (default 10)")
     worker_storage.add_arguments(attach)
-    add_manager_command(sub, "list", run_list,
-                        help="every path the manager knows, on every host")
+    add_json_argument(add_manager_command(sub, "list", run_list,
+                                          help="every path the manager knows, on every host"))
 
 
 def run_attach(args: argparse.Namespace) -> int:
@@ -66,6 +69,9 @@ def format_path(p: dict[str, Any]) -> list[str]:
 def run_list(args: argparse.Namespace) -> int:
     """List every path."""
     paths = manager_call(args, "Storage.List")
+    if args.json:
+        print_json(paths)
+        return 0
     for p in paths:
         print("\n".join(format_path(p)))
     if not paths:

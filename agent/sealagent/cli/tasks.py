@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from sealagent.cli.commands import COMMANDS
+from sealagent.cli.formatting import plain_text
 from sealagent.cli.info import add_agent_arguments, call_agent, short_names
 from sealagent.errors import ConfigError
 from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER
@@ -18,8 +20,7 @@ from sealagent.worker.config import OPTIONAL_TASKS
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``tasks enable`` and ``tasks disable``."""
-    parser = subparsers.add_parser("tasks", help="enable or disable task types on a "
-                                   "running agent", description=__doc__,
+    parser = subparsers.add_parser("tasks", help=COMMANDS["tasks"], description=plain_text(__doc__),
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in ("enable", "disable"):

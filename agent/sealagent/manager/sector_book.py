@@ -12,6 +12,7 @@ from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
 from sealagent.manager.fsm import Event, SectorInfo, SectorPiece, SectorState
 from sealagent.manager.mirror import Mirror
+from sealagent.manager.state_ages import StateAges
 
 _log = structlog.get_logger("sealagent.manager")
 
@@ -22,10 +23,18 @@ class SectorBook(Mirror[int, SectorInfo]):
     def __init__(self, context: ManagerContext) -> None:
         super().__init__()
         self._context = context
+        self.ages = StateAges()
+        """Sectors per state and since when (what the metrics read)."""
 
-    def load(self, sectors: Mapping[int, SectorInfo]) -> None:
-        """Start from the sectors read from the database."""
+    def load(self, sectors: Mapping[int, SectorInfo],
+             changed_at: Mapping[int, float] | None = None) -> None:
+        """Start from the sectors read from the database; ``changed_at`` (a sector's last
+        change) stands for when it entered its state, which the database does not keep."""
         self._rows = dict(sectors)
+        now = self._context.clock()
+        since = changed_at or {}
+        self.ages.load((s.number, str(s.state), since.get(s.number, now))
+                       for s in sectors.values())
 
     def find(self, number: int) -> SectorInfo:
         """The sector ``number``; ManagerError when there is none."""
@@ -37,6 +46,7 @@ class SectorBook(Mirror[int, SectorInfo]):
     def stored(self, sector: SectorInfo) -> None:
         """A caller committed ``sector`` in its own transaction: mirror it."""
         self._rows[sector.number] = sector
+        self.ages.enter(sector.number, str(sector.state), self._context.clock())
         self._context.pipeline_wake.set()
 
     async def commit(self, sector: SectorInfo, kind: str, message: str,

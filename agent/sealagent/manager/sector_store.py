@@ -39,6 +39,12 @@ def load_sectors(tx: Transaction) -> dict[int, SectorInfo]:
     return {s.number: s for s in sectors}
 
 
+def change_times(tx: Transaction) -> dict[int, float]:
+    """When each sector was last written, by number."""
+    return {int(r["number"]): float(r["updated_at"])
+            for r in tx.query("SELECT number, updated_at FROM sectors")}
+
+
 def add_log(tx: Transaction, number: int, kind: str, message: str, now: float) -> None:
     """Append a line to the sector's event log."""
     tx.insert("INSERT INTO sector_log (sector, at, kind, message) VALUES (?,?,?,?)",

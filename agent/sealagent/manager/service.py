@@ -62,7 +62,8 @@ class ManagerService:
         context = self._context = ManagerContext(config, db, clock)
         self.config, self.db, self.clock, self.beacon = config, db, clock, beacon
         self.policy, self.miner, self.proof = context.policy, context.miner, context.proof
-        self.metrics = ManagerMetrics(lambda: views.metrics_snapshot(self))
+        self.metrics = ManagerMetrics(lambda: views.metrics_snapshot(self),
+                                      host=lambda worker_id: self.hostname(worker_id))
         self.sched = Scheduler(config.storage.assigner,
                                sector_affinity=config.storage.sector_affinity)
         self.sectors = SectorBook(context)
@@ -97,11 +98,12 @@ class ManagerService:
         def read(tx: Transaction) -> tuple[Any, ...]:
             hosts = {r["worker_id"]: json.loads(r["info"]).get("hostname") or r["name"]
                      for r in tx.query("SELECT worker_id, name, info FROM workers")}
-            return (sector_store.load_sectors(tx), tasks.open_tasks(tx), hosts,
-                    tx.get_meta(INDEX_KEY))
+            return (sector_store.load_sectors(tx), sector_store.change_times(tx),
+                    tasks.open_tasks(tx), hosts, tx.get_meta(INDEX_KEY))
 
-        sectors, open_tasks, hosts, snapshot = await self._context.db.transaction(read)
-        self.sectors.load(sectors)
+        sectors, changed, open_tasks, hosts, snapshot = await self._context.db.transaction(
+            read)
+        self.sectors.load(sectors, changed)
         self.agents.load(hosts)
         if snapshot is not None:
             self.files.restore(snapshot)
@@ -235,6 +237,10 @@ class ManagerService:
         data.update(views.sector_summary(self, sector))
         data["proof_name"] = self.proof.name
         data["snark"] = self.policy.snark
+        data["files"] = views.sector_files(self, number)
+        history = await self._context.db.transaction(
+            lambda tx: tasks.sector_tasks(tx, number))
+        data["phases"] = views.phase_times(self, history)
         if with_log:
             data["log"] = await self._context.db.transaction(
                 lambda tx: sector_store.sector_log(tx, number))

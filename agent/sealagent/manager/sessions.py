@@ -21,7 +21,7 @@ from sealagent.errors import ManagerError, SessionError
 from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
 from sealagent.manager.files import SectorFiles
-from sealagent.manager.task_book import TaskBook
+from sealagent.manager.task_book import TaskBook, describe
 from sealagent.manager.tasks import TaskState
 from sealagent.manager.window_broker import WindowBroker
 from sealagent.manager.workers import WorkerReport
@@ -96,6 +96,11 @@ class SessionRegistry:
         """The session of a connected worker."""
         return next((s for s in self._sessions.values() if s.worker_id == worker_id), None)
 
+    def lost(self) -> dict[str, float]:
+        """Workers that dropped off and did not come back: worker id → last heard of."""
+        connected = {s.worker_id for s in self._sessions.values()}
+        return {w: t for w, t in self._silent_since.items() if w not in connected}
+
     def hostname(self, worker_id: str | None) -> str:
         """The host name a worker reported, also once it is gone (its id's first 8
         characters for a worker never seen)."""
@@ -137,8 +142,20 @@ class SessionRegistry:
             await self._files.save()
             _log.info("worker connected", worker=worker_id, name=report.name,
                       tasks=sorted(t.short for t in report.tasks))
+            self._warn_shared_cores(session)
             context.sched_wake.set()
             return {"worker_id": worker_id, "session": session.session}
+
+    def _warn_shared_cores(self, session: Session) -> None:
+        """Log once per connection when the agent may use another agent's CPU cores."""
+        others = sorted(o.report.name for o in self._sessions.values()
+                        if o.worker_id != session.worker_id
+                        and session.report.shares_cores_with(o.report))
+        if others:
+            _log.warning("agents on one machine share CPU cores; each counts them, so the "
+                         "scheduler overcommits them (give each agent its own cores)",
+                         worker=session.worker_id, name=session.report.name, others=others,
+                         cpus=len(session.report.cpu_set))
 
     def _update_worker(self, session: Session) -> None:
         """Give the scheduler and the index the agent's latest report."""
@@ -159,7 +176,10 @@ class SessionRegistry:
             known.add((task.task_id, task.attempt))
             if (task.task_id, task.attempt) in holds:
                 if task.state is TaskState.RET_WAIT:
-                    self._tasks.start_running(await self._tasks.move(task, TaskState.RUNNING))
+                    story = ("TaskReattached", f"{describe(task)} re-attached: "
+                             f"{session.report.hostname} is back and still runs it")
+                    self._tasks.start_running(
+                        await self._tasks.move(task, TaskState.RUNNING, story))
                     _log.info("task re-attached", task=task.task_id, sector=task.sector)
                 elif task.state is TaskState.RUNNING:
                     self._tasks.start_running(task)
@@ -275,7 +295,10 @@ class SessionRegistry:
                     await self._tasks.requeue(task, "its worker is gone")
             elif task.state is TaskState.RUNNING:
                 self._tasks.stop_running(task.task_id)
-                await self._tasks.move(task, TaskState.RET_WAIT)
+                story = ("TaskRetWait", f"{describe(task)} waits for its worker "
+                         f"{self.hostname(task.worker_id)} to come back (ret-wait, up to "
+                         f"{sealing.reattach_timeout:g}s)")
+                await self._tasks.move(task, TaskState.RET_WAIT, story)
             elif task.state is TaskState.RET_WAIT and gone_for > sealing.reattach_timeout:
                 await self._tasks.end(task, "its worker did not come back", notify=False,
                                       temporary=True)

@@ -25,11 +25,12 @@ from sealagent.manager.reports import result_event
 from sealagent.manager.sector_book import SectorBook
 from sealagent.manager.tasks import ReportOutcome, TaskRecord, TaskState
 from sealagent.phases import Commit1Result, Phase
-from sealagent.protocol import Report
+from sealagent.protocol import FetchDone, Report
 from sealagent.sched.fit import Need
 from sealagent.sched.queue import SchedTask
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.windows import Placement
+from sealagent.units import size_str
 from sealagent.vocab.sectors import SectorID
 
 C1_OUTPUT = "c1_output"
@@ -135,6 +136,16 @@ class TaskBook(Mirror[str, TaskRecord]):
         worker.active.add(task.task_id, need, worker.resources)
         self._running[task.task_id] = RunningTask(worker.worker_id, need)
 
+    def running_counts(self) -> dict[str, dict[str, int]]:
+        """Worker id → task type → tasks running there."""
+        counts: dict[str, dict[str, int]] = {}
+        for task_id, running in self._running.items():
+            task = self._rows.get(task_id)
+            if task is not None:
+                per_type = counts.setdefault(running.worker_id, {})
+                per_type[task.phase.task_type] = per_type.get(task.phase.task_type, 0) + 1
+        return counts
+
     def stop_running(self, task_id: str) -> None:
         """Release the task's window and resources."""
         self._left_window(task_id)
@@ -147,17 +158,32 @@ class TaskBook(Mirror[str, TaskRecord]):
 
     # ------------------------------------------------------------------ changes
 
-    async def move(self, task: TaskRecord, state: TaskState) -> TaskRecord:
-        """Move an open task to another open state. Lock held."""
+    async def move(self, task: TaskRecord, state: TaskState,
+                   story: tuple[str, str] | None = None) -> TaskRecord:
+        """Move an open task to another open state; ``story`` (kind, message) goes into
+        the sector's log in the same transaction. Lock held."""
         now = self._context.clock()
-        record = await self._context.db.transaction(lambda tx: tasks.move(tx, task, state, now))
+
+        def write(tx: Transaction) -> TaskRecord:
+            if story is not None:
+                sector_store.add_log(tx, task.sector, *story, now)
+            return tasks.move(tx, task, state, now)
+
+        record = await self._context.db.transaction(write)
         self._rows[task.task_id] = record
         return record
 
     async def requeue(self, task: TaskRecord, why: str) -> None:
-        """Put a task that never started back into the queue. Lock held."""
+        """Put a task that never started back into the queue (the sector's log says
+        ``why``). Lock held."""
         now = self._context.clock()
-        record = await self._context.db.transaction(lambda tx: tasks.requeue(tx, task, now))
+
+        def write(tx: Transaction) -> TaskRecord:
+            sector_store.add_log(tx, task.sector, "TaskRequeued",
+                                 f"{describe(task)} requeued: {why}", now)
+            return tasks.requeue(tx, task, now)
+
+        record = await self._context.db.transaction(write)
         self.stop_running(task.task_id)
         self._rows[task.task_id] = record
         self._sched.add_task(self._sched_task(record), self._files.view())
@@ -178,12 +204,17 @@ class TaskBook(Mirror[str, TaskRecord]):
 
         def write(tx: Transaction) -> TaskRecord:
             record = tasks.fail(tx, task, error, now)
-            if new is not None:
+            if new is None:
+                sector_store.add_log(tx, task.sector, "TaskEnded",
+                                     f"{describe(task)} ended: {error}", now)
+            else:
                 sector_store.save_sector(tx, new, now)
                 sector_store.add_log(tx, new.number, event.name, message, now)
             return record
 
         await self._context.db.transaction(write)
+        if task.worker_id is not None and task.state is not TaskState.QUEUED:
+            self._metrics.observe_failure(task.worker_id, task.phase.task_type)
         if task.state is TaskState.QUEUED and task.task_id in self._sched.queue:
             self._sched.remove_task(task.task_id)
         self.stop_running(task.task_id)
@@ -224,12 +255,23 @@ class TaskBook(Mirror[str, TaskRecord]):
         chosen = [(self._rows[p.task.task_id], p.worker_id) for p in placements]
 
         def write(tx: Transaction) -> list[TaskRecord]:
-            return [tasks.assign(tx, task, worker_id, now) for task, worker_id in chosen]
+            records = []
+            for task, worker_id in chosen:
+                record = tasks.assign(tx, task, worker_id, now)
+                worker = self._sched.workers.get(worker_id)
+                host = worker.hostname if worker is not None else worker_id[:8]
+                retry = " (a retry)" if record.attempt > 1 else ""
+                sector_store.add_log(tx, record.sector, "TaskAssigned",
+                                     f"{describe(record)} assigned to {host}{retry}", now)
+                records.append(record)
+            return records
 
         assigned = await self._context.db.transaction(write)
         for p, record in zip(placements, assigned, strict=True):
             self._rows[record.task_id] = record
             self.placed[record.task_id] = (p.worker_id, p.window_id)
+            if record.attempt > 1:
+                self._metrics.observe_retry(p.worker_id, record.phase.task_type)
             _log.info("task assigned", sector=record.sector, task=record.task_id,
                       worker=p.worker_id, attempt=record.attempt)
         return assigned
@@ -290,6 +332,9 @@ class TaskBook(Mirror[str, TaskRecord]):
             outcome, record = self._record(tx, report, now, save_index)
             if outcome is not ReportOutcome.ACCEPTED:
                 raise ManagerError(f"task {task.task_id} report was {outcome}")
+            for done in report.fetched:
+                sector_store.add_log(tx, task.sector, "FileFetched", fetch_story(
+                    task, done, hostname(task.worker_id)), now)
             if new is not None:
                 if (isinstance(event, fsm.TaskSucceeded)
                         and isinstance(event.result, Commit1Result)):
@@ -303,6 +348,10 @@ class TaskBook(Mirror[str, TaskRecord]):
         self._rows.pop(task.task_id, None)
         if new is not None:
             self._sectors.stored(new)
+        for done in report.fetched:
+            self._metrics.observe_fetch(done.file_type.dir_name, done.size, done.seconds)
+        if not report.ok and task.worker_id is not None:
+            self._metrics.observe_failure(task.worker_id, task.phase.task_type)
         if record.started_at is not None and record.finished_at is not None:
             self._metrics.observe_task(task.phase.task_type,
                                        record.finished_at - record.started_at,
@@ -319,3 +368,15 @@ class TaskBook(Mirror[str, TaskRecord]):
         save_index(tx)
         return tasks.record_report(tx, report.task_id, report.attempt, report.ok,
                                    report.result, report.error, now)
+
+
+def describe(task: TaskRecord) -> str:
+    """``PreCommit1 task t-3 (attempt 2)``: a task as the sector's log names it."""
+    return f"{task.phase.label} task {task.task_id} (attempt {task.attempt})"
+
+
+def fetch_story(task: TaskRecord, done: FetchDone, host: str) -> str:
+    """A download of ``task``'s preparing as the sector's log tells it."""
+    rate = f", {size_str(int(done.size / done.seconds))}/s" if done.seconds > 0 else ""
+    return (f"{done.file_type.dir_name} fetched for {describe(task)} by {host} from "
+            f"{done.url}: {size_str(done.size)} in {done.seconds:.2f}s{rate}")

@@ -6,17 +6,21 @@ block and never touch the database, so ``sealing jobs`` answers even on a busy m
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sealagent.manager import fsm
 from sealagent.manager.fsm import SectorInfo, SectorState
-from sealagent.manager.metrics import Snapshot
-from sealagent.manager.tasks import TaskState
+from sealagent.manager.metrics import PathSample, Snapshot, WorkerSample
+from sealagent.manager.tasks import TaskRecord, TaskState
+from sealagent.vocab.sectors import ALL_FILE_TYPES, FileType, SectorID
 
 if TYPE_CHECKING:
     from sealagent.manager.service import ManagerService
+    from sealagent.manager.sessions import Session
 
 
 def waiting_reason(service: ManagerService, sector: SectorInfo,
@@ -51,12 +55,51 @@ def sector_summary(service: ManagerService, sector: SectorInfo,
             "waiting": waiting_reason(service, sector, queued), "last_error": sector.last_error}
 
 
+EVERY_FILE_TYPE = functools.reduce(operator.or_, ALL_FILE_TYPES, FileType(0))
+"""Every file type a sector may have (``sectors status`` shows them all)."""
+
+
+def sector_files(service: ManagerService, number: int) -> list[dict[str, Any]]:
+    """Where a sector's files are: each path holding some, with its file types and URLs."""
+    local = {p.id: str(p.root) for p in service.files.local_paths}
+    found = service.files.index.find(SectorID(service.miner, number), EVERY_FILE_TYPE)
+    return [{"path_id": loc.path_id, "file_types": list(loc.file_types.names),
+             "urls": list(loc.urls), "can_seal": loc.can_seal, "can_store": loc.can_store,
+             "primary": loc.primary, "healthy": loc.healthy, "local": local.get(loc.path_id)}
+            for loc in found]
+
+
+def phase_times(service: ManagerService, history: list[TaskRecord]) -> list[dict[str, Any]]:
+    """Each finished-or-not task of a sector's history: type, outcome, where and how long."""
+    return [{"task_id": t.task_id, "task_type": t.phase.task_type, "short": t.phase.short,
+             "label": t.phase.label,
+             "state": str(t.state), "attempt": t.attempt, "worker_id": t.worker_id,
+             "hostname": service.hostname(t.worker_id), "created_at": t.created_at,
+             "started_at": t.started_at, "finished_at": t.finished_at,
+             "seconds": (None if t.started_at is None or t.finished_at is None
+                         else t.finished_at - t.started_at), "error": t.error}
+            for t in history]
+
+
+def core_sharers(service: ManagerService) -> dict[str, list[str]]:
+    """Worker id → the names of the other connected agents on its machine that may use
+    some of its CPU cores (each counts those cores as its own)."""
+    by_machine: dict[str, list[Session]] = {}
+    for session in service.sessions.values():
+        by_machine.setdefault(session.report.machine, []).append(session)
+    return {s.worker_id: sorted(o.report.name for o in same
+                                if o.worker_id != s.worker_id
+                                and s.report.shares_cores_with(o.report))
+            for same in by_machine.values() for s in same}
+
+
 def workers_info(service: ManagerService) -> list[dict[str, Any]]:
     """``sealing workers``: every connected agent with its resources and usage."""
     counts_by_worker: dict[str | None, Counter[str]] = {}
     for task in service.tasks.values():
         if task.state not in (TaskState.QUEUED, TaskState.RET_WAIT):
             counts_by_worker.setdefault(task.worker_id, Counter())[task.phase.task_type] += 1
+    sharers = core_sharers(service)
     out = []
     for session in sorted(service.sessions.values(), key=lambda s: s.worker_id):
         worker = service.sched.workers.get(session.worker_id)
@@ -76,7 +119,9 @@ def workers_info(service: ManagerService) -> list[dict[str, Any]]:
                       "mem_used_max": active.mem_used_max if active else 0,
                       "gpu_used": active.gpu_used if active else 0.0},
             "task_counts": dict(counts), "max_concurrent": limits,
-            "plugins": dict(report.plugins), "last_seen": session.last_seen})
+            "plugins": dict(report.plugins), "last_seen": session.last_seen,
+            "machine": report.machine,
+            "shares_cores_with": sharers.get(session.worker_id, [])})
     return out
 
 
@@ -122,7 +167,20 @@ def storage_info(service: ManagerService) -> list[dict[str, Any]]:
 
 
 def metrics_snapshot(service: ManagerService) -> Snapshot:
-    """The numbers ``/debug/metrics`` reports."""
-    queue = Counter(t.task_type.value for t in service.sched.queue.ordered())
+    """The numbers ``/debug/metrics`` reports (no pass over every sector)."""
+    queue: Counter[str] = Counter()
+    for group in service.sched.queue.groups:
+        queue[group.task_type.value] += len(group.entries)
+    running = service.tasks.running_counts()
+    workers = [WorkerSample(s.worker_id, s.report.hostname, s.report.name, True,
+                            s.last_seen, running.get(s.worker_id, {}))
+               for s in service.sessions.values()]
+    workers += [WorkerSample(worker_id, service.hostname(worker_id), "", False, seen, {})
+                for worker_id, seen in service.agents.lost().items()]
+    paths = [PathSample(r.id, 0 if r.stat is None else r.stat.capacity, r.available,
+                        r.reserved, service.files.index.is_healthy(r.id))
+             for r in service.files.index.paths()]
+    ages = service.sectors.ages
     return Snapshot(queue=queue, open_windows=len(service.sched.open_windows),
-                    sectors=Counter(str(s.state) for s in service.sectors.values()))
+                    sectors=ages.counts(), oldest_age=ages.oldest(service.clock()),
+                    workers=workers, paths=paths)

@@ -47,6 +47,15 @@ class WorkerReport:
     plugins: Mapping[str, str] = field(default_factory=dict)
     running: frozenset[tuple[str, int]] = frozenset()
     """``(task_id, attempt)`` of every task the agent holds."""
+    machine: str = ""
+    """Which kernel the agent runs on (its boot id): agents sharing one share its cores."""
+    cpu_set: frozenset[int] = frozenset()
+    """The CPUs the agent may run on (its affinity mask)."""
+
+    def shares_cores_with(self, other: WorkerReport) -> bool:
+        """True when both run on one machine and may use some of the same CPUs."""
+        return bool(self.machine) and self.machine == other.machine and bool(
+            self.cpu_set & other.cpu_set)
 
     @property
     def remote_url(self) -> str:
@@ -72,6 +81,8 @@ class WorkerReport:
                 paths=tuple(_path(p) for p in _list(data, "paths")),
                 plugins=_plugins(data.get("plugins") or {}),
                 running=frozenset(_running(r) for r in _list(data, "running")),
+                machine=str(data.get("machine") or ""),
+                cpu_set=frozenset(int(c) for c in data.get("cpu_set") or ()),
             )
         except (ConfigError, SchedulerError, StorageError) as exc:
             raise ManagerError(f"worker info: {exc}") from None

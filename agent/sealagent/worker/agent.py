@@ -25,7 +25,7 @@ skips the waiting.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 import httpx
@@ -33,6 +33,7 @@ import structlog
 import trio
 
 from sealagent.errors import AuthError, ConfigError, RPCError, SealAgentError
+from sealagent.nurseries import lone_error_unwrapped
 from sealagent.phases import Phase
 from sealagent.plugins import PluginSet, Selection, default_plugins
 from sealagent.protocol import Assignment, FileMove, SectorFile
@@ -55,6 +56,7 @@ from sealagent.worker.inventory import Inventory, nvml_devices, take_inventory
 from sealagent.worker.journal import TaskJournal
 from sealagent.worker.link import ManagerLink
 from sealagent.worker.local_storage import LocalStorage
+from sealagent.worker.metrics import AgentMetrics, AgentSnapshot
 from sealagent.worker.outbox import Outbox
 from sealagent.worker.prepare import Preparer
 from sealagent.worker.repo import WorkerRepo
@@ -90,6 +92,7 @@ class Agent:
         self._tasks_nursery: trio.Nursery | None = None
         self.finished = trio.Event()
         """Set once :meth:`run` returned (or raised)."""
+        self.metrics = AgentMetrics(self._metrics_snapshot)
         # Set up by run():
         self.identity: str
         """The worker id kept in the repo (:meth:`WorkerRepo.identity`)."""
@@ -184,6 +187,7 @@ class Agent:
         held |= {(r.task_id, r.attempt) for r in pending}
         return {"worker_id": self.identity, "name": self.config.name,
                 "hostname": self.config.name, "url": self.url,
+                "machine": inventory.machine, "cpu_set": list(inventory.cpu_set),
                 "tasks": [] if self._stopping.is_set() else self.task_types(),
                 "resources": inventory.resources.to_json(), "paths": paths,
                 "plugins": self.backends(),
@@ -247,7 +251,8 @@ class Agent:
                 self.preparer = Preparer(self.storage, remote, self.inventory.resources,
                                          counters=self.executor.active, scratch=self.repo.work,
                                          announce=self._declare_moved,
-                                         ignore_resources=config.ignore_resources)
+                                         ignore_resources=config.ignore_resources,
+                                         observe_fetch=self.metrics.observe_fetch)
                 self.reporter = Reporter(self.link, self.outbox)
                 self.windows = WindowLoop(self.link, self._dispatch, windows=config.windows,
                                           wait=config.window_wait)
@@ -377,7 +382,23 @@ class Agent:
         registry.add_object("Worker", AgentAPI(self))
         app = RPCApp(Dispatcher(registry), verify)
         app.mount("/remote", RemoteHandler(self.storage.paths, verify))
+        app.mount("/debug/metrics", self.metrics)
         return app
+
+    def _metrics_snapshot(self) -> AgentSnapshot:
+        """What ``/debug/metrics`` reports."""
+        tasks: dict[tuple[str, ...], int] = {}
+        for held in self.held.values():
+            key = (held.assignment.phase.task_type.value, held.stage)
+            tasks[key] = tasks.get(key, 0) + 1
+        paths = {}
+        for path in self.storage.paths():
+            try:
+                stat = path.stat()
+            except SealAgentError:
+                continue
+            paths[path.meta.id] = (stat.capacity, stat.available)
+        return AgentSnapshot(not self._stopping.is_set(), tasks, paths)
 
     async def _declare_moved(self, assignment: Assignment, declared: Sequence[SectorFile],
                              dropped: Sequence[SectorFile]) -> None:
@@ -477,35 +498,3 @@ async def run_agent(config: AgentConfig, *, plugins: PluginSet | None = None,
     """
     with lone_error_unwrapped():
         await Agent(config, plugins=plugins, transport=transport).run(task_status=task_status)
-
-
-@contextlib.contextmanager
-def lone_error_unwrapped() -> Iterator[None]:
-    """Raise a Trio nursery's group that holds one :class:`SealAgentError` (besides
-    cancellations) as that error itself, so callers and operators see one error."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        error = single_error(group)
-        if error is None:
-            raise
-        raise error from None
-
-
-def single_error(group: BaseExceptionGroup[BaseException]) -> SealAgentError | None:
-    """The one :class:`SealAgentError` a group holds besides cancellations, if that is all
-    it holds (so callers see the error itself, not a nursery's group)."""
-    errors, rest = group.split(SealAgentError)
-    if rest is not None and not all(isinstance(e, trio.Cancelled)
-                                    for e in _leaves(rest)):
-        return None
-    leaves = [] if errors is None else list(_leaves(errors))
-    return leaves[0] if len(leaves) == 1 and isinstance(leaves[0], SealAgentError) else None
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc

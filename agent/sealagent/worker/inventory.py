@@ -9,7 +9,17 @@
   own usage then counts as used.  ``--no-swap`` reports no swap at all.
 * GPUs come from NVML (``pynvml`` of nvidia-ml-py); any NVML error means "no GPUs".  The
   devices named in ``CUDA_VISIBLE_DEVICES`` (or, when that is unset,
-  ``NVIDIA_VISIBLE_DEVICES``) are the only ones reported, by index or UUID.
+  ``NVIDIA_VISIBLE_DEVICES``) are the only ones reported, by index or UUID.  In a
+  container, the NVIDIA runtime has already applied ``NVIDIA_VISIBLE_DEVICES``: NVML sees
+  only the devices it names, renumbered from 0 (``NVIDIA_VISIBLE_DEVICES=1`` shows one
+  GPU, index 0).  So when NVML sees exactly as many devices as that variable names by
+  index, they are those devices and all are reported; only where NVML sees more (a host
+  without the runtime) do the indices select among them.
+
+* The machine is the kernel's boot id (``/proc/sys/kernel/random/boot_id``, the same in
+  every container of a host; the host name where it cannot be read), and the CPU set is
+  the affinity mask: the manager warns when agents on one machine may use the same cores,
+  since each reports them as its own.
 
 The agent takes a fresh :class:`Inventory` for every heartbeat, so the manager always
 schedules against current numbers.  Everything here blocks briefly on ``/proc``, ``/sys``
@@ -21,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +42,8 @@ import psutil
 from sealagent.sched.resources import DEFAULT_TABLE, GpuInfo, ResourceTable, WorkerResources
 
 CGROUP_ROOT: Final = Path("/sys/fs/cgroup")
+BOOT_ID: Final = Path("/proc/sys/kernel/random/boot_id")
+"""The kernel's boot id: one per machine, whatever container reads it."""
 _UNLIMITED_V1: Final = 1 << 60
 """cgroup v1 reports "no limit" as a huge number (page-rounded ``LLONG_MAX``)."""
 
@@ -66,6 +79,10 @@ class Inventory:
 
     resources: WorkerResources
     gpus: tuple[GpuDevice, ...] = ()
+    machine: str = ""
+    """The kernel's boot id (the host name where it cannot be read)."""
+    cpu_set: tuple[int, ...] = ()
+    """The CPUs this process may run on."""
 
 
 # ------------------------------------------------------------------------------ cgroups
@@ -166,21 +183,34 @@ def usable_cpus(limits: CgroupLimits | None = None) -> int:
     return max(1, count)
 
 
+def cpu_set() -> tuple[int, ...]:
+    """The CPUs this process may run on (every CPU where affinity is unknown)."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return tuple(range(os.cpu_count() or 1))
+
+
+def machine_id(boot_id: Path = BOOT_ID) -> str:
+    """Which kernel this is: its boot id, shared by every container of the host."""
+    return _read(boot_id) or socket.gethostname()
+
+
 # ---------------------------------------------------------------------------------- GPU
 
 
-def _visible_filter(environ: Mapping[str, str]) -> list[str] | None:
-    """The device selectors in the visibility variables; None = every device."""
+def _visible_filter(environ: Mapping[str, str]) -> tuple[str, list[str] | None]:
+    """The visibility variable in force and its device selectors (None = every device)."""
     for name in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"):
         if name not in environ:
             continue
         value = environ[name].strip()
         if value == "all":
-            return None
+            return name, None
         if value in ("", "none", "void", "-1"):
-            return []
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return None
+            return name, []
+        return name, [v.strip() for v in value.split(",") if v.strip()]
+    return "", None
 
 
 def select_visible(devices: Sequence[GpuDevice],
@@ -188,11 +218,16 @@ def select_visible(devices: Sequence[GpuDevice],
     """The devices the visibility variables allow, in the order they name them.
 
     Each selector is an index or a UUID (or a unique UUID prefix, as CUDA accepts);
-    selectors that match no device are ignored.
+    selectors that match no device are ignored.  ``NVIDIA_VISIBLE_DEVICES`` indices that
+    the container runtime has already applied (NVML sees exactly that many devices) keep
+    every device (see the module docstring).
     """
-    wanted = _visible_filter(environ)
+    name, wanted = _visible_filter(environ)
     if wanted is None:
         return tuple(devices)
+    if (name == "NVIDIA_VISIBLE_DEVICES" and all(w.isdigit() for w in wanted)
+            and len(set(wanted)) == len(devices)):
+        return tuple(devices)  # the container runtime applied it: NVML renumbered them
     chosen: list[GpuDevice] = []
     for selector in wanted:
         matches = [d for d in devices
@@ -266,4 +301,4 @@ def take_inventory(*, no_swap: bool = False, environ: Mapping[str, str] | None =
         cpus=usable_cpus(cg), mem_physical=max(1, physical), mem_used=max(0, used),
         mem_swap=swap_total, mem_swap_used=swap_used,
         gpus=tuple(g.info for g in gpus), table=table)
-    return Inventory(resources, gpus)
+    return Inventory(resources, gpus, machine_id(), cpu_set())

@@ -35,7 +35,7 @@ import trio
 
 from sealagent.errors import SealAgentError, SectorFileNotFoundError, StorageError
 from sealagent.phases import SectorPaths
-from sealagent.protocol import Assignment, SectorFile
+from sealagent.protocol import Assignment, FetchDone, SectorFile
 from sealagent.sched.fit import ActiveResources
 from sealagent.sched.resources import WorkerResources
 from sealagent.storage.fetch import RemoteClient
@@ -81,6 +81,8 @@ class Prepared:
     reservation: Reservation | None = None
     dropped: tuple[SectorFile, ...] = ()
     """Copies at peers that were moved here."""
+    fetched: tuple[FetchDone, ...] = ()
+    """The downloads that brought them."""
 
     def release(self) -> None:
         """Give the reserved space back (the files now hold it)."""
@@ -93,7 +95,8 @@ class Preparer:
 
     def __init__(self, storage: LocalStorage, remote: RemoteClient, worker: WorkerResources,
                  *, counters: ActiveResources, scratch: Path, announce: Announce,
-                 ignore_resources: bool = False) -> None:
+                 ignore_resources: bool = False,
+                 observe_fetch: Callable[[FetchDone], None] = lambda done: None) -> None:
         """
         :param storage: this agent's paths.
         :param announce: declares moved files to the manager (raises when it could not).
@@ -102,6 +105,7 @@ class Preparer:
         :param worker: the hardware the agent reported (the fit check's capacity).
         :param counters: the accumulator whose task counters the executing window shares.
         :param ignore_resources: accept every task (MaxConcurrent still applies).
+        :param observe_fetch: told of every finished download (the agent's metrics).
         """
         self.storage = storage
         self.announce = announce
@@ -109,6 +113,7 @@ class Preparer:
         self.remote = remote
         self.worker = worker
         self.ignore_resources = ignore_resources
+        self.observe_fetch = observe_fetch
         self.preparing = ActiveResources(counters=counters.counters)
         self.progress: dict[str, FetchProgress] = {}
         self._accounted = 0
@@ -175,6 +180,7 @@ class Preparer:
         """
         prepared = await trio.to_thread.run_sync(self._locate, assignment)
         dropped: list[SectorFile] = []
+        fetched: list[FetchDone] = []
         try:
             for source in assignment.fetch:
                 dest = _path_of(prepared.paths, source.file_type)
@@ -182,18 +188,24 @@ class Preparer:
                     continue
                 progress = FetchProgress(source.file_type.dir_name)
                 self.progress[assignment.task_id] = progress
+                started = trio.current_time()
                 try:
                     received = await self.remote.fetch(source.url, dest,
                                                        progress=progress.update)
                 finally:
                     del self.progress[assignment.task_id]
+                done = FetchDone(source.file_type, source.url, received,
+                                 trio.current_time() - started)
+                fetched.append(done)
+                self.observe_fetch(done)
                 _log.info("fetched", file_type=source.file_type.dir_name, bytes=received,
-                          source=source.url)
+                          source=source.url, seconds=round(done.seconds, 3))
                 dropped += await self._drop_source(assignment, source.url, source.file_type)
         except BaseException:
             prepared.release()
             raise
         prepared.dropped = tuple(dropped)
+        prepared.fetched = tuple(fetched)
         await self._check_inputs(assignment, prepared)
         return prepared
 

@@ -37,7 +37,7 @@ from sealagent.errors import (
     SectorFileNotFoundError,
 )
 from sealagent.phases import Phase, PhaseRequest
-from sealagent.protocol import Assignment, ErrorCode, Report, SectorFile
+from sealagent.protocol import Assignment, ErrorCode, FetchDone, Report, SectorFile
 from sealagent.worker.execute import Executor
 from sealagent.worker.journal import TaskJournal
 from sealagent.worker.link import ManagerLink
@@ -59,6 +59,8 @@ class HeldTask:
     """Started by an earlier run of the agent (its files are here; no preparing)."""
     dropped: tuple[SectorFile, ...] = ()
     """Peer copies moved here while preparing (reported with the result)."""
+    fetched: tuple[FetchDone, ...] = ()
+    """The downloads of preparing (reported with the result)."""
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     aborted: bool = False
     handed_back: bool = False
@@ -120,7 +122,8 @@ class TaskFlow:
                 with trio.CancelScope(shield=True):
                     declared = await trio.to_thread.run_sync(self.storage.declared,
                                                              assignment.sector)
-                    report = report.with_files(declared, held.dropped)
+                    report = dataclasses.replace(report.with_files(declared, held.dropped),
+                                                 fetched=held.fetched)
                     await self.reporter.submit(report)
                     await trio.to_thread.run_sync(self.journal.finished, assignment)
                 _log.info("task done" if report.ok else "task failed", error=report.error)
@@ -144,6 +147,7 @@ class TaskFlow:
                     held.stage = "preparing"
                     prepared = await self.preparer.prepare(assignment)
                     held.dropped = prepared.dropped
+                    held.fetched = prepared.fetched
                     held.stage = "prepared"
                     await self._tell(assignment, "prepared")
                 stack.callback(prepared.release)

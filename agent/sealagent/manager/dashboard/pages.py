@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from sealagent.manager import tasks, views
+from sealagent.manager import views
 from sealagent.manager.fsm import SectorState
 from sealagent.manager.tasks import TaskState
-from sealagent.vocab.sectors import ALL_FILE_TYPES, FileType, SectorID
 
 if TYPE_CHECKING:
     from sealagent.manager.db import Transaction
@@ -115,22 +114,9 @@ def _created_at(tx: Transaction, numbers: list[int]) -> dict[int, float]:
 
 
 async def sector_detail(service: ManagerService, number: int) -> dict[str, Any]:
-    """A sector's page: its status and log, each task's times, and where its files are."""
-    data = await service.sector_status(number, True)
-    history = await service.db.transaction(functools.partial(tasks.sector_tasks, sector=number))
-    data["tasks"] = [{**t.to_json(), "label": t.phase.label,
-                      "hostname": service.hostname(t.worker_id) if t.worker_id else "",
-                      "seconds": (t.finished_at - t.started_at
-                                  if t.started_at is not None and t.finished_at is not None
-                                  else None)}
-                     for t in history]
-    sector_id = SectorID(service.miner, number)
-    wanted = functools.reduce(lambda a, b: a | b, ALL_FILE_TYPES, FileType(0))
-    data["files"] = [{"path_id": loc.path_id, "urls": list(loc.urls),
-                      "types": [t.dir_name for t in loc.file_types.split()],
-                      "primary": loc.primary, "healthy": loc.healthy}
-                     for loc in service.files.index.find(sector_id, wanted)]
-    return data
+    """A sector's page: its status and log, each task's times (``phases``), and where its
+    files are (``files``): what ``sectors status --log --json`` prints."""
+    return await service.sector_status(number, True)
 
 
 def jobs(service: ManagerService) -> list[dict[str, Any]]:
