@@ -1,4 +1,4 @@
-"""``sealagent sectors``: pledge, add a piece, list, status, remove."""
+"""``sealagent sectors``: pledge, add a piece, list, status, check, remove."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ADD_PIECE_TIMEOUT = 600.0
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``sectors pledge|add-piece|list|status|remove``."""
+    """Add ``sectors pledge|add-piece|list|status|check|remove``."""
     sub = add_command_group(subparsers, "sectors", help="sectors of the manager",
                             description="Create, inspect and remove sectors.")
     add_manager_command(sub, "pledge", run_pledge, help="start a committed-capacity sector")
@@ -35,6 +35,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     status = add_manager_command(sub, "status", run_status, help="show one sector")
     status.add_argument("number", type=int)
     status.add_argument("--log", action="store_true", help="print the sector's event log")
+    check = add_manager_command(
+        sub, "check", run_check, help="check a sector's stored files",
+        description="Look at every stored copy of the sector's files where it is (as "
+                    "lotus-miner proving check does): each must be there with the right "
+                    "size.  Exits with status 1 when the sector cannot be proven from them.")
+    check.add_argument("number", type=int, help="the sector number")
     remove = add_manager_command(sub, "remove", run_remove,
                                  help="remove a sector and its files")
     remove.add_argument("number", type=int)
@@ -148,6 +154,20 @@ def run_status(args: argparse.Namespace) -> int:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["at"]))
             print(f"{i}.\t{stamp}:\t[{entry['kind']}]\t{entry['message']}")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Check a sector's stored files; 1 when it cannot be proven from them."""
+    answer = manager_call(args, "Sectors.Check", [args.number])
+    rows = [[c["file_type"], c["path_id"], "" if c["size"] is None else str(c["size"]),
+             "ok" if c["ok"] else c["problem"]] for c in answer["copies"]]
+    if rows:
+        print(format_table(["File", "Path", "Size", "Check"], rows))
+    for problem in answer["problems"]:
+        print(f"sector {answer['number']}: {problem}")
+    if answer["ok"]:
+        print(f"sector {answer['number']}: ok")
+    return 0 if answer["ok"] else 1
 
 
 def run_remove(args: argparse.Namespace) -> int:

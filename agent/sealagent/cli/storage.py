@@ -13,7 +13,7 @@ from sealagent.units import size_str
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``storage attach`` and ``storage list``."""
+    """Add ``storage attach``, ``storage list`` and ``storage find``."""
     sub = add_command_group(subparsers, "storage", help="storage paths",
                             description="Attach and list storage paths.")
     attach = add_manager_command(
@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     worker_storage.add_arguments(attach)
     add_manager_command(sub, "list", run_list,
                         help="every path the manager knows, on every host")
+    find = add_manager_command(sub, "find", run_find,
+                               help="where a sector's files are: paths, hosts, file types")
+    find.add_argument("number", type=int, help="the sector number")
 
 
 def run_attach(args: argparse.Namespace) -> int:
@@ -70,4 +73,21 @@ def run_list(args: argparse.Namespace) -> int:
         print("\n".join(format_path(p)))
     if not paths:
         print("no storage paths")
+    return 0
+
+
+def run_find(args: argparse.Namespace) -> int:
+    """Print the paths holding a sector's files, grouped as ``lotus-miner storage find``."""
+    found = manager_call(args, "Storage.Find", [args.number])
+    for loc in found:
+        use = " ".join(name for name, on in (("Seal", loc["can_seal"]),
+                                             ("Store", loc["can_store"])) if on) or "ReadOnly"
+        print(f"In {loc['path_id']} ({', '.join(loc['file_types'])}):")
+        print(f"\tHost: {loc['host'] or 'unknown'}; Use: {use}; Weight: {loc['weight']}; "
+              f"Health: {'ok' if loc['healthy'] else 'unhealthy'}")
+        if loc["local"]:
+            print(f"\tLocal: {loc['local']}")
+        print("\n".join(f"\tURL: {url}" for url in loc["urls"]))
+    if not found:
+        print(f"no stored files of sector {args.number}")
     return 0

@@ -129,6 +129,11 @@ class SectorsAPI:
         """One sector in full, with its event log when ``log``."""
         return await self.service.sector_status(number, log)
 
+    @exported("read")
+    async def check(self, number: int) -> dict[str, Any]:
+        """Look at every stored copy of a sector's files: present, right size."""
+        return await self.service.check_sector(number)
+
     @exported("admin")
     async def remove(self, number: int) -> dict[str, int]:
         """Remove a sector and its files."""
@@ -160,6 +165,11 @@ class StorageAPI:
         local = await trio.to_thread.run_sync(open_it)
         await self.service.attach_local(local)
         return {"id": local.id, "path": str(local.root)}
+
+    @exported("read")
+    async def find(self, number: int) -> list[dict[str, Any]]:
+        """Which paths, on which hosts, hold which files of a sector."""
+        return views.sector_locations(self.service, number)
 
     @exported("read")
     async def list(self) -> list[dict[str, Any]]:

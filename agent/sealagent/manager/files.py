@@ -18,6 +18,7 @@ from sealagent.errors import ManagerError, StorageError
 from sealagent.manager import sector_store
 from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
+from sealagent.manager.sector_check import CopyCheck, check_copies
 from sealagent.manager.workers import WorkerReport
 from sealagent.phases import Phase
 from sealagent.protocol import FetchSource, FileMove, SectorFile
@@ -25,6 +26,7 @@ from sealagent.sched.storage_view import PathStat, StorageView
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.index import StorageIndex
 from sealagent.storage.paths import LocalPath
+from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID
 
 INDEX_KEY: Final = "storage_index"
@@ -206,6 +208,12 @@ class SectorFiles:
             fetch.append(FetchSource(single,
                                      f"{holders[0].urls[0]}/{single.dir_name}/{sector.name}"))
         return tuple(fetch)
+
+    async def check(self, number: int, proof: RegisteredSealProof) -> list[CopyCheck]:
+        """Every indexed copy of sector ``number``'s files, looked at where it is stored
+        (:mod:`sealagent.manager.sector_check`)."""
+        return await check_copies(self.index, SectorID(self._context.miner, number), proof,
+                                  self._token)
 
     def piece_url(self, source: str) -> str:
         """Where agents download the staged deal piece ``source``."""

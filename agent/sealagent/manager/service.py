@@ -26,7 +26,7 @@ import structlog
 import trio
 
 from sealagent.errors import InvalidInputError, ManagerError
-from sealagent.manager import fsm, pipeline, reports, sector_store, tasks, views
+from sealagent.manager import fsm, pipeline, reports, sector_check, sector_store, tasks, views
 from sealagent.manager.beacon import Beacon
 from sealagent.manager.config import ManagerConfig
 from sealagent.manager.context import ManagerContext
@@ -47,6 +47,7 @@ from sealagent.protocol import FileMove
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.storage_view import StorageView
 from sealagent.storage.paths import LocalPath
+from sealagent.vocab.registry import resolve_proof
 from sealagent.vocab.sectors import FileType, SectorID
 
 _log = structlog.get_logger("sealagent.manager")
@@ -239,6 +240,18 @@ class ManagerService:
             data["log"] = await self._context.db.transaction(
                 lambda tx: sector_store.sector_log(tx, number))
         return data
+
+    async def check_sector(self, number: int) -> dict[str, Any]:
+        """``sectors check``: every copy of the sector's files, and whether it can be
+        proven from them (:mod:`sealagent.manager.sector_check`)."""
+        sector = self.sectors.find(number)
+        if sector.comm_r is None:
+            raise ManagerError(f"sector {number} has no sealed replica yet "
+                               f"(state {sector.state})")
+        copies = await self.files.check(number, resolve_proof(sector.proof))
+        problems = sector_check.verdict(copies)
+        return {"number": number, "state": str(sector.state), "ok": not problems,
+                "problems": problems, "copies": [c.to_json() for c in copies]}
 
     async def attach_local(self, path: LocalPath) -> None:
         """Serve a storage path of this host and index it."""
