@@ -306,9 +306,20 @@ async def test_auth_and_storage_commands(tmp_path: Path) -> None:
         assert verify_token(c.repo.secret(), out.strip()) == {"read", "write"}
         store = tmp_path / "store"
         code, out = await run_cli("storage", "attach", "--init", "--store", "--repo", repo,
+                                  "--weight", "7", "--max-storage", "1.5GiB",
+                                  "--groups", "cold, archive", "--allow-to", "hot",
                                   str(store))
         assert code == 0 and out.startswith(f"Attached {store}")
-        assert (store / "sectorstore.json").exists()
+        meta = json.loads((store / "sectorstore.json").read_text())
+        assert (meta["Weight"], meta["MaxStorage"]) == (7, 3 * 2**29)
+        assert (meta["Groups"], meta["AllowTo"]) == (["cold", "archive"], ["hot"])
+        code, _ = await run_cli("storage", "attach", "--store", "--repo", repo,
+                                "--groups", "cold", str(tmp_path / "other"))
+        assert code == 2
+        with pytest.raises(SystemExit) as usage:
+            await run_cli("storage", "attach", "--init", "--store", "--repo", repo,
+                          "--max-storage", "lots", str(tmp_path / "other"))
+        assert usage.value.code == 2 and not (tmp_path / "other").exists()
         code, out = await run_cli("storage", "list", "--repo", repo)
         assert code == 0 and out.count("Use: Seal Store") == 1
         assert f"Local: {store}" in out and "Use: Store" in out

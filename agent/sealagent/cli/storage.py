@@ -9,7 +9,8 @@ from typing import Any
 from sealagent.cli import worker_storage
 from sealagent.cli.formatting import bar
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
-from sealagent.units import size_str
+from sealagent.errors import ConfigError
+from sealagent.units import parse_size, size_str
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -25,7 +26,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     attach.add_argument("--seal", action="store_true", help="use it for sealing (with --init)")
     attach.add_argument("--store", action="store_true",
                         help="use it for long-term storage (with --init)")
-    attach.add_argument("--weight", type=int, default=10, help="path weight (default 10)")
+    attach.add_argument("--weight", type=int, default=10,
+                        help="path weight (with --init; default 10): among paths with room, "
+                             "new files go to the highest Available × Weight")
+    attach.add_argument("--max-storage", type=size_arg, default=0, metavar="SIZE",
+                        help="use at most SIZE of the file system (with --init; e.g. 2TiB; "
+                             "default: no limit)")
+    attach.add_argument("--groups", type=list_arg, default=[], metavar="NAMES",
+                        help="comma-separated groups this path belongs to (with --init)")
+    attach.add_argument("--allow-to", type=list_arg, default=[], metavar="GROUPS",
+                        help="comma-separated groups the sectors in this path may be fetched "
+                             "to (with --init; default: anywhere)")
     worker_storage.add_arguments(attach)
     add_manager_command(sub, "list", run_list,
                         help="every path the manager knows, on every host")
@@ -34,13 +45,32 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     find.add_argument("number", type=int, help="the sector number")
 
 
+def size_arg(text: str) -> int:
+    """An argparse type: a size in bytes (``2TiB``)."""
+    try:
+        return parse_size(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def list_arg(text: str) -> list[str]:
+    """An argparse type: comma-separated names, blanks left out."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def run_attach(args: argparse.Namespace) -> int:
     """Attach a path."""
+    if not args.init and (args.max_storage or args.groups or args.allow_to
+                          or args.weight != 10):
+        raise ConfigError("--weight, --max-storage, --groups and --allow-to describe a new "
+                          "path: pass --init too (an existing path keeps its "
+                          "sectorstore.json)")
     if args.worker:
         return worker_storage.attach(args)
     answer = manager_call(args, "Storage.Attach", {
         "path": str(args.dir.resolve()), "seal": args.seal, "store": args.store,
-        "init": args.init, "weight": args.weight})
+        "init": args.init, "weight": args.weight, "max_storage": args.max_storage,
+        "groups": args.groups, "allow_to": args.allow_to})
     print(f"Attached {answer['path']} ({answer['id']})")
     return 0
 

@@ -150,13 +150,18 @@ class StorageAPI:
 
     @exported("admin")
     async def attach(self, path: str, seal: bool = False, store: bool = False,
-                     init: bool = False, weight: int = 10) -> dict[str, Any]:
-        """Attach a directory of this host (``init`` makes it a storage path first)."""
+                     init: bool = False, weight: int = 10, max_storage: int = 0,
+                     groups: list[str] | None = None,
+                     allow_to: list[str] | None = None) -> dict[str, Any]:
+        """Attach a directory of this host (``init`` makes it a storage path first, with
+        the given weight, size limit, groups and the groups its sectors may go to)."""
         if init and not (seal or store):
             raise ManagerError("--init needs --seal and/or --store")
 
         def open_it() -> LocalPath:
-            local = (init_path(path, can_seal=seal, can_store=store, weight=weight) if init
+            local = (init_path(path, can_seal=seal, can_store=store, weight=weight,
+                               max_storage=max_storage, groups=groups or (),
+                               allow_to=allow_to or ()) if init
                      else open_path(path))
             if self.repo_storage is not None:
                 self.repo_storage.attach(local.root)
