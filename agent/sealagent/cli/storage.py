@@ -14,7 +14,7 @@ from sealagent.units import parse_size, size_str
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``storage attach``, ``storage list`` and ``storage find``."""
+    """Add ``storage attach|detach|redeclare|list|find``."""
     sub = add_command_group(subparsers, "storage", help="storage paths",
                             description="Attach and list storage paths.")
     attach = add_manager_command(
@@ -38,6 +38,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="comma-separated groups the sectors in this path may be fetched "
                              "to (with --init; default: anywhere)")
     worker_storage.add_arguments(attach)
+    detach = add_manager_command(
+        sub, "detach", run_detach, help="stop using a storage path of the manager's host",
+        description="Stop serving and indexing DIR (its files stay on disk).  Refused while "
+                    "DIR holds the only copy of a sector's file, unless --force.")
+    detach.add_argument("dir", type=Path, help="the storage path's directory")
+    detach.add_argument("--force", action="store_true",
+                        help="detach even if sectors lose their only indexed copy")
+    add_manager_command(
+        sub, "redeclare", run_redeclare, help="re-scan the manager's paths into the index",
+        description="Make the storage index hold exactly the sector files now in the "
+                    "manager's storage paths (agents do this for theirs when they connect).")
     add_manager_command(sub, "list", run_list,
                         help="every path the manager knows, on every host")
     find = add_manager_command(sub, "find", run_find,
@@ -72,6 +83,22 @@ def run_attach(args: argparse.Namespace) -> int:
         "init": args.init, "weight": args.weight, "max_storage": args.max_storage,
         "groups": args.groups, "allow_to": args.allow_to})
     print(f"Attached {answer['path']} ({answer['id']})")
+    return 0
+
+
+def run_detach(args: argparse.Namespace) -> int:
+    """Detach a path of the manager's host."""
+    answer = manager_call(args, "Storage.Detach", {"path": str(args.dir.resolve()),
+                                                   "force": args.force})
+    print(f"Detached {answer['path']} ({answer['id']})")
+    return 0
+
+
+def run_redeclare(args: argparse.Namespace) -> int:
+    """Re-scan the manager's paths."""
+    changed = manager_call(args, "Storage.Redeclare")["changed"]
+    print(f"Redeclared; sectors whose files changed: "
+          f"{', '.join(map(str, changed)) if changed else 'none'}")
     return 0
 
 

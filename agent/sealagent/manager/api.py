@@ -8,6 +8,7 @@ dispatcher answers as JSON-RPC errors.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Final
 
 import trio
@@ -170,6 +171,26 @@ class StorageAPI:
         local = await trio.to_thread.run_sync(open_it)
         await self.service.attach_local(local)
         return {"id": local.id, "path": str(local.root)}
+
+    @exported("admin")
+    async def detach(self, path: str, force: bool = False) -> dict[str, str]:
+        """Stop using a storage path of this host (its files stay on disk); refused while
+        it holds the only copy of a sector's file unless ``force``."""
+        directory = Path(path)
+        if not directory.is_absolute():
+            raise ManagerError(f"give the manager an absolute path, not {path!r}")
+
+        def forget(root: Path) -> None:
+            if self.repo_storage is not None:
+                self.repo_storage.detach(root)
+
+        path_id = await self.service.detach_local(directory, force=force, forget=forget)
+        return {"id": path_id, "path": str(directory)}
+
+    @exported("admin")
+    async def redeclare(self) -> dict[str, list[int]]:
+        """Index exactly the sector files now in this host's paths."""
+        return {"changed": await self.service.redeclare_local()}
 
     @exported("read")
     async def find(self, number: int) -> list[dict[str, Any]]:

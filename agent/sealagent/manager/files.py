@@ -108,6 +108,33 @@ class SectorFiles:
             self.local_paths.append(path)
         return self._attach_local(path) if self.public_url else []
 
+    def redeclare_local(self) -> list[int]:
+        """``storage redeclare``: make the index hold exactly the sector files found now
+        in each of this host's paths; returns the sectors whose files changed."""
+        moved: set[int] = set()
+        for path in self.local_paths:
+            moved |= self._redeclare(path.id, path.sectors(), primary=path.meta.can_store)
+        self.changed()
+        return sorted(moved)
+
+    def sole_copies(self, path_id: str) -> dict[SectorID, FileType]:
+        """The sector files of which ``path_id`` holds the only indexed copy."""
+        sole: dict[SectorID, FileType] = {}
+        for sector, types in self.index.sectors_in(path_id).items():
+            for single in types.split():
+                if all(loc.path_id == path_id for loc in self.index.find(sector, single)):
+                    sole[sector] = sole.get(sector, FileType(0)) | single
+        return sole
+
+    def detach_local(self, path: LocalPath) -> list[int]:
+        """Stop serving and indexing one of this host's paths (its files stay on disk);
+        returns the sectors that had files in it."""
+        held = self.index.sectors_in(path.id)
+        self.index.detach(path.id)
+        self.local_paths = [p for p in self.local_paths if p.id != path.id]
+        self.changed()
+        return sorted(s.number for s in held if s.miner == self._context.miner)
+
     def _attach_local(self, path: LocalPath) -> list[int]:
         self.index.attach(path.meta, self.public_url + "/remote", path.stat())
         held = path.sectors()
