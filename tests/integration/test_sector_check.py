@@ -52,12 +52,14 @@ async def test_check_and_find_a_proving_sector(tmp_path: Path) -> None:
             await probe.wait(lambda: probe.all_proving(1), 90, "the sector in Proving")
             found = await cli(["storage", "find", "0"], env)
             good = await cli(["sectors", "check", "0"], env)
+            every = await cli(["sectors", "check"], env)
             answer = await probe.client.call("Sectors.Check", [0])
 
             sealed = sector_file(tmp_path / "box", FileType.SEALED, 0)
             with sealed.open("r+b") as f:
                 f.truncate(1000)
             short = await run_cli(["sectors", "check", "0"], env)
+            twice = await run_cli(["sectors", "check", "0", "0"], env)
             shutil.rmtree(sector_file(tmp_path / "box", FileType.CACHE, 0))
             no_cache = await probe.client.call("Sectors.Check", [0])
             unknown = await run_cli(["storage", "find", "7"], env)
@@ -68,6 +70,7 @@ async def test_check_and_find_a_proving_sector(tmp_path: Path) -> None:
 
     assert "Host: box" in found and "sealed" in found and "cache" in found
     assert good.rstrip().endswith("sector 0: ok")
+    assert every == good
     assert answer["ok"] and answer["problems"] == []
     assert {c["file_type"] for c in answer["copies"] if c["ok"]} >= {"sealed", "cache"}
     assert all(c["ok"] for c in answer["copies"]), json.dumps(answer)
@@ -75,6 +78,7 @@ async def test_check_and_find_a_proving_sector(tmp_path: Path) -> None:
     assert status == 1
     assert "1000 bytes, expected the sector size 2048" in out
     assert "no good copy of the sealed file" in out
+    assert twice[0] == 1 and twice[1].rstrip().endswith("0 of 2 sectors ok")
     assert not no_cache["ok"]
     assert "no good copy of the cache file" in no_cache["problems"]
     cache = [c for c in no_cache["copies"] if c["file_type"] == "cache"]

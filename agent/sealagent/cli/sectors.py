@@ -37,10 +37,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     status.add_argument("--log", action="store_true", help="print the sector's event log")
     check = add_manager_command(
         sub, "check", run_check, help="check a sector's stored files",
-        description="Look at every stored copy of the sector's files where it is (as "
+        description="Look at every stored copy of the sectors' files where it is (as "
                     "lotus-miner proving check does): each must be there with the right "
-                    "size.  Exits with status 1 when the sector cannot be proven from them.")
-    check.add_argument("number", type=int, help="the sector number")
+                    "size.  Without NUMBER, every sector in Proving is checked.  Exits "
+                    "with status 1 when a sector cannot be proven from its files.")
+    check.add_argument("numbers", type=int, nargs="*", metavar="NUMBER",
+                       help="the sector numbers (default: every sector in Proving)")
     remove = add_manager_command(sub, "remove", run_remove,
                                  help="remove a sector and its files")
     remove.add_argument("number", type=int)
@@ -157,17 +159,26 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Check a sector's stored files; 1 when it cannot be proven from them."""
-    answer = manager_call(args, "Sectors.Check", [args.number])
-    rows = [[c["file_type"], c["path_id"], "" if c["size"] is None else str(c["size"]),
-             "ok" if c["ok"] else c["problem"]] for c in answer["copies"]]
-    if rows:
-        print(format_table(["File", "Path", "Size", "Check"], rows))
-    for problem in answer["problems"]:
-        print(f"sector {answer['number']}: {problem}")
-    if answer["ok"]:
-        print(f"sector {answer['number']}: ok")
-    return 0 if answer["ok"] else 1
+    """Check sectors' stored files; 1 when one cannot be proven from them."""
+    numbers = args.numbers or [s["number"] for s in manager_call(args, "Sectors.List")
+                               if s["state"] == "Proving"]
+    if not numbers:
+        print("no sector in Proving to check")
+    failed = 0
+    for number in numbers:
+        answer = manager_call(args, "Sectors.Check", [number])
+        rows = [[c["file_type"], c["path_id"], "" if c["size"] is None else str(c["size"]),
+                 "ok" if c["ok"] else c["problem"]] for c in answer["copies"]]
+        if rows:
+            print(format_table(["File", "Path", "Size", "Check"], rows))
+        for problem in answer["problems"]:
+            print(f"sector {number}: {problem}")
+        if answer["ok"]:
+            print(f"sector {number}: ok")
+        failed += not answer["ok"]
+    if len(numbers) > 1:
+        print(f"{len(numbers) - failed} of {len(numbers)} sectors ok")
+    return 1 if failed else 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
