@@ -65,7 +65,7 @@ _sealagent_spec() {
             valopts='--repo --timeout --listen --log-level'
             posact='' ;;
         sectors)
-            subs='pledge add-piece list status remove'
+            subs='pledge add-piece list status check remove'
             opts='-h --help'
             valopts=''
             posact='' ;;
@@ -87,6 +87,11 @@ _sealagent_spec() {
         'sectors status')
             subs=''
             opts='-h --help --repo --timeout --json --log'
+            valopts='--repo --timeout'
+            posact='' ;;
+        'sectors check')
+            subs=''
+            opts='-h --help --repo --timeout'
             valopts='--repo --timeout'
             posact='' ;;
         'sectors remove')
@@ -120,18 +125,33 @@ _sealagent_spec() {
             valopts='--repo --timeout'
             posact='' ;;
         storage)
-            subs='attach list'
+            subs='attach detach redeclare list find'
             opts='-h --help'
             valopts=''
             posact='' ;;
         'storage attach')
             subs=''
-            opts='-h --help --repo --timeout --init --seal --store --weight --worker --worker-repo'
-            valopts='--repo --timeout --weight --worker-repo'
+            opts='-h --help --repo --timeout --init --seal --store --weight --max-storage --groups --allow-to --worker --worker-repo'
+            valopts='--repo --timeout --weight --max-storage --groups --allow-to --worker-repo'
             posact=@dir ;;
+        'storage detach')
+            subs=''
+            opts='-h --help --repo --timeout --force'
+            valopts='--repo --timeout'
+            posact=@dir ;;
+        'storage redeclare')
+            subs=''
+            opts='-h --help --repo --timeout'
+            valopts='--repo --timeout'
+            posact='' ;;
         'storage list')
             subs=''
             opts='-h --help --repo --timeout --json'
+            valopts='--repo --timeout'
+            posact='' ;;
+        'storage find')
+            subs=''
+            opts='-h --help --repo --timeout'
             valopts='--repo --timeout'
             posact='' ;;
         auth)
@@ -205,6 +225,7 @@ _sealagent_value() {
         'sectors add-piece|--repo') echo @dir ;;
         'sectors list|--repo') echo @dir ;;
         'sectors status|--repo') echo @dir ;;
+        'sectors check|--repo') echo @dir ;;
         'sectors remove|--repo') echo @dir ;;
         'sealing workers|--repo') echo @dir ;;
         'sealing jobs|--repo') echo @dir ;;
@@ -212,7 +233,10 @@ _sealagent_value() {
         'sealing abort|--repo') echo @dir ;;
         'storage attach|--repo') echo @dir ;;
         'storage attach|--worker-repo') echo @dir ;;
+        'storage detach|--repo') echo @dir ;;
+        'storage redeclare|--repo') echo @dir ;;
         'storage list|--repo') echo @dir ;;
+        'storage find|--repo') echo @dir ;;
         'auth api-info|--repo') echo @dir ;;
         'auth api-info|--perm') echo 'read write sign admin' ;;
         'auth create-token|--repo') echo @dir ;;

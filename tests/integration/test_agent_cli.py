@@ -4,6 +4,7 @@ attach --worker``; the manager sees each change at the next heartbeat."""
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import trio
@@ -44,7 +45,8 @@ async def test_info_tasks_and_storage_attach(tmp_path: Path) -> None:
         enabled = await cli(["tasks", "enable", "--all"], env)
         await probe.wait(offers_pc1, 10, "the manager to see PC1 enabled again")
         attached = await cli(["storage", "attach", "--worker", "--init", "--seal",
-                              "--weight", "5", str(extra)], env)
+                              "--weight", "5", "--max-storage", "3MiB", "--groups", "g1",
+                              "--allow-to", "g1,g2", str(extra)], env)
         path_id = (extra / "sectorstore.json").read_text().split('"ID": "')[1].split('"')[0]
         async def indexed() -> list[dict[str, object]]:
             return [p for p in await probe.client.call("Storage.List") if p["id"] == path_id]
@@ -66,4 +68,7 @@ async def test_info_tasks_and_storage_attach(tmp_path: Path) -> None:
     assert "UNS" in enabled and "PC2" in enabled and "PC1" in enabled
     assert path_id in attached and "use: Seal" in attached
     assert record["weight"] == 5 and record["can_seal"] is True
+    meta = json.loads((extra / "sectorstore.json").read_text())
+    assert (meta["MaxStorage"], meta["Groups"], meta["AllowTo"]) == (3 << 20, ["g1"],
+                                                                     ["g1", "g2"])
 

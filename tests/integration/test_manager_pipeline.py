@@ -306,9 +306,20 @@ async def test_auth_and_storage_commands(tmp_path: Path) -> None:
         assert verify_token(c.repo.secret(), out.strip()) == {"read", "write"}
         store = tmp_path / "store"
         code, out = await run_cli("storage", "attach", "--init", "--store", "--repo", repo,
+                                  "--weight", "7", "--max-storage", "1.5GiB",
+                                  "--groups", "cold, archive", "--allow-to", "hot",
                                   str(store))
         assert code == 0 and out.startswith(f"Attached {store}")
-        assert (store / "sectorstore.json").exists()
+        meta = json.loads((store / "sectorstore.json").read_text())
+        assert (meta["Weight"], meta["MaxStorage"]) == (7, 3 * 2**29)
+        assert (meta["Groups"], meta["AllowTo"]) == (["cold", "archive"], ["hot"])
+        code, _ = await run_cli("storage", "attach", "--store", "--repo", repo,
+                                "--groups", "cold", str(tmp_path / "other"))
+        assert code == 2
+        with pytest.raises(SystemExit) as usage:
+            await run_cli("storage", "attach", "--init", "--store", "--repo", repo,
+                          "--max-storage", "lots", str(tmp_path / "other"))
+        assert usage.value.code == 2 and not (tmp_path / "other").exists()
         code, out = await run_cli("storage", "list", "--repo", repo)
         assert code == 0 and out.count("Use: Seal Store") == 1
         assert f"Local: {store}" in out and "Use: Store" in out
@@ -316,6 +327,39 @@ async def test_auth_and_storage_commands(tmp_path: Path) -> None:
         code, _ = await run_cli("storage", "attach", "--init", "--repo", repo, str(store))
         assert code == 1
 
+
+
+async def test_storage_redeclare_and_detach(tmp_path: Path) -> None:
+    async with cluster(tmp_path, fast_config()) as c:
+        repo = str(c.repo.root)
+        first, second = tmp_path / "store1", tmp_path / "store2"
+        for directory in (first, second):
+            code, _ = await run_cli("storage", "attach", "--init", "--store", "--repo", repo,
+                                    str(directory))
+            assert code == 0
+        (first / "sealed" / "s-t01000-5").write_bytes(b"x" * 2048)
+        (first / "cache" / "s-t01000-5").mkdir()
+        code, out = await run_cli("storage", "redeclare", "--repo", repo)
+        assert code == 0 and out.strip().endswith("changed: 5")
+        code, out = await run_cli("storage", "detach", "--repo", repo, str(first))
+        assert code == 1
+        (second / "sealed" / "s-t01000-5").write_bytes(b"x" * 2048)
+        code, out = await run_cli("storage", "redeclare", "--repo", repo)
+        with pytest.raises(Exception, match=r"only copy of s-t01000-5 \(cache\)"):
+            await c.client.call("Storage.Detach", [str(first)])
+        code, out = await run_cli("storage", "detach", "--force", "--repo", repo, str(first))
+        assert code == 0 and f"Detached {first}" in out
+        listed = {p["local"] for p in await c.client.call("Storage.List")}
+        assert str(first) not in listed and str(second) in listed
+        assert str(first) not in (c.repo.root / "storage.json").read_text()
+        assert (first / "sealed" / "s-t01000-5").exists()
+        (second / "sealed" / "s-t01000-5").unlink()
+        code, out = await run_cli("storage", "redeclare", "--repo", repo)
+        assert code == 0 and out.strip().endswith("changed: 5")
+        code, _ = await run_cli("storage", "detach", "--repo", repo, str(second))
+        assert code == 0
+        code, _ = await run_cli("storage", "detach", "--repo", repo, str(second))
+        assert code == 1
 
 
 async def test_tokens_are_revoked_at_the_manager_and_at_agents(tmp_path: Path) -> None:

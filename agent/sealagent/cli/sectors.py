@@ -1,4 +1,4 @@
-"""``sealagent sectors``: pledge, add a piece, list, status, remove."""
+"""``sealagent sectors``: pledge, add a piece, list, status, check, remove."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ADD_PIECE_TIMEOUT = 600.0
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``sectors pledge|add-piece|list|status|remove``."""
+    """Add ``sectors pledge|add-piece|list|status|check|remove``."""
     sub = add_command_group(subparsers, "sectors", help=COMMANDS["sectors"],
                             description="Create, inspect and remove sectors.")
     add_manager_command(sub, "pledge", run_pledge, help="start a committed-capacity sector")
@@ -42,6 +42,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     status.add_argument("number", type=int, help="the sector number")
     add_json_argument(status)
     status.add_argument("--log", action="store_true", help="print the sector's event log")
+    check = add_manager_command(
+        sub, "check", run_check, help="check a sector's stored files",
+        description="Look at every stored copy of the sectors' files where it is (as "
+                    "lotus-miner proving check does): each must be there with the right "
+                    "size.  Without NUMBER, every sector in Proving is checked.  Exits "
+                    "with status 1 when a sector cannot be proven from its files.")
+    check.add_argument("numbers", type=int, nargs="*", metavar="NUMBER",
+                       help="the sector numbers (default: every sector in Proving)")
     remove = add_manager_command(sub, "remove", run_remove,
                                  help="remove a sector and its files")
     remove.add_argument("number", type=int, help="the sector number")
@@ -171,6 +179,29 @@ def run_status(args: argparse.Namespace) -> int:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["at"]))
             print(f"{i}.\t{stamp}:\t[{entry['kind']}]\t{entry['message']}")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Check sectors' stored files; 1 when one cannot be proven from them."""
+    numbers = args.numbers or [s["number"] for s in manager_call(args, "Sectors.List")
+                               if s["state"] == "Proving"]
+    if not numbers:
+        print("no sector in Proving to check")
+    failed = 0
+    for number in numbers:
+        answer = manager_call(args, "Sectors.Check", [number])
+        rows = [[c["file_type"], c["path_id"], "" if c["size"] is None else str(c["size"]),
+                 "ok" if c["ok"] else c["problem"]] for c in answer["copies"]]
+        if rows:
+            print(format_table(["File", "Path", "Size", "Check"], rows))
+        for problem in answer["problems"]:
+            print(f"sector {number}: {problem}")
+        if answer["ok"]:
+            print(f"sector {number}: ok")
+        failed += not answer["ok"]
+    if len(numbers) > 1:
+        print(f"{len(numbers) - failed} of {len(numbers)} sectors ok")
+    return 1 if failed else 0
 
 
 def run_remove(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def attach(args: argparse.Namespace) -> int:
     """Attach ``args.dir`` to the agent."""
     meta = call_agent(args, "StorageAttach", str(args.dir.absolute()), args.init, args.seal,
-                      args.store, args.weight)
+                      args.store, args.weight, args.max_storage, args.groups, args.allow_to)
     use = " ".join(n for n, on in (("Seal", meta["CanSeal"]), ("Store", meta["CanStore"]))
                    if on) or "ReadOnly"
     print(f"Attached {args.dir.absolute()} ({meta['ID']}) to the agent; use: {use}")

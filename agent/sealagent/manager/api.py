@@ -8,6 +8,7 @@ dispatcher answers as JSON-RPC errors.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Final
 
 import trio
@@ -129,6 +130,11 @@ class SectorsAPI:
         """One sector in full, with its event log when ``log``."""
         return await self.service.sector_status(number, log)
 
+    @exported("read")
+    async def check(self, number: int) -> dict[str, Any]:
+        """Look at every stored copy of a sector's files: present, right size."""
+        return await self.service.check_sector(number)
+
     @exported("admin")
     async def remove(self, number: int) -> dict[str, int]:
         """Remove a sector and its files."""
@@ -145,13 +151,18 @@ class StorageAPI:
 
     @exported("admin")
     async def attach(self, path: str, seal: bool = False, store: bool = False,
-                     init: bool = False, weight: int = 10) -> dict[str, Any]:
-        """Attach a directory of this host (``init`` makes it a storage path first)."""
+                     init: bool = False, weight: int = 10, max_storage: int = 0,
+                     groups: list[str] | None = None,
+                     allow_to: list[str] | None = None) -> dict[str, Any]:
+        """Attach a directory of this host (``init`` makes it a storage path first, with
+        the given weight, size limit, groups and the groups its sectors may go to)."""
         if init and not (seal or store):
             raise ManagerError("--init needs --seal and/or --store")
 
         def open_it() -> LocalPath:
-            local = (init_path(path, can_seal=seal, can_store=store, weight=weight) if init
+            local = (init_path(path, can_seal=seal, can_store=store, weight=weight,
+                               max_storage=max_storage, groups=groups or (),
+                               allow_to=allow_to or ()) if init
                      else open_path(path))
             if self.repo_storage is not None:
                 self.repo_storage.attach(local.root)
@@ -160,6 +171,31 @@ class StorageAPI:
         local = await trio.to_thread.run_sync(open_it)
         await self.service.attach_local(local)
         return {"id": local.id, "path": str(local.root)}
+
+    @exported("admin")
+    async def detach(self, path: str, force: bool = False) -> dict[str, str]:
+        """Stop using a storage path of this host (its files stay on disk); refused while
+        it holds the only copy of a sector's file unless ``force``."""
+        directory = Path(path)
+        if not directory.is_absolute():
+            raise ManagerError(f"give the manager an absolute path, not {path!r}")
+
+        def forget(root: Path) -> None:
+            if self.repo_storage is not None:
+                self.repo_storage.detach(root)
+
+        path_id = await self.service.detach_local(directory, force=force, forget=forget)
+        return {"id": path_id, "path": str(directory)}
+
+    @exported("admin")
+    async def redeclare(self) -> dict[str, list[int]]:
+        """Index exactly the sector files now in this host's paths."""
+        return {"changed": await self.service.redeclare_local()}
+
+    @exported("read")
+    async def find(self, number: int) -> list[dict[str, Any]]:
+        """Which paths, on which hosts, hold which files of a sector."""
+        return views.sector_locations(self.service, number)
 
     @exported("read")
     async def list(self) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from sealagent.errors import ManagerError, StorageError
 from sealagent.manager import sector_store
 from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
+from sealagent.manager.sector_check import CopyCheck, check_copies
 from sealagent.manager.workers import WorkerReport
 from sealagent.phases import Phase
 from sealagent.protocol import FetchSource, FileMove, SectorFile
@@ -25,6 +26,7 @@ from sealagent.sched.storage_view import PathStat, StorageView
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.index import StorageIndex
 from sealagent.storage.paths import LocalPath
+from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID
 
 INDEX_KEY: Final = "storage_index"
@@ -105,6 +107,33 @@ class SectorFiles:
         if path.id not in {p.id for p in self.local_paths}:
             self.local_paths.append(path)
         return self._attach_local(path) if self.public_url else []
+
+    def redeclare_local(self) -> list[int]:
+        """``storage redeclare``: make the index hold exactly the sector files found now
+        in each of this host's paths; returns the sectors whose files changed."""
+        moved: set[int] = set()
+        for path in self.local_paths:
+            moved |= self._redeclare(path.id, path.sectors(), primary=path.meta.can_store)
+        self.changed()
+        return sorted(moved)
+
+    def sole_copies(self, path_id: str) -> dict[SectorID, FileType]:
+        """The sector files of which ``path_id`` holds the only indexed copy."""
+        sole: dict[SectorID, FileType] = {}
+        for sector, types in self.index.sectors_in(path_id).items():
+            for single in types.split():
+                if all(loc.path_id == path_id for loc in self.index.find(sector, single)):
+                    sole[sector] = sole.get(sector, FileType(0)) | single
+        return sole
+
+    def detach_local(self, path: LocalPath) -> list[int]:
+        """Stop serving and indexing one of this host's paths (its files stay on disk);
+        returns the sectors that had files in it."""
+        held = self.index.sectors_in(path.id)
+        self.index.detach(path.id)
+        self.local_paths = [p for p in self.local_paths if p.id != path.id]
+        self.changed()
+        return sorted(s.number for s in held if s.miner == self._context.miner)
 
     def _attach_local(self, path: LocalPath) -> list[int]:
         self.index.attach(path.meta, self.public_url + "/remote", path.stat())
@@ -206,6 +235,12 @@ class SectorFiles:
             fetch.append(FetchSource(single,
                                      f"{holders[0].urls[0]}/{single.dir_name}/{sector.name}"))
         return tuple(fetch)
+
+    async def check(self, number: int, proof: RegisteredSealProof) -> list[CopyCheck]:
+        """Every indexed copy of sector ``number``'s files, looked at where it is stored
+        (:mod:`sealagent.manager.sector_check`)."""
+        return await check_copies(self.index, SectorID(self._context.miner, number), proof,
+                                  self._token)
 
     def piece_url(self, source: str) -> str:
         """Where agents download the staged deal piece ``source``."""

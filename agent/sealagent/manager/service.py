@@ -26,7 +26,7 @@ import structlog
 import trio
 
 from sealagent.errors import InvalidInputError, ManagerError
-from sealagent.manager import fsm, pipeline, reports, sector_store, tasks, views
+from sealagent.manager import fsm, pipeline, reports, sector_check, sector_store, tasks, views
 from sealagent.manager.beacon import Beacon
 from sealagent.manager.config import ManagerConfig
 from sealagent.manager.context import ManagerContext
@@ -47,6 +47,7 @@ from sealagent.protocol import FileMove
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.storage_view import StorageView
 from sealagent.storage.paths import LocalPath
+from sealagent.vocab.registry import resolve_proof
 from sealagent.vocab.sectors import FileType, SectorID
 
 _log = structlog.get_logger("sealagent.manager")
@@ -245,6 +246,49 @@ class ManagerService:
             data["log"] = await self._context.db.transaction(
                 lambda tx: sector_store.sector_log(tx, number))
         return data
+
+    async def check_sector(self, number: int) -> dict[str, Any]:
+        """``sectors check``: every copy of the sector's files, and whether it can be
+        proven from them (:mod:`sealagent.manager.sector_check`)."""
+        sector = self.sectors.find(number)
+        if sector.comm_r is None:
+            raise ManagerError(f"sector {number} has no sealed replica yet "
+                               f"(state {sector.state})")
+        copies = await self.files.check(number, resolve_proof(sector.proof))
+        problems = sector_check.verdict(copies)
+        return {"number": number, "state": str(sector.state), "ok": not problems,
+                "problems": problems, "copies": [c.to_json() for c in copies]}
+
+    async def redeclare_local(self) -> list[int]:
+        """``storage redeclare``: index exactly the files now in this host's paths."""
+        async with self._context.lock:
+            moved = self.files.redeclare_local()
+            self.tasks.files_moved(moved)
+            await self.files.save()
+            return moved
+
+    async def detach_local(self, directory: Path, *, force: bool,
+                           forget: Callable[[Path], None]) -> str:
+        """``storage detach``: stop using one of this host's paths; ``forget`` drops it
+        from the repo's list.  Refused while it holds the only copy of a sector's file,
+        unless ``force``.  Returns its id."""
+        async with self._context.lock:
+            found = [p for p in self.files.local_paths if p.root == directory]
+            if not found:
+                raise ManagerError(f"{directory} is not a storage path of this manager")
+            path = found[0]
+            sole = self.files.sole_copies(path.id)
+            if sole and not force:
+                listed = ", ".join(f"{s.name} ({', '.join(t.dir_name for t in types.split())})"
+                                   for s, types in sorted(sole.items()))
+                raise ManagerError(f"{directory} holds the only copy of {listed}: move them "
+                                   "first, or pass --force to detach it anyway")
+            await trio.to_thread.run_sync(forget, directory)
+            self.tasks.files_moved(self.files.detach_local(path))
+            await self.files.save()
+            _log.warning("storage path detached", path=path.id, directory=str(directory),
+                         sole_copies=len(sole))
+            return path.id
 
     async def attach_local(self, path: LocalPath) -> None:
         """Serve a storage path of this host and index it."""

@@ -16,7 +16,7 @@ from sealagent.manager import fsm
 from sealagent.manager.fsm import SectorInfo, SectorState
 from sealagent.manager.metrics import PathSample, Snapshot, WorkerSample
 from sealagent.manager.tasks import TaskRecord, TaskState
-from sealagent.vocab.sectors import ALL_FILE_TYPES, FileType, SectorID
+from sealagent.vocab.sectors import ALL_FILE_TYPES, SECTOR_FILES, FileType, SectorID
 
 if TYPE_CHECKING:
     from sealagent.manager.service import ManagerService
@@ -164,6 +164,22 @@ def storage_info(service: ManagerService) -> list[dict[str, Any]]:
              "healthy": service.files.index.is_healthy(r.id), "error": r.error,
              "sectors": len(service.files.index.sectors_in(r.id)), "local": local.get(r.id)}
             for r in service.files.index.paths()]
+
+
+def sector_locations(service: ManagerService, number: int) -> list[dict[str, Any]]:
+    """``storage find``: which paths, on which hosts, hold which files of a sector."""
+    service.sectors.find(number)
+    hosts = {p.meta.id: s.report.hostname for s in service.sessions.values()
+             for p in s.report.paths}
+    local = {p.id: str(p.root) for p in service.files.local_paths}
+    index = service.files.index
+    return [{"path_id": loc.path_id,
+             "file_types": [t.dir_name for t in loc.file_types.split()],
+             "host": hosts.get(loc.path_id, "manager" if loc.path_id in local else None),
+             "local": local.get(loc.path_id), "urls": list(loc.urls),
+             "weight": index.path(loc.path_id).meta.weight, "can_seal": loc.can_seal,
+             "can_store": loc.can_store, "primary": loc.primary, "healthy": loc.healthy}
+            for loc in index.find(SectorID(service.miner, number), SECTOR_FILES)]
 
 
 def metrics_snapshot(service: ManagerService) -> Snapshot:

@@ -76,7 +76,9 @@ def _rows_to_discard(leaves: int) -> int:
     return 1 if rows == 3 else min(rows - 2, 2)
 
 
-def _tree_r_last_bytes(proof: RegisteredSealProof) -> int:
+def tree_r_last_bytes(proof: RegisteredSealProof) -> int:
+    """Bytes of a sector's ``tree-r-last`` files (every base tree, the discarded rows
+    left out): what a finalized cache must hold at least."""
     shape = proof.shape
     leaves = shape.base_tree_leaves
     kept, row = _oct_tree_nodes(leaves), leaves
@@ -104,7 +106,7 @@ def space_needed(file_type: FileType, proof: RegisteredSealProof | str | int, *,
     """
     proof = resolve_proof(proof)
     size = proof.sector_size
-    small = _tree_r_last_bytes(proof) + AUX_BUDGET
+    small = tree_r_last_bytes(proof) + AUX_BUDGET
     per_type = {
         FileType.UNSEALED: size,
         FileType.SEALED: size,

@@ -61,8 +61,9 @@ class AgentAPI:
 
     @exported("admin")
     async def storage_attach(self, path: str, init: bool = False, seal: bool = False,
-                             store: bool = False, weight: int = 10,
-                             max_storage: int = 0) -> dict[str, Any]:
+                             store: bool = False, weight: int = 10, max_storage: int = 0,
+                             groups: list[str] | None = None,
+                             allow_to: list[str] | None = None) -> dict[str, Any]:
         """Attach ``path`` (on the agent's host) to this agent; returns its metadata."""
         directory = Path(path)
         if not directory.is_absolute():
@@ -76,7 +77,8 @@ class AgentAPI:
                 if (directory / SECTORSTORE_FILE).exists():
                     raise ConfigError(f"{directory} already has a {SECTORSTORE_FILE}")
                 init_path(directory, can_seal=seal, can_store=store, weight=weight,
-                          max_storage=max_storage)
+                          max_storage=max_storage, groups=groups or (),
+                          allow_to=allow_to or ())
             return self.agent.storage.attach(directory).meta.to_json()
 
         return await trio.to_thread.run_sync(attach)
