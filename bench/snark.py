@@ -8,6 +8,9 @@ reported for this process and, separately, for the setup's worker processes.
 
     python bench/snark.py --sector-size 2KiB --param-cache /var/tmp/sealagent-params
 
+``--plugin multicore`` proves with that backend's prover kernels (the compiled NTT on
+``$SEALAGENT_THREADS`` or all usable CPUs) and writes ``snark-<size>-multicore-<date>.json``.
+
 ``--sha256-blocks N`` measures the same Groth16 pipeline (setup, prove, verify) on a
 small circuit instead: N SHA-256 compressions of private blocks with the digests packed
 into public inputs; the PoRep circuit is 98 % SHA-256, so its per-constraint figures carry
@@ -40,6 +43,7 @@ from sealagent.proofs import (
 from sealagent.snark.bits import alloc_bit, pack_into_inputs
 from sealagent.snark.cs import ConstraintSystem
 from sealagent.snark.groth16 import Parameters, generate_parameters, prove, verify
+from sealagent.snark.kernels import REFERENCE_PROVER_KERNELS, ProverKernels
 from sealagent.snark.parameters import generate, parameters_exist
 from sealagent.snark.porep import circuit_info
 from sealagent.snark.seal import seal_commit_phase2, verify_seal
@@ -63,10 +67,11 @@ def _seal(proof: RegisteredSealProof, root: Path) -> tuple[object, float]:
     start = time.perf_counter()
     piece = add_piece(proof, payload, root / "unsealed", size, []).piece
     pc1 = seal_pre_commit_phase1(proof, root / "cache", root / "unsealed", root / "sealed",
-                                 PROVER_ID, 1, TICKET, [piece])
+                                 prover_id=PROVER_ID, sector_id=1, ticket=TICKET,
+                                 pieces=[piece])
     seal_pre_commit_phase2(pc1, root / "cache", root / "sealed")
-    c1 = seal_commit_phase1(proof, root / "cache", root / "sealed", PROVER_ID, 1, TICKET,
-                            SEED, [piece])
+    c1 = seal_commit_phase1(proof, root / "cache", root / "sealed", prover_id=PROVER_ID,
+                            sector_id=1, ticket=TICKET, seed=SEED, pieces=[piece])
     return c1, time.perf_counter() - start
 
 
@@ -126,6 +131,8 @@ def main() -> int:
     ap.add_argument("--setup-only", action="store_true")
     ap.add_argument("--sha256-blocks", type=int, default=0,
                     help="measure a circuit of this many SHA-256 compressions instead")
+    ap.add_argument("--plugin", choices=("cpu", "multicore"), default="cpu",
+                    help="whose prover kernels Commit2 uses")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     if args.sha256_blocks:
@@ -140,8 +147,10 @@ def main() -> int:
     result: dict[str, object] = {
         "sector_size": args.sector_size, "registered_proof": proof.name,
         "date": dt.date.today().isoformat(), "python": platform.python_version(),
-        "cpus": os.cpu_count(), "machine": platform.machine(),
+        "cpus": os.cpu_count(), "machine": platform.machine(), "plugin": args.plugin,
     }
+    kernels = _prover_kernels(args.plugin)
+    result["prover_kernels"] = kernels.name
     info = circuit_info(circuit_params(proof))
     result.update(constraints_per_partition=info.constraints,
                   public_inputs_per_partition=info.public_inputs, partitions=proof.partitions)
@@ -158,7 +167,8 @@ def main() -> int:
             c1, seal_s = _seal(proof, Path(tmp))
         result["seal_to_c1_s"] = round(seal_s, 2)
         start = time.perf_counter()
-        seal_proof = seal_commit_phase2(c1, PROVER_ID, 1, progress=_progress)  # type: ignore[arg-type]
+        seal_proof = seal_commit_phase2(c1, PROVER_ID, 1, progress=_progress,  # type: ignore[arg-type]
+                                        kernels=kernels)
         result["prove_s"] = round(time.perf_counter() - start, 1)
         times = []
         for _ in range(args.verify_repeat):
@@ -170,7 +180,19 @@ def main() -> int:
         result["verify_ms"] = round(min(times) * 1000, 1)
         result["proof_bytes"] = len(seal_proof)
     result["peak_rss_mib"] = round(_peak_mib(resource.RUSAGE_SELF))
-    return _report(result, args.out / f"snark-{args.sector_size}-{result['date']}.json")
+    suffix = "" if args.plugin == "cpu" else f"-{args.plugin}"
+    return _report(result,
+                   args.out / f"snark-{args.sector_size}{suffix}-{result['date']}.json")
+
+
+def _prover_kernels(plugin: str) -> ProverKernels:
+    """The reference's prover kernels, or ``multicore``'s on the granted threads."""
+    if plugin == "cpu":
+        return REFERENCE_PROVER_KERNELS
+    from sealagent_multicore import prover_kernels
+    from sealagent_multicore.environment import granted_threads
+
+    return prover_kernels(granted_threads())
 
 
 def _report(result: dict[str, object], path: Path) -> int:

@@ -17,7 +17,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import sealagent
 from sealagent import hookimpl, proofs
@@ -40,6 +40,9 @@ from sealagent.phases import (
     UnsealRequest,
     UnsealResult,
 )
+
+if TYPE_CHECKING:
+    from sealagent.snark.kernels import ProverKernels
 
 NAME = "cpu"
 
@@ -145,15 +148,26 @@ def sealagent_commit1(request: Commit1Request) -> Commit1Result:
     return Commit1Result(json.dumps(out.to_json()))
 
 
-@hookimpl
-def sealagent_commit2(request: Commit2Request) -> Commit2Result:
-    """``seal_commit_phase2``: the SNARK of the Commit1 output, verified before it returns."""
+def commit2(request: Commit2Request, kernels: ProverKernels | None = None) -> Commit2Result:
+    """``seal_commit_phase2`` with the prover's ``kernels`` (default: the reference's).
+
+    Public, like :func:`precommit2`, so that a backend with a faster prover
+    (:mod:`sealagent.snark.kernels`) answers exactly as ``cpu`` does.
+    """
+    from sealagent.snark.kernels import REFERENCE_PROVER_KERNELS
     from sealagent.snark.seal import seal_commit_phase2
 
     c1 = proofs.SealCommitPhase1Output.from_json(request.c1_output)
     sector = request.sector
-    proof = seal_commit_phase2(c1, sector.prover_id, sector.number)
+    proof = seal_commit_phase2(c1, sector.prover_id, sector.number,
+                               kernels=kernels or REFERENCE_PROVER_KERNELS)
     return Commit2Result(proof.hex())
+
+
+@hookimpl
+def sealagent_commit2(request: Commit2Request) -> Commit2Result:
+    """``seal_commit_phase2``: the SNARK of the Commit1 output, verified before it returns."""
+    return commit2(request)
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""``multicore``: PreCommit1, PreCommit2 and Unseal with compiled kernels on the granted cores.
+"""``multicore``: PreCommit1, PreCommit2, Commit2 and Unseal with compiled kernels.
 
 The phases are the reference's (:mod:`sealagent_cpu`, :mod:`sealagent.proofs`: same files,
 same checks, byte-identical results); only their kernels are swapped
@@ -7,7 +7,10 @@ same checks, byte-identical results); only their kernels are swapped
 * the SDR labeler is a numba-compiled loop calling OpenSSL's SHA-256
   (:mod:`sealagent_multicore.labeler`), for PreCommit1 and for Unseal's key;
 * the column hashes, tree_c and tree_r_last use a numba-compiled, batched Poseidon
-  (:mod:`sealagent_multicore.poseidon`), each row split over the phase's threads.
+  (:mod:`sealagent_multicore.poseidon`), each row split over the phase's threads;
+* Commit2's seven transforms of the H polynomial are a numba-compiled NTT over Fr
+  (:mod:`sealagent_multicore.ntt`, the :mod:`sealagent.snark.kernels` seam) on the
+  phase's threads; the rest of the prover (QAP, MSMs, proof, verification) is ``cpu``'s.
 
 It uses exactly the thread count the phase was granted (``$SEALAGENT_THREADS``, set by the
 agent; otherwise the CPUs this process may use).  Compiled kernels are cached on disk
@@ -29,6 +32,8 @@ from typing import Final
 from sealagent import __version__, hookimpl
 from sealagent.phases import (
     BackendInfo,
+    Commit2Request,
+    Commit2Result,
     PreCommit1Request,
     PreCommit1Result,
     PreCommit2Request,
@@ -37,7 +42,8 @@ from sealagent.phases import (
     UnsealResult,
 )
 from sealagent.proofs.kernels import SealKernels, replica_tree_builder_with, tree_builder_with
-from sealagent_cpu import precommit1, precommit2, unseal
+from sealagent.snark.kernels import ProverKernels
+from sealagent_cpu import commit2, precommit1, precommit2, unseal
 from sealagent_multicore.environment import (
     granted_threads,
     kernel_cache_dir,
@@ -54,8 +60,8 @@ def sealagent_backend_info() -> BackendInfo:
     """Available where numba and libcrypto are; names the kernel cache."""
     reason = missing_requirement()
     return BackendInfo(name=NAME, version=__version__,
-                       description="compiled SDR labeling (OpenSSL SHA-256) and batched "
-                                   "Poseidon on the granted cores (numba)",
+                       description="compiled SDR labeling (OpenSSL SHA-256), batched "
+                                   "Poseidon and Commit2's NTT on the granted cores (numba)",
                        available=reason is None, reason=reason,
                        kernel_cache=str(kernel_cache_dir()))
 
@@ -73,7 +79,7 @@ def _cache_lock() -> Iterator[Path]:
 
 
 def _load(progress: Callable[[str], None], *, labeler: bool = True,
-          poseidon: bool = True) -> None:
+          poseidon: bool = True, ntt: bool = True) -> None:
     """Compile or load the chosen kernels, holding the cache lock."""
     with _cache_lock() as path:
         progress(f"kernel cache {path}")
@@ -87,12 +93,17 @@ def _load(progress: Callable[[str], None], *, labeler: bool = True,
             from sealagent_multicore.poseidon import PoseidonRows
 
             PoseidonRows(1).warm()
+        if ntt:
+            progress("NTT over Fr (Commit2) …")
+            from sealagent_multicore.ntt import CompiledNtt
+
+            CompiledNtt(1).warm()
 
 
 @functools.cache
 def labeling_kernels() -> SealKernels:
     """The reference kernels with the compiled labeler (PreCommit1, Unseal)."""
-    _load(lambda line: None, poseidon=False)
+    _load(lambda line: None, poseidon=False, ntt=False)
     from sealagent_multicore.labeler import label_layer
 
     return SealKernels(labeler=label_layer, name="multicore labeler")
@@ -101,7 +112,7 @@ def labeling_kernels() -> SealKernels:
 @functools.cache
 def tree_kernels(threads: int) -> SealKernels:
     """The reference kernels with compiled Poseidon on ``threads`` threads (PreCommit2)."""
-    _load(lambda line: None, labeler=False)
+    _load(lambda line: None, labeler=False, ntt=False)
     from sealagent_multicore.poseidon import PoseidonRows
 
     rows = PoseidonRows(threads)
@@ -112,9 +123,19 @@ def tree_kernels(threads: int) -> SealKernels:
                        name=f"multicore Poseidon ({threads} threads)")
 
 
+@functools.cache
+def prover_kernels(threads: int) -> ProverKernels:
+    """The prover's kernels with the compiled NTT on ``threads`` threads (Commit2)."""
+    _load(lambda line: None, labeler=False, poseidon=False)
+    from sealagent_multicore.ntt import CompiledNtt
+
+    return ProverKernels(quotient=CompiledNtt(threads).quotient,
+                         name=f"multicore NTT ({threads} threads)")
+
+
 @hookimpl
 def sealagent_warm(progress: Callable[[str], None]) -> None:
-    """Compile the labeler and the Poseidon kernel into the kernel cache, or load them."""
+    """Compile the labeler, the Poseidon kernel and the NTT into the kernel cache, or load them."""
     _load(progress)
 
 
@@ -128,6 +149,12 @@ def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
 def sealagent_precommit2(request: PreCommit2Request) -> PreCommit2Result:
     """PreCommit2 with compiled Poseidon over the granted threads."""
     return precommit2(request, tree_kernels(granted_threads()))
+
+
+@hookimpl
+def sealagent_commit2(request: Commit2Request) -> Commit2Result:
+    """Commit2 with the compiled NTT over the granted threads; verified before it returns."""
+    return commit2(request, prover_kernels(granted_threads()))
 
 
 @hookimpl

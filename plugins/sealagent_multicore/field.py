@@ -7,7 +7,8 @@ the multiplication is the CIOS form without a final carry word, valid because ``
 limb is below ``2⁶³ − 1``.
 
 Every function here is an inlined building block of the compiled kernels in
-:mod:`sealagent_multicore.poseidon`; numba must already be importable.
+:mod:`sealagent_multicore.poseidon` and :mod:`sealagent_multicore.ntt`; numba must
+already be importable.
 """
 
 from __future__ import annotations
@@ -108,6 +109,23 @@ def add(x: Element, y: Element) -> Element:
     c, s2 = madd(x[2], one, y[2], c)
     c, s3 = madd(x[3], one, y[3], c)
     return _reduce_once(s0, s1, s2, s3)
+
+
+@njit(inline="always", cache=True)
+def sub(x: Element, y: Element) -> Element:
+    """``x − y mod r``."""
+    b, d0 = sbb(x[0], y[0], 0)
+    b, d1 = sbb(x[1], y[1], b)
+    b, d2 = sbb(x[2], y[2], b)
+    b, d3 = sbb(x[3], y[3], b)
+    if not b:
+        return d0, d1, d2, d3
+    one = np.uint64(1)
+    c, s0 = madd(d0, one, Q0, 0)
+    c, s1 = madd(d1, one, Q1, c)
+    c, s2 = madd(d2, one, Q2, c)
+    _, s3 = madd(d3, one, Q3, c)
+    return s0, s1, s2, s3
 
 
 @njit(inline="always", cache=True)

@@ -27,7 +27,8 @@ from py_arkworks_bls12381 import GT, G1Point, G2Point
 from sealagent.errors import InvalidInputError, VerificationError
 from sealagent.proofs.field import R
 from sealagent.snark.cs import ConstraintSystem, Shape
-from sealagent.snark.ntt import domain_size, omega, quotient_coefficients, to_vec
+from sealagent.snark.kernels import REFERENCE_PROVER_KERNELS, ProverKernels
+from sealagent.snark.ntt import domain_size, omega, to_vec
 from sealagent.snark.points import (
     G1_COMPRESSED,
     G1_UNCOMPRESSED,
@@ -341,9 +342,14 @@ class Proof:
 
 
 def prove(
-    params: Parameters, cs: ConstraintSystem, progress: Progress = _no_progress
+    params: Parameters, cs: ConstraintSystem, progress: Progress = _no_progress,
+    kernels: ProverKernels = REFERENCE_PROVER_KERNELS,
 ) -> Proof:
-    """Prove a satisfied witness-mode constraint system with the parameters of its circuit."""
+    """Prove a satisfied witness-mode constraint system with the parameters of its circuit.
+
+    ``kernels`` computes the H polynomial (:mod:`sealagent.snark.kernels`); everything else
+    is this function's.
+    """
     n_in, n_aux = cs.num_inputs, cs.num_aux
     if (len(params.vk.ic), params.count("l")) != (n_in, n_aux):
         raise InvalidInputError(
@@ -359,7 +365,7 @@ def prove(
         raise InvalidInputError(f"the parameters' domain ({size}) does not fit this circuit")
     progress("fft", 0, 1)
     a = to_vec(cs.a + cs.input_values, size)
-    h = quotient_coefficients(a, to_vec(cs.b, size), to_vec(cs.c, size))
+    h = kernels.quotient(a, to_vec(cs.b, size), to_vec(cs.c, size))
     progress("fft", 1, 1)
     z = cs.input_values + cs.aux_values
     r, s = secrets.randbelow(R), secrets.randbelow(R)

@@ -18,6 +18,7 @@ from sealagent.proofs.graph import StackedGraph
 from sealagent.proofs.seal import generate_replica_id
 from sealagent.snark.cs import ConstraintSystem
 from sealagent.snark.groth16 import PROOF_BYTES, Progress, Proof, prove, verify
+from sealagent.snark.kernels import REFERENCE_PROVER_KERNELS, ProverKernels
 from sealagent.snark.parameters import load_parameters, load_verifying_key
 from sealagent.snark.porep import synthesize_stacked
 from sealagent.snark.stacked import circuit_params, partition_witness, public_inputs
@@ -36,8 +37,11 @@ def synthesize_partition(c1_output: SealCommitPhase1Output, k: int) -> Constrain
 def seal_commit_phase2(
     c1_output: SealCommitPhase1Output, prover_id: bytes, sector_id: int,
     cache_dir: Path | None = None, progress: Progress | None = None,
+    kernels: ProverKernels = REFERENCE_PROVER_KERNELS,
 ) -> bytes:
     """The SNARK proof of a Commit1 output: 192 bytes per partition.
+
+    ``kernels`` are the prover's transforms (:mod:`sealagent.snark.kernels`).
 
     The Commit1 output is checked first (VerificationError names what is wrong), and the
     finished proof is verified with the verifying key before it is returned.
@@ -51,7 +55,7 @@ def seal_commit_phase2(
         bad = cs.first_unsatisfied()
         if bad is not None:
             raise VerificationError(f"partition {k}: the witness violates constraint {bad}")
-        parts.append(prove(params, cs, progress or (lambda s, d, t: None)).to_bytes())
+        parts.append(prove(params, cs, progress or (lambda s, d, t: None), kernels).to_bytes())
     out = b"".join(parts)
     if not verify_seal(proof, c1_output.comm_r, c1_output.comm_d, prover_id, sector_id,
                        c1_output.ticket, c1_output.seed, out, cache_dir=cache_dir):
