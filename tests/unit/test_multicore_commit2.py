@@ -91,7 +91,8 @@ def test_uses_at_most_the_granted_threads(monkeypatch: pytest.MonkeyPatch,
     lock = threading.Lock()
     original = compiled._stage
 
-    def recording(a: object, twiddles: object, m: int, lo: int, hi: int) -> None:
+    def recording(a: compiled.Limbs, twiddles: compiled.Limbs, m: int, lo: int,
+                  hi: int) -> None:
         with lock:
             seen.add(threading.get_ident())
             spans.append((m, lo, hi))
