@@ -162,6 +162,18 @@ def sbox(x: Element) -> Element:
     return mul(mul(x2, x2), x)
 
 
+@njit(inline="always", cache=True)
+def get(a: Any, i: int) -> Element:
+    """Row ``i`` of an ``(n, 4)`` uint64 limb array as an element."""
+    return a[i, 0], a[i, 1], a[i, 2], a[i, 3]
+
+
+@njit(inline="always", cache=True)
+def put(a: Any, i: int, x: Element) -> None:
+    """Store element ``x`` in row ``i`` of an ``(n, 4)`` uint64 limb array."""
+    a[i, 0], a[i, 1], a[i, 2], a[i, 3] = x
+
+
 def to_limbs(value: int) -> tuple[int, int, int, int]:
     """An int in ``[0, 2²⁵⁶)`` as four 64-bit limbs, least significant first."""
     return (value & _MASK, (value >> 64) & _MASK, (value >> 128) & _MASK, value >> 192)

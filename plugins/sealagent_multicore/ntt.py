@@ -12,10 +12,7 @@ Montgomery conversions) are one compiled pass each.  Every kernel releases the G
 from __future__ import annotations
 
 import functools
-import itertools
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import numpy as np
@@ -26,39 +23,27 @@ from sealagent.errors import InvalidInputError
 from sealagent.proofs.field import R
 from sealagent.snark.ntt import GENERATOR, Vec, omega
 from sealagent_multicore.field import (
-    MONT_R,
     MONT_R2,
     add,
+    get,
     is_canonical,
     mul,
+    put,
     sub,
     to_limbs,
     to_montgomery_limbs,
 )
+from sealagent_multicore.threads import ThreadShares
 
 Limbs = npt.NDArray[np.uint64]
 
 MIN_SPAN: Final = 1 << 12
 """Fewer elements per thread than this run on the calling thread alone."""
 
-_ONE_MONT: Final = np.array(to_limbs(MONT_R), dtype=np.uint64)
-
 
 def _element(limbs: tuple[int, int, int, int]) -> Limbs:
     """Four limbs as a ``(4,)`` array to pass to a kernel."""
     return np.array(limbs, dtype=np.uint64)
-
-
-@njit(inline="always", cache=True)
-def _get(a: Limbs, i: int) -> tuple[int, int, int, int]:
-    """Row ``i`` of an ``(n, 4)`` limb array as an element."""
-    return a[i, 0], a[i, 1], a[i, 2], a[i, 3]
-
-
-@njit(inline="always", cache=True)
-def _put(a: Limbs, i: int, x: tuple[int, int, int, int]) -> None:
-    """Store element ``x`` in row ``i``."""
-    a[i, 0], a[i, 1], a[i, 2], a[i, 3] = x
 
 
 @njit(nogil=True, cache=True)
@@ -67,7 +52,7 @@ def _scale(a: Limbs, lo: int, hi: int, start: Limbs, step: Limbs) -> None:
     cur = (start[0], start[1], start[2], start[3])
     s = (step[0], step[1], step[2], step[3])
     for i in range(lo, hi):
-        _put(a, i, mul(_get(a, i), cur))
+        put(a, i, mul(get(a, i), cur))
         cur = mul(cur, s)
 
 
@@ -77,7 +62,7 @@ def _powers(out: Limbs, lo: int, hi: int, start: Limbs, step: Limbs) -> None:
     cur = (start[0], start[1], start[2], start[3])
     s = (step[0], step[1], step[2], step[3])
     for i in range(lo, hi):
-        _put(out, i, cur)
+        put(out, i, cur)
         cur = mul(cur, s)
 
 
@@ -86,7 +71,7 @@ def _count_non_canonical(a: Limbs, lo: int, hi: int) -> int:
     """How many of ``a[lo:hi]`` are not below r."""
     bad = 0
     for i in range(lo, hi):
-        if not is_canonical(_get(a, i)):
+        if not is_canonical(get(a, i)):
             bad += 1
     return bad
 
@@ -103,18 +88,18 @@ def _bit_reverse(a: Limbs) -> None:
             bit >>= 1
         j |= bit
         if i < j:
-            x = _get(a, i)
-            _put(a, i, _get(a, j))
-            _put(a, j, x)
+            x = get(a, i)
+            put(a, i, get(a, j))
+            put(a, j, x)
 
 
 @njit(inline="always", cache=True)
 def _butterfly(a: Limbs, i0: int, i1: int, w: tuple[int, int, int, int]) -> None:
     """``(a[i0], a[i1]) ← (a[i0] + w·a[i1], a[i0] − w·a[i1])``."""
-    t = mul(_get(a, i1), w)
-    u = _get(a, i0)
-    _put(a, i0, add(u, t))
-    _put(a, i1, sub(u, t))
+    t = mul(get(a, i1), w)
+    u = get(a, i0)
+    put(a, i0, add(u, t))
+    put(a, i1, sub(u, t))
 
 
 @njit(nogil=True, cache=True)
@@ -127,7 +112,7 @@ def _local_stages(a: Limbs, twiddles: Limbs, lo: int, hi: int, last: int) -> Non
         stride = size // m
         for base in range(lo, hi, m):
             for k in range(half):
-                _butterfly(a, base + k, base + k + half, _get(twiddles, k * stride))
+                _butterfly(a, base + k, base + k + half, get(twiddles, k * stride))
         m *= 2
 
 
@@ -140,7 +125,7 @@ def _stage(a: Limbs, twiddles: Limbs, m: int, lo: int, hi: int) -> None:
     for j in range(lo, hi):
         k = j % half
         i0 = (j // half) * m + k
-        _butterfly(a, i0, i0 + half, _get(twiddles, k * stride))
+        _butterfly(a, i0, i0 + half, get(twiddles, k * stride))
 
 
 @njit(nogil=True, cache=True)
@@ -148,40 +133,19 @@ def _quotient_point(ea: Limbs, eb: Limbs, ec: Limbs, lo: int, hi: int, z_inv: Li
     """``ea[i] ← (ea[i]·eb[i] − ec[i])·z_inv`` for ``i`` in ``[lo, hi)``."""
     z = (z_inv[0], z_inv[1], z_inv[2], z_inv[3])
     for i in range(lo, hi):
-        _put(ea, i, mul(sub(mul(_get(ea, i), _get(eb, i)), _get(ec, i)), z))
+        put(ea, i, mul(sub(mul(get(ea, i), get(eb, i)), get(ec, i)), z))
 
 
-class CompiledNtt:
+class CompiledNtt(ThreadShares):
     """Transforms over Fr on ``threads`` threads (one pool, made on first use)."""
 
     def __init__(self, threads: int) -> None:
         """Use at most ``threads`` threads (the calling one included)."""
-        if threads < 1:
-            raise InvalidInputError(f"threads must be at least 1, got {threads}")
-        self.threads = threads
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def _executor(self) -> ThreadPoolExecutor:
-        """The worker pool (``threads − 1`` workers: the caller takes a share too)."""
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max(1, self.threads - 1),
-                                                thread_name_prefix="ntt")
-            return self._pool
-
-    def _parts(self, count: int) -> int:
-        """How many threads share ``count`` elements."""
-        return max(1, min(self.threads, count // MIN_SPAN))
+        super().__init__(threads, "ntt")
 
     def _spread(self, count: int, work: Callable[[int, int], Any]) -> list[Any]:
         """Run ``work(lo, hi)`` on one contiguous range of ``[0, count)`` per thread."""
-        parts = self._parts(count)
-        bounds = [count * i // parts for i in range(parts + 1)]
-        spans = list(itertools.pairwise(bounds))
-        futures = [self._executor().submit(work, lo, hi) for lo, hi in spans[1:]]
-        first = work(*spans[0])
-        return [first, *(f.result() for f in futures)]
+        return self.spread(count, MIN_SPAN, work)
 
     def _scale(self, a: Limbs, start: int, step: int, *, montgomery_start: bool) -> None:
         """``a[i] ← mul(a[i], sᵢ)`` with ``sᵢ = start·stepⁱ``.
@@ -214,7 +178,7 @@ class CompiledNtt:
         size = len(a)
         twiddles = self._twiddles(root, size)
         _bit_reverse(a)
-        parts = 1 << (self._parts(size).bit_length() - 1)
+        parts = 1 << (self.parts(size, MIN_SPAN).bit_length() - 1)
         block = size // parts
         self._spread_blocks(parts, block, lambda lo, hi: _local_stages(a, twiddles, lo, hi,
                                                                        block))

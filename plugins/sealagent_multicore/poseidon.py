@@ -9,10 +9,7 @@ once; tree rows and column chunks both go through :meth:`PoseidonRows.hash_level
 
 from __future__ import annotations
 
-import itertools
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
@@ -28,12 +25,15 @@ from sealagent.proofs.poseidon import ARITIES, merkle_tree_tag, sparse_schedule
 from sealagent_multicore.field import (
     MONT_R2,
     add,
+    get,
     is_canonical,
     mul,
+    put,
     sbox,
     to_limbs,
     to_montgomery_limbs,
 )
+from sealagent_multicore.threads import ThreadShares
 
 Limbs = npt.NDArray[np.uint64]
 
@@ -91,29 +91,17 @@ def tables(arity: int) -> _Tables:
 
 
 @njit(inline="always", cache=True)
-def _get(a: Limbs, i: int) -> tuple[int, int, int, int]:
-    """Row ``i`` of an ``(n, 4)`` limb array as an element."""
-    return a[i, 0], a[i, 1], a[i, 2], a[i, 3]
-
-
-@njit(inline="always", cache=True)
-def _put(a: Limbs, i: int, x: tuple[int, int, int, int]) -> None:
-    """Store element ``x`` in row ``i``."""
-    a[i, 0], a[i, 1], a[i, 2], a[i, 3] = x
-
-
-@njit(inline="always", cache=True)
 def _full_round(state: Limbs, scratch: Limbs, constants: Limbs, matrix: Limbs,
                 rows: int) -> None:
     """Add constants, S-box every element, multiply by the first ``rows`` rows of ``matrix``."""
     width = state.shape[0]
     for i in range(width):
-        _put(scratch, i, sbox(add(_get(state, i), _get(constants, i))))
+        put(scratch, i, sbox(add(get(state, i), get(constants, i))))
     for i in range(rows):
-        acc = mul(_get(scratch, 0), _get(matrix[i], 0))
+        acc = mul(get(scratch, 0), get(matrix[i], 0))
         for j in range(1, width):
-            acc = add(acc, mul(_get(scratch, j), _get(matrix[i], j)))
-        _put(state, i, acc)
+            acc = add(acc, mul(get(scratch, j), get(matrix[i], j)))
+        put(state, i, acc)
 
 
 @njit(nogil=True, cache=True)
@@ -132,37 +120,37 @@ def _hash_groups(inputs: Limbs, out: Limbs, tag: Limbs, full: Limbs, mds: Limbs,
     scratch = np.empty((width, 4), dtype=np.uint64)
     one = np.zeros((1, 4), dtype=np.uint64)
     one[0, 0] = 1
-    r2_x = _get(r2.reshape(1, 4), 0)
+    r2_x = get(r2.reshape(1, 4), 0)
     bad = 0
     for g in range(out.shape[0]):
-        _put(state, 0, _get(tag.reshape(1, 4), 0))
+        put(state, 0, get(tag.reshape(1, 4), 0))
         for j in range(arity):
-            x = _get(inputs, g * arity + j)
+            x = get(inputs, g * arity + j)
             if not is_canonical(x):
                 bad += 1
-            _put(state, j + 1, mul(x, r2_x))
+            put(state, j + 1, mul(x, r2_x))
         for rnd in range(half - 1):
             _full_round(state, scratch, full[rnd], mds, width)
         _full_round(state, scratch, full[half - 1], pre_sparse, width)
-        m = _get(m00.reshape(1, 4), 0)
+        m = get(m00.reshape(1, 4), 0)
         for k in range(partial.shape[0]):
-            x = sbox(add(_get(state, 0), _get(partial, k)))
+            x = sbox(add(get(state, 0), get(partial, k)))
             acc = mul(m, x)
             for i in range(arity):
-                s = _get(state, i + 1)
-                acc = add(acc, mul(_get(rows[k], i), s))
-                _put(state, i + 1, add(s, mul(_get(columns[k], i), x)))
-            _put(state, 0, acc)
+                s = get(state, i + 1)
+                acc = add(acc, mul(get(rows[k], i), s))
+                put(state, i + 1, add(s, mul(get(columns[k], i), x)))
+            put(state, 0, acc)
         for rnd in range(half, 2 * half - 1):
             _full_round(state, scratch, full[rnd], mds, width)
         # The last round: only element 1 (the digest) is needed.
         last = full[2 * half - 1]
         for i in range(width):
-            _put(scratch, i, sbox(add(_get(state, i), _get(last, i))))
-        acc = mul(_get(scratch, 0), _get(mds[1], 0))
+            put(scratch, i, sbox(add(get(state, i), get(last, i))))
+        acc = mul(get(scratch, 0), get(mds[1], 0))
         for j in range(1, width):
-            acc = add(acc, mul(_get(scratch, j), _get(mds[1], j)))
-        _put(out, g, mul(acc, _get(one, 0)))
+            acc = add(acc, mul(get(scratch, j), get(mds[1], j)))
+        put(out, g, mul(acc, get(one, 0)))
     return bad
 
 
@@ -173,24 +161,12 @@ def _run(inputs: Limbs, out: Limbs, t: _Tables) -> int:
     return bad
 
 
-class PoseidonRows:
+class PoseidonRows(ThreadShares):
     """Poseidon row and column hashing on ``threads`` threads (one pool, made on first use)."""
 
     def __init__(self, threads: int) -> None:
         """Use at most ``threads`` threads (the calling one included)."""
-        if threads < 1:
-            raise InvalidInputError(f"threads must be at least 1, got {threads}")
-        self.threads = threads
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def _executor(self) -> ThreadPoolExecutor:
-        """The worker pool (``threads − 1`` workers: the caller hashes a part too)."""
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads - 1,
-                                                thread_name_prefix="poseidon")
-            return self._pool
+        super().__init__(threads, "poseidon")
 
     def hash_level(self, level: Nodes, arity: int) -> Nodes:
         """Hash a row ``(arity·n, 32)`` uint8 into its parent row ``(n, 32)``.
@@ -207,14 +183,8 @@ class PoseidonRows:
         groups = level.shape[0] // arity
         out = np.empty((groups, 4), dtype=np.uint64)
         t = tables(arity)
-        parts = min(self.threads, max(1, groups // MIN_GROUPS_PER_THREAD))
-        bounds = [groups * i // parts for i in range(parts + 1)]
-        spans = list(itertools.pairwise(bounds))
-        futures = [self._executor().submit(_run, inputs[a * arity : b * arity], out[a:b], t)
-                   for a, b in spans[1:]]
-        a, b = spans[0]
-        bad = _run(inputs[a * arity : b * arity], out[a:b], t)
-        bad += sum(f.result() for f in futures)
+        bad = sum(self.spread(groups, MIN_GROUPS_PER_THREAD,
+                              lambda a, b: _run(inputs[a * arity : b * arity], out[a:b], t)))
         if bad:
             raise InvalidInputError("tree row holds a value that is not a canonical field "
                                     "element")
