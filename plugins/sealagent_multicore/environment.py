@@ -118,7 +118,9 @@ def prepare_kernel_cache() -> Path:
 
     :raises ConfigError: the directory cannot be created or written.
     """
-    path = kernel_cache_dir() / _kernels_fingerprint()
+    base, fingerprint = kernel_cache_dir(), _kernels_fingerprint()
+    # A second call finds $NUMBA_CACHE_DIR already pointing at this version's directory.
+    path = base if base.name == fingerprint else base / fingerprint
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

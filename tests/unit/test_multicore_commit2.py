@@ -145,6 +145,19 @@ def test_multicore_offers_commit2_and_warms_the_ntt(_kernel_cache: Path) -> None
     assert any("NTT" in line for line in lines)
 
 
+def test_preparing_the_kernel_cache_twice_keeps_one_directory(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from sealagent_multicore import environment
+
+    monkeypatch.delenv("SEALAGENT_KERNEL_CACHE", raising=False)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    first = environment.prepare_kernel_cache()
+    assert first.parent == tmp_path
+    assert environment.prepare_kernel_cache() == first  # each kernel set prepares it
+    monkeypatch.undo()
+    environment.prepare_kernel_cache()  # numba back on the session's cache
+
+
 PARAMS_10 = Path("/var/tmp/sealagent-params-10")
 
 
