@@ -24,8 +24,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "bench",
         help=COMMANDS["bench"],
         description="Seal one sector in a temporary directory: AddPiece, PreCommit1, "
-                    "PreCommit2, Commit1, vanilla verification, Commit2 (skipped while no "
-                    "backend implements it), Finalize, and Unseal compared with the data. "
+                    "PreCommit2, Commit1, vanilla verification, Commit2 and its verification "
+                    "(skipped, with the reason, while the circuit's Groth16 parameters are "
+                    "missing: 'sealagent params generate'), Finalize, and Unseal compared "
+                    "with the data. "
                     "Prints wall seconds, CPU seconds and peak RSS per step; progress goes "
                     "to stderr.  Peak RSS is the process' highest resident set during the "
                     "step (with --isolate: the phase's own child process).",
