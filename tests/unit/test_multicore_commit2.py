@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import threading
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from sealagent.snark import ntt as reference
 from sealagent.snark.groth16 import Parameters, generate_parameters, prove, verify
 from sealagent.snark.kernels import ProverKernels
 from sealagent.snark.ntt import Vec, to_vec
+from sealagent.snark.parameters import parameters_exist
 from sealagent.snark.seal import verify_seal
 from tests.unit.test_groth16 import _cubic_witness, _shape, cubic
 
@@ -158,19 +158,15 @@ def test_preparing_the_kernel_cache_twice_keeps_one_directory(
     environment.prepare_kernel_cache()  # numba back on the session's cache
 
 
-PARAMS_10 = Path("/var/tmp/sealagent-params-10")
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not PARAMS_10.is_dir() and "FIL_PROOFS_PARAMETER_CACHE" not in os.environ,
-                    reason="needs the 2 KiB parameters (sealagent params generate)")
+@pytest.mark.skipif(not parameters_exist("StackedDrg2KiBV1_1"),
+                    reason="needs the 2 KiB parameters in FIL_PROOFS_PARAMETER_CACHE "
+                           "(sealagent params generate --sector-size 2KiB)")
 def test_2kib_commit2_with_multicore_verifies(monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
     from sealagent.proofs import RegisteredSealProof
     from tests.unit import test_seal
 
-    if "FIL_PROOFS_PARAMETER_CACHE" not in os.environ:
-        monkeypatch.setenv("FIL_PROOFS_PARAMETER_CACHE", str(PARAMS_10))
     monkeypatch.setenv("SEALAGENT_THREADS", "2")
     proof = RegisteredSealProof.StackedDrg2KiBV1_1
     sector = SectorRef(miner=1000, number=1, proof=proof.name)
