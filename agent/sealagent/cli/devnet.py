@@ -54,13 +54,12 @@ from sealagent.manager.dashboard import dashboard_url
 from sealagent.manager.db import Database
 from sealagent.manager.fsm import SectorState
 from sealagent.manager.repo import MinerRepo
+from sealagent.phase_chain import SEALING_ORDER
 from sealagent.phases import Phase
 from sealagent.plugins import select_backends
 from sealagent.rpc.client import RPCClient
 from sealagent.vocab.registry import default_proof, parse_sector_size, size_name
 
-PHASES: Final = (Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.COMMIT1,
-                 Phase.COMMIT2, Phase.FINALIZE)
 START_TIMEOUT: Final = 60.0
 """Seconds the manager and the agents may take to come up."""
 STOP_TIMEOUT: Final = 30.0
@@ -493,7 +492,7 @@ def handle(args: argparse.Namespace) -> int:
              "Snark = false: Commit1's vanilla proofs are verified instead of running "
              "Commit2 (use --snark to run it)")
     outcome = trio.run(run_until_signalled, plan, view)
-    phases = [p for p in PHASES if p is not Phase.COMMIT2 or plan.snark]
+    phases = [p for p in SEALING_ORDER if p is not Phase.COMMIT2 or plan.snark]
     console.print(result_table(outcome, phases))
     if args.json is not None:
         write_json(args.json, result_json(outcome, plan))
