@@ -410,7 +410,7 @@ _SPECS: Final[dict[Phase, _PhaseSpec]] = {
                               reads=_SEALED_AND_CACHE),
     Phase.COMMIT2: _PhaseSpec("Commit2", "sealagent_commit2", Commit2Request, Commit2Result),
     Phase.UNSEAL: _PhaseSpec("Unseal", "sealagent_unseal", UnsealRequest, UnsealResult,
-                             reads=_SEALED_AND_CACHE),
+                             reads=_SEALED_AND_CACHE, creates=FileType.UNSEALED),
     Phase.FINALIZE: _PhaseSpec("Finalize", "sealagent_finalize", FinalizeRequest,
                                FinalizeResult, reads=FileType.CACHE),
 }

@@ -15,6 +15,7 @@ COMMANDS: Final[dict[str, str]] = {
     "params": "Groth16 parameters (generate, info)",
     "miner": "the sealing manager",
     "sectors": "sectors of the manager",
+    "pieces": "deal pieces in sectors: list, get their bytes back",
     "sealing": "the scheduler and its workers",
     "storage": "storage paths",
     "auth": "API tokens",

@@ -1,10 +1,11 @@
-"""``sealagent sectors``: pledge, add a piece, list, status, check, remove."""
+"""``sealagent sectors``: pledge, add a piece, list, status, check, remove, unseal."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import stat
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,17 +13,21 @@ from typing import TYPE_CHECKING, Any
 from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import add_json_argument, format_table, print_json
 from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
-from sealagent.errors import ConfigError
+from sealagent.errors import ConfigError, ManagerError
 
 if TYPE_CHECKING:
     from sealagent.proofs.pieces import PieceInfo
 
 ADD_PIECE_TIMEOUT = 600.0
 """Default ``--timeout`` of ``add-piece``: the manager copies and hashes the piece."""
+UNSEAL_POLL = 1.0
+"""Seconds between two looks at an Unseal that ``sectors unseal`` waits for."""
+UNSEAL_RUNNING = frozenset({"queued", "assigned", "prepared", "running", "ret-wait"})
+"""The states of an open Unseal task."""
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``sectors pledge|add-piece|list|status|check|remove``."""
+    """Add ``sectors pledge|add-piece|list|status|check|remove|unseal|drop-unsealed``."""
     sub = add_command_group(subparsers, "sectors", help=COMMANDS["sectors"],
                             description="Create, inspect and remove sectors.")
     add_manager_command(sub, "pledge", run_pledge, help="start a committed-capacity sector")
@@ -55,6 +60,23 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     remove.add_argument("number", type=int, help="the sector number")
     remove.add_argument("--really-do-it", action="store_true",
                         help="confirm: the sector's files are deleted everywhere")
+    unseal = add_manager_command(
+        sub, "unseal", run_unseal, help="unseal a sealed sector's data",
+        description="Make an unsealed copy of a sector in Proving (as lotus-miner's "
+                    "SectorsUnsealPiece does): the manager schedules an Unseal task on an "
+                    "agent that can reach the sealed replica and its cache (fetching them "
+                    "as needed; agents run it with --unseal, the manager's own with "
+                    "[Storage] AllowUnseal).  Nothing is done when an unsealed copy is "
+                    "stored.  Waits until the copy is there, saying what it waits for.")
+    unseal.add_argument("number", type=int, help="the sector number")
+    unseal.add_argument("--no-wait", action="store_true",
+                        help="return once the Unseal task is queued")
+    add_json_argument(unseal)
+    drop = add_manager_command(
+        sub, "drop-unsealed", run_drop_unsealed, help="delete a sealed sector's unsealed copies",
+        description="Delete every unsealed copy of a sector in Proving, freeing its space; "
+                    "`pieces get` unseals it again when asked for one of its pieces.")
+    drop.add_argument("number", type=int, help="the sector number")
 
 
 def run_pledge(args: argparse.Namespace) -> int:
@@ -210,4 +232,60 @@ def run_remove(args: argparse.Namespace) -> int:
         raise ConfigError("pass --really-do-it to confirm removing the sector and its files")
     manager_call(args, "Sectors.Remove", [args.number])
     print(f"Removing sector {args.number}")
+    return 0
+
+
+def wait_unsealed(args: argparse.Namespace, number: int, *, quiet: bool = False
+                  ) -> dict[str, Any]:
+    """Ask for sector ``number`` to be unsealed and wait until an unsealed copy is stored;
+    each change of what it waits for is printed (to stderr) unless ``quiet``.
+
+    :raises ManagerError: the Unseal task failed (its error is named).
+    """
+    status = manager_call(args, "Sectors.Unseal", [number])
+    said = None
+    while status["status"] in UNSEAL_RUNNING:
+        line = _unseal_line(status)
+        if line != said and not quiet:
+            print(line, file=sys.stderr, flush=True)
+        said = line
+        time.sleep(UNSEAL_POLL)
+        status = manager_call(args, "Sectors.UnsealStatus", [number])
+    if status["status"] != "unsealed":
+        task = status.get("task") or {}
+        raise ManagerError(f"sector {number} was not unsealed: "
+                           f"{task.get('error') or 'its Unseal task did not finish'}")
+    return dict(status)
+
+
+def _unseal_line(status: dict[str, Any]) -> str:
+    """What an open Unseal is doing, in words."""
+    task = status.get("task") or {}
+    where = f" on {task['hostname']}" if task.get("worker_id") else ""
+    line = f"sector {status['number']}: Unseal task {task.get('task_id')} {status['status']}"
+    if status.get("waiting"):
+        return f"{line}, waiting for {status['waiting']}"
+    return line + where
+
+
+def run_unseal(args: argparse.Namespace) -> int:
+    """Unseal a sector (waits unless --no-wait)."""
+    if args.no_wait:
+        status = manager_call(args, "Sectors.Unseal", [args.number])
+    else:
+        status = wait_unsealed(args, args.number, quiet=args.json)
+    if args.json:
+        print_json(status)
+    elif status["status"] == "unsealed":
+        print(f"sector {args.number}: unsealed copy in {', '.join(status['unsealed'])}")
+    else:
+        print(_unseal_line(status))
+    return 0
+
+
+def run_drop_unsealed(args: argparse.Namespace) -> int:
+    """Delete a sealed sector's unsealed copies."""
+    answer = manager_call(args, "Sectors.DropUnsealed", [args.number])
+    where = ", ".join(answer["paths"]) or "no path (there was none)"
+    print(f"sector {args.number}: unsealed copy dropped from {where}")
     return 0

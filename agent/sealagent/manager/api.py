@@ -8,6 +8,7 @@ dispatcher answers as JSON-RPC errors.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any, Final
 
@@ -141,6 +142,50 @@ class SectorsAPI:
         await self.service.remove_sector(number)
         return {"number": number}
 
+    @exported("admin")
+    async def unseal(self, number: int) -> dict[str, Any]:
+        """Unseal a sealed sector unless an unsealed copy is stored (an Unseal task on an
+        agent that can reach the sealed copy); answers :meth:`unseal_status`."""
+        return await self.service.unseals.request(number)
+
+    @exported("read")
+    async def unseal_status(self, number: int) -> dict[str, Any]:
+        """Where the sector's unsealing stands, and what a queued Unseal waits for."""
+        return await self.service.unseals.status(number)
+
+    @exported("admin")
+    async def drop_unsealed(self, number: int) -> dict[str, Any]:
+        """Delete every unsealed copy of a sealed sector (pieces are unsealed again when
+        asked for)."""
+        return {"number": number, "paths": await self.service.unseals.drop(number)}
+
+
+class PiecesAPI:
+    """``Pieces.*``: the deal pieces in sectors, and their bytes."""
+
+    def __init__(self, service: ManagerService) -> None:
+        self.service = service
+
+    @exported("read")
+    async def list(self) -> list[dict[str, Any]]:
+        """Every deal piece: its sector, place, size and whether it is unsealed."""
+        return self.service.unseals.pieces()
+
+    @exported("read")
+    async def locate(self, cid: str) -> dict[str, Any]:
+        """The sector holding a deal piece, where in it, and its unsealing status."""
+        return await self.service.unseals.piece(cid)
+
+    @exported("read")
+    async def read(self, cid: str, offset: int, length: int) -> dict[str, Any]:
+        """Original bytes ``[offset, offset + length)`` of a deal piece (base64, at most
+        1 MiB) from its sector's unsealed copy; check CommP over the whole piece."""
+        if isinstance(offset, bool) or isinstance(length, bool) \
+                or not isinstance(offset, int) or not isinstance(length, int):
+            raise ManagerError("offset and length must be integers")
+        answer = await self.service.unseals.read(cid, offset, length)
+        return {**answer, "data": base64.b64encode(answer["data"]).decode("ascii")}
+
 
 class StorageAPI:
     """``Storage.*``: the manager's own storage paths and the index."""
@@ -251,6 +296,7 @@ def build_registry(service: ManagerService, secret: bytes, revocations: TokenRev
     registry = MethodRegistry()
     registry.add_object("Sealing", SealingAPI(service))
     registry.add_object("Sectors", SectorsAPI(service))
+    registry.add_object("Pieces", PiecesAPI(service))
     registry.add_object("Storage", StorageAPI(service, repo_storage))
     registry.add_object("Auth", AuthAPI(secret, revocations))
     registry.add_object("Common", CommonAPI(service))

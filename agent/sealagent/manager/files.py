@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, Final
 
 import structlog
 import trio
 
-from sealagent.errors import ManagerError, StorageError
+from sealagent.errors import (
+    ManagerError,
+    RPCTransportError,
+    SectorFileNotFoundError,
+    StorageError,
+)
 from sealagent.manager import sector_store
 from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
@@ -242,19 +248,59 @@ class SectorFiles:
         return await check_copies(self.index, SectorID(self._context.miner, number), proof,
                                   self._token)
 
+    def holders(self, number: int, file_type: FileType) -> list[str]:
+        """The ids of the paths the index says hold ``file_type`` of sector ``number``."""
+        sector = SectorID(self._context.miner, number)
+        return [loc.path_id for loc in self.index.find(sector, file_type)]
+
+    async def read_range(self, number: int, file_type: FileType, start: int,
+                         length: int) -> tuple[bytes, str]:
+        """Bytes ``[start, start + length)`` of sector ``number``'s ``file_type`` file from
+        the first indexed copy that answers (read here, or with a ``/remote`` Range read
+        at its host); returns them and the id of the path they came from.
+
+        :raises SectorFileNotFoundError: the index holds no copy.
+        :raises StorageError: no copy could be read (each one's reason is named).
+        """
+        sector = SectorID(self._context.miner, number)
+        copies = self.index.find(sector, file_type)
+        if not copies:
+            raise SectorFileNotFoundError(f"no {file_type.dir_name} copy of {sector} is "
+                                          "indexed")
+        local = {p.id: p for p in self.local_paths}
+        problems = []
+        async with RemoteClient(self._token) as client:
+            for copy in copies:
+                try:
+                    if copy.path_id in local:
+                        path = local[copy.path_id].sector_path(file_type, sector)
+                        data = await trio.to_thread.run_sync(_read_exact, path, start, length)
+                    elif copy.urls:
+                        data = await client.read_range(
+                            f"{copy.urls[0]}/{file_type.dir_name}/{sector.name}", start, length)
+                    else:
+                        problems.append(f"{copy.path_id}: no URL")
+                        continue
+                    return data, copy.path_id
+                except (StorageError, RPCTransportError, OSError) as exc:
+                    problems.append(f"{copy.path_id}: {exc}")
+        raise StorageError(f"no {file_type.dir_name} copy of {sector} could be read: "
+                           + "; ".join(problems))
+
     def piece_url(self, source: str) -> str:
         """Where agents download the staged deal piece ``source``."""
         return f"{self.public_url}/remote/piece/{source}"
 
     # ---------------------------------------------------------------- removal
 
-    async def remove(self, number: int) -> None:
-        """Delete the sector's files on every host that has them, and its staged piece."""
+    async def remove(self, number: int, file_types: FileType = SECTOR_FILES) -> None:
+        """Delete the sector's ``file_types`` files on every host that has them, and (when
+        all of them go) its staged piece."""
         sector_id = SectorID(self._context.miner, number)
         local = {p.id: p for p in self.local_paths}
         async with RemoteClient(self._token) as client:
-            for location in self.index.find(sector_id, SECTOR_FILES):
-                for single in location.file_types.split():
+            for location in self.index.find(sector_id, file_types):
+                for single in (location.file_types & file_types).split():
                     if location.path_id in local:
                         await trio.to_thread.run_sync(local[location.path_id].remove,
                                                       single, sector_id)
@@ -264,13 +310,24 @@ class SectorFiles:
                         await client.delete(f"{location.urls[0]}/{single.dir_name}/"
                                             f"{sector_id.name}")
                     self.index.drop(location.path_id, sector_id, single)
-        if self.staging is not None:
+        if self.staging is not None and file_types == SECTOR_FILES:
             await trio.to_thread.run_sync(self.staging.remove, FileType.PIECE, sector_id)
 
         save_index = self.saver()
 
         def forget(tx: Transaction) -> None:
-            sector_store.drop_blobs(tx, number)
+            if file_types == SECTOR_FILES:
+                sector_store.drop_blobs(tx, number)
             save_index(tx)
 
         await self._context.db.transaction(forget)
+
+
+def _read_exact(path: Path, start: int, length: int) -> bytes:
+    """``length`` bytes at ``start`` of a local file (StorageError when it is shorter)."""
+    with open(path, "rb") as file:
+        file.seek(start)
+        data = file.read(length)
+    if len(data) != length:
+        raise StorageError(f"{path} holds {len(data)} of the {length} bytes at {start}")
+    return data

@@ -55,13 +55,14 @@ def selector_for(phase: Phase, sector: SectorInfo, *,
     A phase that creates files needs room for them (:attr:`Phase.creates`); one that reads
     files needs their holders (:attr:`Phase.reads`), or room to fetch them where Lotus
     allows that.  AddPiece after the first piece writes into the unsealed file in place, so
-    only its holders may run it.
+    only its holders may run it.  Unseal, like Lotus' ``SectorsUnsealPiece``, prefers the
+    holders of the sealed replica and its cache, and may fetch them.
     """
     if phase is Phase.ADD_PIECE and sector.next_piece:
         return ExistingSelector(FileType.UNSEALED, allow_fetch=False)
     if phase in (Phase.ADD_PIECE, Phase.PRECOMMIT1):
         return AllocSelector(phase.creates)
-    if phase is Phase.PRECOMMIT2:
+    if phase in (Phase.PRECOMMIT2, Phase.UNSEAL):
         return ExistingSelector(phase.reads, allow_fetch=True)
     if phase is Phase.COMMIT1:
         return ExistingSelector(phase.reads, allow_fetch=False)

@@ -7,7 +7,9 @@
 - :class:`~.files.SectorFiles`: the storage index, this host's paths, the staging area;
 - :class:`~.window_broker.WindowBroker`: the agents' windows and the scheduler loop;
 - :class:`~.sessions.SessionRegistry`: the agents' sessions and their liveness;
-- :class:`~.driver.PipelineDriver`: the loop that does each sector's next step.
+- :class:`~.driver.PipelineDriver`: the loop that does each sector's next step;
+- :class:`~.unseal_requests.UnsealRequests`: Unseal tasks admin calls ask for, and
+  reading deal pieces back.
 
 Every change is committed to SQLite before it is acknowledged or acted upon; one
 :class:`trio.Lock` (:attr:`~.context.ManagerContext.lock`) serialises the changes, so the
@@ -40,6 +42,7 @@ from sealagent.manager.sessions import Session, SessionRegistry
 from sealagent.manager.staging import file_size, stage_piece
 from sealagent.manager.task_book import TaskBook
 from sealagent.manager.tasks import ReportOutcome
+from sealagent.manager.unseal_requests import UnsealRequests
 from sealagent.manager.window_broker import WindowBroker
 from sealagent.manager.workers import WorkerReport
 from sealagent.proofs.pieces import PieceInfo, check_unpadded_piece_size
@@ -75,6 +78,8 @@ class ManagerService:
                                       self.windows)
         self.driver = PipelineDriver(context, beacon, self.sectors, self.tasks, self.files,
                                      self.agents, proof_checker)
+        self.unseals = UnsealRequests(context, self.sched, self.sectors, self.tasks,
+                                      self.files, self.agents)
 
     # ------------------------------------------------------------- what views read
 
@@ -216,12 +221,15 @@ class ManagerService:
         return await self.sectors.create(build, SectorState.ADD_PIECE, stage)
 
     async def remove_sector(self, number: int) -> None:
-        """Remove a sector: abort its task, then delete its files everywhere."""
+        """Remove a sector: abort its tasks (an Unseal too), then delete its files
+        everywhere."""
         async with self._context.lock:
             task_id = self.sectors.find(number).task_id
             await self.sectors.apply_locked(number, fsm.RemoveRequested())
             if task_id is not None and task_id in self.tasks:
                 await self.tasks.end(self.tasks[task_id], "sector removed", notify=True)
+            for task in self.unseals.open_tasks(number):
+                await self.tasks.end(task, "sector removed", notify=True)
 
     async def abort(self, job_id: str, *, sched: bool) -> dict[str, Any]:
         """``sealing abort``: fail a job (``sched``: only a queued one) found by id prefix."""

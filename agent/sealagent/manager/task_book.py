@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from sealagent.errors import ManagerError
-from sealagent.manager import fsm, pipeline, sector_store, tasks
+from sealagent.manager import fsm, pipeline, sector_store, tasks, unsealing
 from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
 from sealagent.manager.files import SectorFiles
@@ -71,9 +71,12 @@ class TaskBook(Mirror[str, TaskRecord]):
 
     async def withdraw_stale(self) -> None:
         """End the open tasks their sector no longer runs under the configuration in force
-        (a queued C2 once ``[Proving] Snark`` is off); the sector's log says why."""
+        (a queued C2 once ``[Proving] Snark`` is off); the sector's log says why.  Tasks
+        admin calls asked for (Unseal) are outside the sector's flow and stay."""
         policy = self._context.policy
         for task in list(self._rows.values()):
+            if task.phase in unsealing.REQUEST_PHASES:
+                continue
             sector = self._sectors.get(task.sector)
             if sector is None or not fsm.still_expected(sector, task.task_id, task.phase,
                                                         policy):
@@ -108,8 +111,9 @@ class TaskBook(Mirror[str, TaskRecord]):
         """The index changed where these sectors' files are: let their queued tasks read
         where the files are again (selectors read it when a task is queued)."""
         self._files.changed()
-        open_tasks = (self._sectors[n].task_id for n in numbers if n in self._sectors)
-        queued = [t for t in open_tasks if t is not None and t in self._sched.queue]
+        numbers = set(numbers)
+        queued = [t.task_id for t in self._rows.values()
+                  if t.sector in numbers and t.task_id in self._sched.queue]
         if queued:
             self._sched.refresh_locality(queued, self._files.view())
             self._context.sched_wake.set()
@@ -227,18 +231,26 @@ class TaskBook(Mirror[str, TaskRecord]):
         self._context.pipeline_wake.set()
 
     async def queue(self, sector: SectorInfo, phase: Phase,
-                    params: Callable[[Transaction], dict[str, Any]]) -> TaskRecord:
-        """Create the sector's task for ``phase`` with ``params(tx)``. Lock held."""
+                    params: Callable[[Transaction], dict[str, Any]], *,
+                    requested: str | None = None) -> TaskRecord:
+        """Create the sector's task for ``phase`` with ``params(tx)``. Lock held.
+
+        With ``requested`` (why, for the sector's log) the task is an admin call's,
+        outside the sector's state flow: the sector's ``task_id`` stays as it is.
+        """
         now = self._context.clock()
         number = sector.number
 
         def write(tx: Transaction) -> tuple[TaskRecord, SectorInfo]:
             task = tasks.insert_task(tx, number, phase, sector.proof, sector.priority,
                                      params(tx), now)
-            updated = replace(sector, task_id=task.task_id)
-            sector_store.save_sector(tx, updated, now)
+            updated = sector
+            if requested is None:
+                updated = replace(sector, task_id=task.task_id)
+                sector_store.save_sector(tx, updated, now)
+            why = "" if requested is None else f": {requested}"
             sector_store.add_log(tx, number, "TaskQueued",
-                                 f"{phase.label} task {task.task_id} queued", now)
+                                 f"{phase.label} task {task.task_id} queued{why}", now)
             return task, updated
 
         task, updated = await self._context.db.transaction(write)
@@ -322,9 +334,10 @@ class TaskBook(Mirror[str, TaskRecord]):
                       attempt=report.attempt, outcome=str(outcome))
             return outcome
         sector = self._sectors.get(task.sector)
-        event = result_event(task.phase, report)
+        requested = task.phase in unsealing.REQUEST_PHASES
+        event = None if requested else result_event(task.phase, report)
         new, message = None, ""
-        if sector is not None and sector.task_id == task.task_id:
+        if event is not None and sector is not None and sector.task_id == task.task_id:
             new, message = fsm.apply(sector, event, self._context.policy, now)
             message += f" [{hostname(task.worker_id)}]"
 
@@ -335,7 +348,10 @@ class TaskBook(Mirror[str, TaskRecord]):
             for done in report.fetched:
                 sector_store.add_log(tx, task.sector, "FileFetched", fetch_story(
                     task, done, hostname(task.worker_id)), now)
-            if new is not None:
+            if requested:
+                sector_store.add_log(tx, task.sector, *unsealing.result_story(
+                    record, report, hostname(task.worker_id)), now)
+            if new is not None and event is not None:
                 if (isinstance(event, fsm.TaskSucceeded)
                         and isinstance(event.result, Commit1Result)):
                     sector_store.put_blob(tx, new.number, C1_OUTPUT, event.result.c1_output)
@@ -357,7 +373,7 @@ class TaskBook(Mirror[str, TaskRecord]):
                                        record.finished_at - record.started_at,
                                        record.finished_at)
         _log.info("task finished", sector=task.sector, task=task.task_id, ok=report.ok,
-                  error=report.error, kind=event.name)
+                  error=report.error, kind=event.name if event is not None else "request")
         self._context.pipeline_wake.set()
         return ReportOutcome.ACCEPTED
 

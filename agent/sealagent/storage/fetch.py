@@ -175,6 +175,23 @@ class RemoteClient(BearerClient):
             raise StorageError(f"bad delete answer from {url}: {response.text[:200]!r}")
         return [str(r) for r in removed]
 
+    async def read_range(self, url: str, start: int, length: int) -> bytes:
+        """Bytes ``[start, start + length)`` of the sector file at ``url`` (a Range read).
+
+        :raises StorageError: the holder answered fewer bytes (the file is shorter).
+        """
+        if length <= 0:
+            return b""
+        headers = {"Range": f"bytes={start}-{start + length - 1}"}
+        async with self._request("GET", url, headers=headers) as response, \
+                _body(url, response) as chunks:
+            data = b"".join([chunk async for chunk in chunks])
+        if response.status_code != 206:
+            data = data[start:start + length]
+        if len(data) != length:
+            raise StorageError(f"{url} holds {len(data)} of the {length} bytes at {start}")
+        return data
+
     async def fetch(self, url: str, dest: str | Path, *,
                     progress: ProgressCallback | None = None) -> int:
         """Download ``url`` to ``dest`` (a file or a directory); returns bytes received."""

@@ -36,7 +36,7 @@ from sealagent.errors import (
     SealAgentError,
     SectorFileNotFoundError,
 )
-from sealagent.phases import Phase, PhaseRequest
+from sealagent.phases import Phase, PhaseRequest, UnsealRequest
 from sealagent.protocol import Assignment, ErrorCode, FetchDone, Report, SectorFile
 from sealagent.worker.execute import Executor
 from sealagent.worker.journal import TaskJournal
@@ -44,6 +44,7 @@ from sealagent.worker.link import ManagerLink
 from sealagent.worker.local_storage import LocalStorage
 from sealagent.worker.prepare import Prepared, Preparer
 from sealagent.worker.reporter import Reporter
+from sealagent.worker.unseal_output import write_unsealed
 
 _log = structlog.get_logger(__name__)
 
@@ -161,6 +162,10 @@ class TaskFlow:
                                                   held.dropped)
                 await self._tell(assignment, "running")
                 outcome = await self.executor.execute(assignment, request, need)
+                if isinstance(request, UnsealRequest):
+                    await trio.to_thread.run_sync(
+                        write_unsealed, Path(request.output), Path(request.paths.unsealed),
+                        assignment.proof.sector_size)
             _log.info("phase finished", backend=outcome.backend, wall_s=round(outcome.wall_s, 3))
             return Report(assignment.task_id, assignment.attempt, True, outcome.result.to_json())
         except PhaseCancelledError as exc:
@@ -178,7 +183,13 @@ class TaskFlow:
 
     async def _request(self, assignment: Assignment, prepared: Prepared,
                        stack: contextlib.AsyncExitStack) -> PhaseRequest:
-        """The phase request; an AddPiece's deal piece is downloaded first."""
+        """The phase request; an AddPiece's deal piece is downloaded first, an Unseal's
+        output goes to a scratch file (:mod:`~sealagent.worker.unseal_output`)."""
+        if assignment.phase is Phase.UNSEAL:
+            output = self.work_dir / f"unseal-{assignment.key}"
+            stack.callback(lambda: output.unlink(missing_ok=True))
+            params = {**assignment.params, "output": str(output)}
+            return dataclasses.replace(assignment, params=params).request(prepared.paths)
         if assignment.phase is not Phase.ADD_PIECE or "piece_url" not in assignment.params:
             return assignment.request(prepared.paths)
         params = dict(assignment.params)

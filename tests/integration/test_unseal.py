@@ -1,0 +1,141 @@
+"""Unsealing a deal sector back to the exact piece bytes, on a real manager and agents.
+
+Agent ``box`` seals a 2 KiB deal sector (a 1016-byte piece of random bytes, followed by a
+zero filler) to Proving; it does not run Unseal.  Its unsealed copy is dropped.  An Unseal
+then waits, saying that no agent runs it, until agent ``reader`` (``--unseal``, no
+sealed files) connects: it fetches the sealed replica and cache, unseals, and
+``pieces get`` hands back exactly the original bytes.  A second get reads the stored
+copy; an unknown CID and a corrupted unsealed copy fail clearly, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import trio
+
+from sealagent.manager.server import serve_manager
+from sealagent.phases import Phase
+from sealagent.proofs.pieces import generate_piece_commitment
+from sealagent.storage.paths import RepoStorage
+from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.vocab.tasks import TaskType
+from sealagent.worker.agent import Agent, run_agent
+from sealagent.worker.config import ALWAYS_ON
+from tests.integration.agent_harness import (
+    AP_PC1,
+    PC2_COMMIT,
+    ManagerProbe,
+    agent_config,
+    cli,
+    manager_env,
+    manager_repo,
+    run_cli,
+)
+
+PIECE_SIZE = 1016
+"""Half the sector's 2032 bytes: a zero filler piece follows it."""
+
+
+def sector_file(repo: Path, file_type: FileType, number: int) -> Path | None:
+    """Where an agent stores one file of the sector, if it has it."""
+    sector = SectorID(1000, number)
+    for path in RepoStorage(repo).open_all():
+        if path.has(file_type, sector):
+            return path.sector_path(file_type, sector)
+    return None
+
+
+async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: Path) -> None:
+    data = os.urandom(PIECE_SIZE)
+    piece_file = tmp_path / "piece.bin"
+    piece_file.write_bytes(data)
+    cid = generate_piece_commitment(data, PIECE_SIZE).cid
+    other_cid = generate_piece_commitment(os.urandom(PIECE_SIZE), PIECE_SIZE).cid
+    repo = manager_repo(tmp_path / "miner")
+    env = manager_env(repo)
+    got, again, corrupt_out = tmp_path / "got.bin", tmp_path / "again.bin", tmp_path / "bad.bin"
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(functools.partial(serve_manager, repo))
+        async with ManagerProbe.open(running, repo) as probe:
+            box: Agent = await nursery.start(functools.partial(
+                run_agent, agent_config(repo.api_info(), tmp_path / "box", "box",
+                                        AP_PC1 | PC2_COMMIT)))
+            added = await cli(["sectors", "add-piece", str(piece_file)], env)
+            await probe.wait(lambda: probe.all_proving(1), 120, "the deal sector in Proving")
+            listed = json.loads(await cli(["pieces", "list", "--json"], env))
+            dropped = await cli(["sectors", "drop-unsealed", "0"], env)
+            box_unsealed = sector_file(tmp_path / "box", FileType.UNSEALED, 0)
+            queued = json.loads(await cli(["sectors", "unseal", "0", "--no-wait", "--json"],
+                                          env))
+            sector_task = (await probe.client.call("Sectors.Status", [0]))["task"]
+
+            reader: Agent = await nursery.start(functools.partial(
+                run_agent, agent_config(repo.api_info(), tmp_path / "reader", "reader",
+                                        ALWAYS_ON | {TaskType.UNSEAL})))
+            first = await run_cli(["pieces", "get", cid, "-o", str(got)], env)
+            second = await run_cli(["pieces", "get", cid, "-o", str(again), "--json"], env)
+            unknown = await run_cli(["pieces", "get", other_cid, "-o", str(corrupt_out)], env)
+
+            unsealed = sector_file(tmp_path / "reader", FileType.UNSEALED, 0)
+            assert unsealed is not None
+            with unsealed.open("r+b") as f:
+                f.seek(300)
+                byte = f.read(1)
+                f.seek(300)
+                f.write(bytes([byte[0] ^ 0x01]))
+            corrupt = await run_cli(["pieces", "get", cid, "-o", str(corrupt_out)], env)
+            status = await probe.client.call("Sectors.Status", [0, True])
+            tasks = await probe.tasks(0)
+        for agent in (box, reader):
+            agent.stop()
+            await agent.finished.wait()
+        running.stop()
+        nursery.cancel_scope.cancel()
+
+    assert f"Piece {cid}" in added
+    assert listed == [{"cid": cid, "sector": 0, "index": 0, "offset": 0, "padded_size": 1024,
+                       "size": PIECE_SIZE, "state": "Proving", "unsealed": True}]
+    assert "unsealed copy dropped from" in dropped and box_unsealed is None
+
+    # no agent runs Unseal yet: the request waits and says so; the sector's own task
+    # slot is untouched
+    assert queued["status"] == "queued" and queued["task"]["short"] == "UNS"
+    assert "no connected agent runs Unseal" in queued["waiting"]
+    assert sector_task is None
+
+    code, out, err = first
+    assert code == 0, err
+    assert got.read_bytes() == data
+    assert "CommP checked" in out and "unsealed now" in out
+    assert "has no unsealed copy: unsealing it" in err
+
+    code, out, err = second
+    assert code == 0, err
+    answer = json.loads(out)
+    assert again.read_bytes() == data and answer["unsealed_now"] is False
+    unseal_tasks = [t for t in tasks if t.phase is Phase.UNSEAL]
+    assert len(unseal_tasks) == 1 and unseal_tasks[0].state.is_final
+
+    assert unknown[0] == 1 and f"no sector holds a deal piece with CID {other_cid}" in unknown[2]
+
+    code, out, err = corrupt
+    assert code == 1
+    assert "CommP check failed" in err and f"not {cid}" in err
+    assert not corrupt_out.exists()
+    assert not any(p.name.endswith(".part") for p in tmp_path.iterdir())
+
+    # the unseal ran on reader, which fetched the sealed replica and cache; the sector
+    # stayed in Proving and its log tells the story
+    assert status["state"] == "Proving" and status["task"] is None
+    kinds = [entry["kind"] for entry in status["log"]]
+    assert "UnsealedDropped" in kinds
+    story = next(e["message"] for e in status["log"] if e["kind"] == "Unsealed")
+    assert "done on reader in " in story and "2032 bytes unsealed" in story
+    fetched = [e["message"] for e in status["log"] if e["kind"] == "FileFetched"
+               and "Unseal task" in e["message"]]
+    assert any(m.startswith("sealed fetched") for m in fetched)
+    assert any(m.startswith("cache fetched") for m in fetched)
