@@ -3,9 +3,10 @@
 Agent ``box`` seals a 2 KiB deal sector (a 1016-byte piece of random bytes, followed by a
 zero filler) to Proving; it does not run Unseal.  Its unsealed copy is dropped.  An Unseal
 then waits, saying that no agent runs it, until agent ``reader`` (``--unseal``, no
-sealed files) connects: it fetches the sealed replica and cache, unseals, and
-``pieces get`` hands back exactly the original bytes.  A second get reads the stored
-copy; an unknown CID and a corrupted unsealed copy fail clearly, and nothing is written.
+sealed files) connects: it fetches the sealed replica and cache and unseals, and
+``pieces get`` reads the stored copy.  Once that copy is dropped too, ``pieces get``
+unseals again by itself; both hand back exactly the original bytes.  An unknown CID and a
+corrupted unsealed copy fail clearly, and nothing is written.
 """
 
 from __future__ import annotations
@@ -76,8 +77,10 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
             reader: Agent = await nursery.start(functools.partial(
                 run_agent, agent_config(repo.api_info(), tmp_path / "reader", "reader",
                                         ALWAYS_ON | {TaskType.UNSEAL})))
-            first = await run_cli(["pieces", "get", cid, "-o", str(got)], env)
-            second = await run_cli(["pieces", "get", cid, "-o", str(again), "--json"], env)
+            waited = await run_cli(["sectors", "unseal", "0"], env)
+            stored = await run_cli(["pieces", "get", cid, "-o", str(again), "--json"], env)
+            await cli(["sectors", "drop-unsealed", "0"], env)
+            fresh = await run_cli(["pieces", "get", cid, "-o", str(got)], env)
             unknown = await run_cli(["pieces", "get", other_cid, "-o", str(corrupt_out)], env)
 
             unsealed = sector_file(tmp_path / "reader", FileType.UNSEALED, 0)
@@ -107,18 +110,22 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
     assert "no connected agent runs Unseal" in queued["waiting"]
     assert sector_task is None
 
-    code, out, err = first
+    code, out, err = waited
+    assert code == 0, err
+    assert out.startswith("sector 0: unsealed copy in ")
+
+    code, out, err = stored
+    assert code == 0, err
+    answer = json.loads(out)
+    assert again.read_bytes() == data and answer["unsealed_now"] is False
+
+    code, out, err = fresh
     assert code == 0, err
     assert got.read_bytes() == data
     assert "CommP checked" in out and "unsealed now" in out
     assert "has no unsealed copy: unsealing it" in err
-
-    code, out, err = second
-    assert code == 0, err
-    answer = json.loads(out)
-    assert again.read_bytes() == data and answer["unsealed_now"] is False
     unseal_tasks = [t for t in tasks if t.phase is Phase.UNSEAL]
-    assert len(unseal_tasks) == 1 and unseal_tasks[0].state.is_final
+    assert [t.state.is_final for t in unseal_tasks] == [True, True]
 
     assert unknown[0] == 1 and f"no sector holds a deal piece with CID {other_cid}" in unknown[2]
 
