@@ -87,6 +87,21 @@ async def test_range_requests(host: Host) -> None:
             assert refused.headers["content-range"] == f"bytes */{size}"
 
 
+async def test_read_range(host: Host) -> None:
+    size = len(SEALED)
+    url = host.file_url("sealed")
+    async with RemoteClient(ADMIN) as client:
+        for start, length in [(0, 1), (10, 1000), (size - 7, 7), (1 << 20, 2 << 20)]:
+            assert await client.read_range(url, start, length) == SEALED[start:start + length]
+        assert await client.read_range(url, 5, 0) == b""
+        with pytest.raises(StorageError, match=f"holds 7 of the 8 bytes at {size - 7}"):
+            await client.read_range(url, size - 7, 8)
+        with pytest.raises(StorageError, match="416"):
+            await client.read_range(url, size, 1)
+        with pytest.raises(SectorFileNotFoundError):
+            await client.read_range(host.file_url("unsealed"), 0, 1)
+
+
 async def test_stat_and_delete(host: Host) -> None:
     async with RemoteClient(ADMIN) as client:
         sealed = await client.stat(host.file_url("sealed"))
