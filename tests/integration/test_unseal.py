@@ -133,7 +133,7 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
     assert code == 1
     assert "CommP check failed" in err and f"not {cid}" in err
     assert not corrupt_out.exists()
-    assert not any(p.name.endswith(".part") for p in tmp_path.iterdir())
+    assert not any(p.name.endswith(".part") for p in await trio.Path(tmp_path).iterdir())
 
     # the unseal ran on reader, which fetched the sealed replica and cache; the sector
     # stayed in Proving and its log tells the story
