@@ -36,18 +36,10 @@ from tests.integration.agent_harness import (
     manager_repo,
     run_cli,
 )
+from tests.integration.test_sector_check import sector_file
 
 PIECE_SIZE = 1016
 """Half the sector's 2032 bytes: a zero filler piece follows it."""
-
-
-def sector_file(repo: Path, file_type: FileType, number: int) -> Path | None:
-    """Where an agent stores one file of the sector, if it has it."""
-    sector = SectorID(1000, number)
-    for path in RepoStorage(repo).open_all():
-        if path.has(file_type, sector):
-            return path.sector_path(file_type, sector)
-    return None
 
 
 async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: Path) -> None:
@@ -69,7 +61,8 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
             await probe.wait(lambda: probe.all_proving(1), 120, "the deal sector in Proving")
             listed = json.loads(await cli(["pieces", "list", "--json"], env))
             dropped = await cli(["sectors", "drop-unsealed", "0"], env)
-            box_unsealed = sector_file(tmp_path / "box", FileType.UNSEALED, 0)
+            box_unsealed = any(p.has(FileType.UNSEALED, SectorID(1000, 0))
+                               for p in RepoStorage(tmp_path / "box").open_all())
             queued = json.loads(await cli(["sectors", "unseal", "0", "--no-wait", "--json"],
                                           env))
             sector_task = (await probe.client.call("Sectors.Status", [0]))["task"]
@@ -84,7 +77,6 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
             unknown = await run_cli(["pieces", "get", other_cid, "-o", str(corrupt_out)], env)
 
             unsealed = sector_file(tmp_path / "reader", FileType.UNSEALED, 0)
-            assert unsealed is not None
             with unsealed.open("r+b") as f:
                 f.seek(300)
                 byte = f.read(1)
@@ -102,7 +94,7 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
     assert f"Piece {cid}" in added
     assert listed == [{"cid": cid, "sector": 0, "index": 0, "offset": 0, "padded_size": 1024,
                        "size": PIECE_SIZE, "state": "Proving", "unsealed": True}]
-    assert "unsealed copy dropped from" in dropped and box_unsealed is None
+    assert "unsealed copy dropped from" in dropped and not box_unsealed
 
     # no agent runs Unseal yet: the request waits and says so; the sector's own task
     # slot is untouched
