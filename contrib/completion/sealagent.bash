@@ -5,7 +5,7 @@
 _sealagent_spec() {
     case "$1" in
         "")
-            subs='plugins bench proofs params miner sectors sealing storage auth run info tasks devnet resources'
+            subs='plugins bench proofs params miner sectors pieces sealing storage auth run info tasks devnet resources'
             opts='-h --help --version'
             valopts=''
             posact='' ;;
@@ -65,7 +65,7 @@ _sealagent_spec() {
             valopts='--repo --timeout --listen --log-level'
             posact='' ;;
         sectors)
-            subs='pledge add-piece list status check remove'
+            subs='pledge add-piece list status check remove unseal drop-unsealed'
             opts='-h --help'
             valopts=''
             posact='' ;;
@@ -98,6 +98,31 @@ _sealagent_spec() {
             subs=''
             opts='-h --help --repo --timeout --really-do-it'
             valopts='--repo --timeout'
+            posact='' ;;
+        'sectors unseal')
+            subs=''
+            opts='-h --help --repo --timeout --no-wait --json'
+            valopts='--repo --timeout'
+            posact='' ;;
+        'sectors drop-unsealed')
+            subs=''
+            opts='-h --help --repo --timeout'
+            valopts='--repo --timeout'
+            posact='' ;;
+        pieces)
+            subs='list get'
+            opts='-h --help'
+            valopts=''
+            posact='' ;;
+        'pieces list')
+            subs=''
+            opts='-h --help --repo --timeout --json'
+            valopts='--repo --timeout'
+            posact='' ;;
+        'pieces get')
+            subs=''
+            opts='-h --help --repo --timeout -o --output --no-unseal --json'
+            valopts='--repo --timeout -o --output'
             posact='' ;;
         sealing)
             subs='workers jobs sched-diag abort'
@@ -227,6 +252,12 @@ _sealagent_value() {
         'sectors status|--repo') echo @dir ;;
         'sectors check|--repo') echo @dir ;;
         'sectors remove|--repo') echo @dir ;;
+        'sectors unseal|--repo') echo @dir ;;
+        'sectors drop-unsealed|--repo') echo @dir ;;
+        'pieces list|--repo') echo @dir ;;
+        'pieces get|--repo') echo @dir ;;
+        'pieces get|-o') echo @file ;;
+        'pieces get|--output') echo @file ;;
         'sealing workers|--repo') echo @dir ;;
         'sealing jobs|--repo') echo @dir ;;
         'sealing sched-diag|--repo') echo @dir ;;
