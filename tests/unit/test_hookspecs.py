@@ -124,7 +124,7 @@ def test_phases_name_the_sector_files_they_read_and_create() -> None:
         Phase.PRECOMMIT2: (sealed, FileType(0)),
         Phase.COMMIT1: (sealed, FileType(0)),
         Phase.COMMIT2: (FileType(0), FileType(0)),
-        Phase.UNSEAL: (sealed, FileType(0)),
+        Phase.UNSEAL: (sealed, FileType.UNSEALED),
         Phase.FINALIZE: (FileType.CACHE, FileType(0)),
     }
 
