@@ -4,7 +4,8 @@ Agent ``box`` seals a 2 KiB deal sector (a 1016-byte piece of random bytes, foll
 zero filler) to Proving; it does not run Unseal.  Its unsealed copy is dropped.  An Unseal
 then waits, saying that no agent runs it, until agent ``reader`` (``--unseal``, no
 sealed files) connects: it fetches the sealed replica and cache and unseals, and
-``pieces get`` reads the stored copy.  Once that copy is dropped too, ``pieces get``
+``pieces get`` (from another directory, with only ``MINER_API_INFO``) reads the stored
+copy.  Once that copy is dropped too, ``pieces get``
 unseals again by itself; both hand back exactly the original bytes.  An unknown CID and a
 corrupted unsealed copy fail clearly, and nothing is written.
 """
@@ -36,6 +37,7 @@ from tests.integration.agent_harness import (
     manager_repo,
     run_cli,
 )
+from tests.integration.test_admin_remote import remote_cli
 from tests.integration.test_sector_check import sector_file
 
 PIECE_SIZE = 1016
@@ -71,7 +73,10 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
                 run_agent, agent_config(repo.api_info(), tmp_path / "reader", "reader",
                                         ALWAYS_ON | {TaskType.UNSEAL})))
             waited = await run_cli(["sectors", "unseal", "0"], env)
-            stored = await run_cli(["pieces", "get", cid, "-o", str(again), "--json"], env)
+            elsewhere = tmp_path / "elsewhere"
+            elsewhere.mkdir()
+            stored = await remote_cli(["pieces", "get", cid, "-o", str(again), "--json"],
+                                      elsewhere, str(repo.api_info()))
             await cli(["sectors", "drop-unsealed", "0"], env)
             fresh = await run_cli(["pieces", "get", cid, "-o", str(got)], env)
             unknown = await run_cli(["pieces", "get", other_cid, "-o", str(corrupt_out)], env)

@@ -67,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "agent that can reach the sealed replica and its cache (fetching them "
                     "as needed; agents run it with --unseal, the manager's own with "
                     "[Storage] AllowUnseal).  Nothing is done when an unsealed copy is "
-                    "stored.  Waits until the copy is there, saying what it waits for.")
+                    "stored.  Waits until the copy is there, saying what it waits for "
+                    "(Ctrl-C stops waiting; the task stays queued).  A failed Unseal is "
+                    "not retried by itself: run the command again.")
     unseal.add_argument("number", type=int, help="the sector number")
     unseal.add_argument("--no-wait", action="store_true",
                         help="return once the Unseal task is queued")
