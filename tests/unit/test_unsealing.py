@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from sealagent.errors import ManagerError, StorageError
+from sealagent.manager.config import ManagerConfig
 from sealagent.manager.fsm import SectorInfo, SectorPiece, SectorState
+from sealagent.manager.local_agent import local_task_types
 from sealagent.manager.tasks import TaskRecord, TaskState
 from sealagent.manager.unsealing import (
     READ_LIMIT,
@@ -27,6 +30,7 @@ from sealagent.protocol import Report, SectorFile
 from sealagent.storage.layout import fetch_temp_path
 from sealagent.vocab.registry import resolve_proof
 from sealagent.vocab.sectors import FileType
+from sealagent.vocab.tasks import TaskType
 from sealagent.worker.unseal_output import write_unsealed
 
 PROOF = resolve_proof("StackedDrg2KiBV1_1")
@@ -149,3 +153,11 @@ def test_write_unsealed_refuses_more_than_a_sector(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="more than a 2048-byte sector"):
         write_unsealed(unpadded, unsealed, 2048)
     assert not unsealed.exists() and not fetch_temp_path(unsealed).exists()
+
+
+def test_allow_unseal_decides_whether_the_managers_own_agent_unseals() -> None:
+    config = ManagerConfig()
+    assert TaskType.UNSEAL in local_task_types(config)
+    off = replace(config, storage=replace(config.storage, allow_unseal=False))
+    assert TaskType.UNSEAL not in local_task_types(off)
+    assert TaskType.FINALIZE in local_task_types(off)
