@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import socket
+import ssl
 import struct
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from sealagent.rpc.client import RPCClient, call_sync, open_rpc_client
 from sealagent.rpc.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Dispatcher, MethodRegistry
 from sealagent.web.asgi import Receive, Scope, Send
 from sealagent.web.auth import create_token, format_api_info, jwt_verifier
+from sealagent.web.client import tls_context
 
 SECRET = b"k" * 32
 ADMIN = create_token(SECRET, ["read", "write", "sign", "admin"])
@@ -278,3 +280,9 @@ async def test_unserialisable_params_are_rpc_errors(client: RPCClient) -> None:
         await client.call("Test.Add", [float("nan"), 1])
     with pytest.raises(RPCError, match="cannot be sent as JSON"):
         await client.call("Test.Add", [object(), 1])
+
+
+def test_clients_share_one_tls_context_that_checks_certificates() -> None:
+    context = tls_context()
+    assert context is tls_context()
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname

@@ -9,6 +9,8 @@ generators unfinished).  :class:`~sealagent.rpc.client.RPCClient` and
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Final, Self
@@ -18,6 +20,13 @@ import trio
 
 CONNECT_TIMEOUT: Final = 10.0
 """Seconds to open a connection (and to close the client's connections)."""
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certificate checks on), built once per process: loading
+    the CA bundle takes tens of milliseconds, and clients are made per call."""
+    return httpx.create_ssl_context()
 
 
 class BearerClient:
@@ -33,7 +42,7 @@ class BearerClient:
         """
         sent = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
-            transport=transport, headers={**sent, **(headers or {})},
+            transport=transport, headers={**sent, **(headers or {})}, verify=tls_context(),
             timeout=httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT))
 
     async def __aenter__(self) -> Self:
