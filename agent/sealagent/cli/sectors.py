@@ -255,8 +255,9 @@ def wait_unsealed(args: argparse.Namespace, number: int, *, quiet: bool = False
         status = manager_call(args, "Sectors.UnsealStatus", [number])
     if status["status"] != "unsealed":
         task = status.get("task") or {}
-        raise ManagerError(f"sector {number} was not unsealed: "
-                           f"{task.get('error') or 'its Unseal task did not finish'}")
+        why = task.get("error") or (f"Unseal task {task.get('task_id')} ended "
+                                    f"({task.get('state')}) but no unsealed copy is stored")
+        raise ManagerError(f"sector {number} was not unsealed: {why}")
     return dict(status)
 
 
