@@ -554,7 +554,7 @@ class TreeLayout:
             groups: list[bytes] = []
             position = index % self.leaves_per_tree
             if leaves is not None and self.level_cache:
-                groups = self._segment_groups(leaves, index, read)
+                groups = self._segment_groups(leaves, index, read, path)
             leaf = (groups[0][position % self.shape.base * NODE_BYTES:][:NODE_BYTES] if groups
                     else read(0, position, 1))
             for row in range(len(groups), self.height):
@@ -568,7 +568,7 @@ class TreeLayout:
         return self._with_compound_levels(leaf, tuple(base_path), index // self.leaves_per_tree)
 
     def _segment_groups(
-        self, leaves: Nodes, index: int, read: Callable[[int, int, int], bytes]
+        self, leaves: Nodes, index: int, read: Callable[[int, int, int], bytes], path: Path
     ) -> list[bytes]:
         """The sibling groups of ``index`` in the rows a level-cache file lacks, rebuilt.
 
@@ -579,9 +579,10 @@ class TreeLayout:
         span = arity**top
         start = index // span * span
         rows = tree_rows(np.ascontiguousarray(leaves[start : start + span]), arity, self.hasher)
-        if rows[top].tobytes() != read(top, start % self.leaves_per_tree // span, 1):
-            raise CorruptDataError(f"leaves {start}..{start + span - 1} do not hash to the "
-                                   f"cached row of {self.store_id}")
+        cached = start % self.leaves_per_tree // span
+        if rows[top].tobytes() != read(top, cached, 1):
+            raise CorruptDataError(f"leaves {start}..{start + span - 1} do not hash to node "
+                                   f"{cached} of row {top} kept in {path}")
         local = index - start
         return [rows[row][local // arity**(row + 1) * arity:][:arity].tobytes()
                 for row in range(top)]

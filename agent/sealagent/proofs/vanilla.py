@@ -258,7 +258,7 @@ class SealedTrees:
         )
 
 
-def _require(condition: bool, reason: str) -> None:
+def require(condition: bool, reason: str) -> None:
     """Raise VerificationError with ``reason`` unless ``condition``."""
     if not condition:
         raise VerificationError(reason)
@@ -273,16 +273,16 @@ def tree_arities(registered_proof: RegisteredSealProof) -> tuple[tuple[int, ...]
     return arities, kind
 
 
-def _check_shape(proof: MerkleProof, what: str, index: int, hasher: TreeHasher,
-                 arities: tuple[int, ...], kind: str) -> None:
+def check_opening_shape(proof: MerkleProof, what: str, index: int, hasher: TreeHasher,
+                        arities: tuple[int, ...], kind: str) -> None:
     """An inclusion proof's hasher, variant, arities and proven leaf (not yet its hashes)."""
-    _require(proof.hasher is hasher, f"{what}: wrong hash function")
-    _require(proof.kind == kind, f"{what}: a {proof.kind} proof where {kind} is expected")
-    _require(proof.arities == arities,
+    require(proof.hasher is hasher, f"{what}: wrong hash function")
+    require(proof.kind == kind, f"{what}: a {proof.kind} proof where {kind} is expected")
+    require(proof.arities == arities,
              f"{what}: path arities {proof.arities}, expected {arities}")
-    _require(all(0 <= el.index < el.arity for el in proof.path),
+    require(all(0 <= el.index < el.arity for el in proof.path),
              f"{what}: a path index is outside its group")
-    _require(proof.proves_index(index), f"{what}: proves leaf {proof.leaf_index()}, not {index}")
+    require(proof.proves_index(index), f"{what}: proves leaf {proof.leaf_index()}, not {index}")
 
 
 def _column_hash(column: Column, what: str) -> bytes:
@@ -296,11 +296,11 @@ def _column_hash(column: Column, what: str) -> bytes:
 def _check_label(proof: LabelingProof, what: str, layer: int, challenge: int,
                  expected_parents: tuple[bytes, ...], replica_id: bytes) -> bytes:
     """A labeling proof: its coordinates, its parents (from the columns); returns the label."""
-    _require(proof.layer_index == layer, f"{what}: layer {proof.layer_index}, expected {layer}")
-    _require(proof.node == challenge, f"{what}: node {proof.node}, expected {challenge}")
-    _require(len(proof.parents) == TOTAL_PARENTS,
+    require(proof.layer_index == layer, f"{what}: layer {proof.layer_index}, expected {layer}")
+    require(proof.node == challenge, f"{what}: node {proof.node}, expected {challenge}")
+    require(len(proof.parents) == TOTAL_PARENTS,
              f"{what}: {len(proof.parents)} parents, expected {TOTAL_PARENTS}")
-    _require(proof.parents == expected_parents,
+    require(proof.parents == expected_parents,
              f"{what}: parent labels differ from the opened parent columns")
     return proof.create_label(replica_id)
 
@@ -310,26 +310,26 @@ def _check_columns(proof: VanillaProof, challenge: int, parents: Sequence[int],
     """The 15 column openings and the replica opening: indexes, leaves, paths, roots."""
     layers = registered_proof.layers
     arities, kind = tree_arities(registered_proof)
-    _require(len(proof.drg_parents) == BASE_DEGREE and len(proof.exp_parents) == EXP_DEGREE,
+    require(len(proof.drg_parents) == BASE_DEGREE and len(proof.exp_parents) == EXP_DEGREE,
              "replica column proofs must open 6 DRG and 8 expander parents")
     columns = (proof.c_x, *proof.drg_parents, *proof.exp_parents)
     names = ["c_x", *(f"parent column {i}" for i in range(len(columns) - 1))]
     for col, name, node in zip(columns, names, (challenge, *parents), strict=True):
-        _require(col.column.index == node,
+        require(col.column.index == node,
                  f"{name}: column of node {col.column.index}, expected {node}")
-        _require(len(col.column.rows) == layers,
+        require(len(col.column.rows) == layers,
                  f"{name}: {len(col.column.rows)} rows, expected {layers}")
-        _check_shape(col.inclusion_proof, name, node, POSEIDON_HASHER, arities, kind)
-    _check_shape(proof.comm_r_last_proof, "comm_r_last proof", challenge, POSEIDON_HASHER,
+        check_opening_shape(col.inclusion_proof, name, node, POSEIDON_HASHER, arities, kind)
+    check_opening_shape(proof.comm_r_last_proof, "comm_r_last proof", challenge, POSEIDON_HASHER,
                  arities, kind)
     for col, name in zip(columns, names, strict=True):
-        _require(col.inclusion_proof.leaf == _column_hash(col.column, name),
+        require(col.inclusion_proof.leaf == _column_hash(col.column, name),
                  f"{name}: leaf is not the column hash")
     openings = [col.inclusion_proof for col in columns] + [proof.comm_r_last_proof]
     for opening, name in zip(openings, [*names, "comm_r_last proof"], strict=True):
-        _require(opening.verify(), f"{name}: the path does not hash to its root")
+        require(opening.verify(), f"{name}: the path does not hash to its root")
         if opening is not proof.comm_r_last_proof:
-            _require(opening.root == proof.comm_c, f"{name}: root differs from comm_c")
+            require(opening.root == proof.comm_c, f"{name}: root differs from comm_c")
 
 
 def verify_vanilla_proof(
@@ -351,26 +351,26 @@ def verify_vanilla_proof(
     graph parents of ``c``.
     """
     layers, nodes = registered_proof.layers, registered_proof.nodes
-    _require(0 < challenge < nodes, f"challenge {challenge} is not in [1, {nodes - 1}]")
+    require(0 < challenge < nodes, f"challenge {challenge} is not in [1, {nodes - 1}]")
     comm_c, comm_r_last = proof.comm_c, proof.comm_r_last
-    _require(_canonical(comm_c, comm_r_last)
+    require(canonical_domains(comm_c, comm_r_last)
              and poseidon_hash([comm_c, comm_r_last]) == comm_r,
              "comm_r is not H(comm_c, comm_r_last) of the opened trees")
 
-    _check_shape(proof.comm_d_proofs, "comm_d proof", challenge, SHA256_HASHER,
+    check_opening_shape(proof.comm_d_proofs, "comm_d proof", challenge, SHA256_HASHER,
                  (2,) * tree_height(nodes, 2), "Single")
-    _require(proof.comm_d_proofs.verify(), "comm_d proof: the path does not hash to its root")
-    _require(proof.comm_d_proofs.root == comm_d, "comm_d proof: root differs from comm_d")
+    require(proof.comm_d_proofs.verify(), "comm_d proof: the path does not hash to its root")
+    require(proof.comm_d_proofs.root == comm_d, "comm_d proof: root differs from comm_d")
     _check_columns(proof, challenge, parents_of(challenge), registered_proof)
 
-    _require(len(proof.labeling_proofs) == layers,
+    require(len(proof.labeling_proofs) == layers,
              f"{len(proof.labeling_proofs)} labeling proofs, expected {layers}")
     drg = [p.column for p in proof.drg_parents]
     exp = [p.column for p in proof.exp_parents]
     for layer, labeling in enumerate(proof.labeling_proofs, start=1):
         label = _check_label(labeling, f"labeling proof {layer}", layer, challenge,
                              layer_parent_labels(drg, exp, layer), replica_id)
-        _require(label == proof.c_x.column.rows[layer - 1],
+        require(label == proof.c_x.column.rows[layer - 1],
                  f"labeling proof {layer}: label differs from c_x row {layer}")
 
     key = _check_label(proof.encoding_proof, "encoding proof", layers, challenge,
@@ -379,11 +379,11 @@ def verify_vanilla_proof(
         encoded = fr_to_bytes(fr_from_bytes(key) + fr_from_bytes(proof.comm_d_proofs.leaf))
     except InvalidInputError as exc:
         raise VerificationError(f"encoding proof: {exc}") from None
-    _require(encoded == proof.comm_r_last_proof.leaf,
+    require(encoded == proof.comm_r_last_proof.leaf,
              "encoding proof: key + data leaf differs from the replica leaf")
 
 
-def _canonical(*values: bytes) -> bool:
+def canonical_domains(*values: bytes) -> bool:
     """Whether every value is a canonical field element."""
     try:
         for value in values:
