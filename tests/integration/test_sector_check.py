@@ -1,8 +1,10 @@
-"""``sectors check`` and ``storage find`` on a sector sealed by a real agent.
+"""``sectors check [--slow]`` and ``storage find`` on a sector sealed by a real agent.
 
 A manager and one agent on loopback seal a 2 KiB sector to Proving; the CLI then finds
-its files on the agent and checks them over the agent's ``/remote``.  A sealed file cut
-short, then a cache deleted behind the index's back, make the check fail with the reason.
+its files on the agent and checks them over the agent's ``/remote``; ``--slow`` has the
+agent answer fresh challenges from its files and the manager verify them.  One flipped
+byte of the sealed file passes the fast check but fails ``--slow`` with the reason; a
+sealed file cut short, then a cache deleted behind the index's back, fail the fast check.
 """
 
 from __future__ import annotations
@@ -54,8 +56,14 @@ async def test_check_and_find_a_proving_sector(tmp_path: Path) -> None:
             good = await cli(["sectors", "check", "0"], env)
             every = await cli(["sectors", "check"], env)
             answer = await probe.client.call("Sectors.Check", [0])
+            slow = await cli(["sectors", "check", "0", "--slow"], env)
+            slow_json = json.loads(await cli(["sectors", "check", "--slow", "--json"], env))
 
             sealed = sector_file(tmp_path / "box", FileType.SEALED, 0)
+            flip_byte(sealed, 1234)
+            fast_after_flip = await run_cli(["sectors", "check", "0"], env)
+            slow_after_flip = await run_cli(["sectors", "check", "0", "--slow"], env)
+            json_after_flip = await run_cli(["sectors", "check", "0", "--slow", "--json"], env)
             with sealed.open("r+b") as f:
                 f.truncate(1000)
             short = await run_cli(["sectors", "check", "0"], env)
@@ -84,3 +92,33 @@ async def test_check_and_find_a_proving_sector(tmp_path: Path) -> None:
     cache = [c for c in no_cache["copies"] if c["file_type"] == "cache"]
     assert cache and "no cache file" in (cache[0]["problem"] or "")
     assert unknown[0] != 0 and "no sector 7" in unknown[2]
+
+    assert slow.rstrip().endswith("sector 0: ok")
+    assert "challenges" in slow and "http://" in slow
+    (checked,) = slow_json
+    assert checked["ok"] and checked["number"] == 0 and len(checked["challenges"]) == 10
+    assert all(0 <= c < 64 for c in checked["challenges"])
+    assert len(bytes.fromhex(checked["randomness"])) == 32
+    assert [p["ok"] for p in checked["proofs"]] == [True]
+    assert fast_after_flip[0] == 0 and fast_after_flip[1].rstrip().endswith("sector 0: ok")
+    status, out, _ = slow_after_flip
+    assert status == 1
+    assert "no copy answered fresh challenges with a proof that verifies" in out
+    assert "challenge 0 (node" in out and "do not hash to node 0 of row 2" in out
+    assert f"the sealed file {sealed}" in out
+    status, out, _ = json_after_flip
+    (flipped,) = json.loads(out)
+    assert status == 1 and not flipped["ok"]
+    assert all(c["ok"] for c in flipped["copies"])  # the sizes are still right
+    (answer_after_flip,) = flipped["proofs"]
+    assert not answer_after_flip["ok"]
+    assert "HTTP 422" in answer_after_flip["problem"]
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    """Flip the low bit of one byte of ``path`` in place (its size stays)."""
+    with path.open("r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ 1]))

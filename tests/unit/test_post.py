@@ -170,10 +170,10 @@ def test_a_tree_r_last_root_that_differs_from_p_aux_fails(copy: Sealed) -> None:
 def test_missing_or_short_files_are_named(copy: Sealed) -> None:
     with copy.sealed.open("r+b") as f:
         f.truncate(1000)
-    with pytest.raises(CorruptDataError, match="sealed file .* has 1000 bytes"):
+    with pytest.raises(CorruptDataError, match=r"sealed file .* has 1000 bytes"):
         _prove(copy, [1])
     copy.sealed.unlink()
-    with pytest.raises(InvalidInputError, match="sealed file .* does not exist"):
+    with pytest.raises(InvalidInputError, match=r"sealed file .* does not exist"):
         _prove(copy, [1])
 
 

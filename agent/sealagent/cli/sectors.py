@@ -25,6 +25,9 @@ UNSEAL_POLL = 1.0
 UNSEAL_RUNNING = frozenset({"queued", "assigned", "prepared", "running", "ret-wait"})
 """The states of an open Unseal task."""
 
+CHECK_TIMEOUT = 300.0
+"""Default ``--timeout`` of ``check`` (per sector): ``--slow`` reads and hashes files."""
+
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``sectors pledge|add-piece|list|status|check|remove|unseal|drop-unsealed``."""
@@ -48,13 +51,23 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add_json_argument(status)
     status.add_argument("--log", action="store_true", help="print the sector's event log")
     check = add_manager_command(
-        sub, "check", run_check, help="check a sector's stored files",
+        sub, "check", run_check, timeout=CHECK_TIMEOUT, help="check a sector's stored files",
         description="Look at every stored copy of the sectors' files where it is (as "
                     "lotus-miner proving check does): each must be there with the right "
-                    "size.  Without NUMBER, every sector in Proving is checked.  Exits "
-                    "with status 1 when a sector cannot be proven from its files.")
+                    "size.  With --slow, also draw 10 fresh Window PoSt challenges per "
+                    "sector from new randomness; every host holding the sealed file and "
+                    "the cache answers them from those files (the sealed node, and its "
+                    "path in tree-r-last with the rows the cache does not keep rebuilt "
+                    "from the sealed file), and the manager checks each path against the "
+                    "sector's CommR (docs/porep.md, section 10).  Without NUMBER, every "
+                    "sector in Proving is checked.  Exits with status 1 when a sector "
+                    "cannot be proven from its files.")
     check.add_argument("numbers", type=int, nargs="*", metavar="NUMBER",
                        help="the sector numbers (default: every sector in Proving)")
+    check.add_argument("--slow", action="store_true",
+                       help="also answer fresh challenges from the stored files and verify "
+                            "them against CommR (reads the sealed file and tree-r-last)")
+    add_json_argument(check)
     remove = add_manager_command(sub, "remove", run_remove,
                                  help="remove a sector and its files")
     remove.add_argument("number", type=int, help="the sector number")
@@ -209,23 +222,36 @@ def run_check(args: argparse.Namespace) -> int:
     """Check sectors' stored files; 1 when one cannot be proven from them."""
     numbers = args.numbers or [s["number"] for s in manager_call(args, "Sectors.List")
                                if s["state"] == "Proving"]
+    answers = [manager_call(args, "Sectors.Check", [number, args.slow]) for number in numbers]
+    failed = sum(not answer["ok"] for answer in answers)
+    if args.json:
+        print_json(answers)
+        return 1 if failed else 0
     if not numbers:
         print("no sector in Proving to check")
-    failed = 0
-    for number in numbers:
-        answer = manager_call(args, "Sectors.Check", [number])
-        rows = [[c["file_type"], c["path_id"], "" if c["size"] is None else str(c["size"]),
-                 "ok" if c["ok"] else c["problem"]] for c in answer["copies"]]
-        if rows:
-            print(format_table(["File", "Path", "Size", "Check"], rows))
-        for problem in answer["problems"]:
-            print(f"sector {number}: {problem}")
-        if answer["ok"]:
-            print(f"sector {number}: ok")
-        failed += not answer["ok"]
+    for answer in answers:
+        _print_check(answer)
     if len(numbers) > 1:
         print(f"{len(numbers) - failed} of {len(numbers)} sectors ok")
     return 1 if failed else 0
+
+
+def _print_check(answer: dict[str, Any]) -> None:
+    """One sector's check: its copies, with --slow each host's answer, then the verdict."""
+    number = answer["number"]
+    rows = [[c["file_type"], c["path_id"], "" if c["size"] is None else str(c["size"]),
+             "ok" if c["ok"] else c["problem"]] for c in answer["copies"]]
+    if rows:
+        print(format_table(["File", "Path", "Size", "Check"], rows))
+    if "proofs" in answer:
+        print(f"sector {number}: challenges {', '.join(map(str, answer['challenges']))}")
+        print(format_table(["Host", "Paths", "Fresh challenges"], [
+            [p["url"] or "-", ", ".join(p["path_ids"]) or "-", "ok" if p["ok"] else p["problem"]]
+            for p in answer["proofs"]]))
+    for problem in answer["problems"]:
+        print(f"sector {number}: {problem}")
+    if answer["ok"]:
+        print(f"sector {number}: ok")
 
 
 def run_remove(args: argparse.Namespace) -> int:

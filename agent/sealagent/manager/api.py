@@ -132,9 +132,10 @@ class SectorsAPI:
         return await self.service.sector_status(number, log)
 
     @exported("read")
-    async def check(self, number: int) -> dict[str, Any]:
-        """Look at every stored copy of a sector's files: present, right size."""
-        return await self.service.check_sector(number)
+    async def check(self, number: int, slow: bool = False) -> dict[str, Any]:
+        """Look at every stored copy of a sector's files: present, right size; with
+        ``slow``, fresh challenges answered from the files and verified against CommR."""
+        return await self.service.check_sector(number, slow)
 
     @exported("admin")
     async def remove(self, number: int) -> dict[str, int]:

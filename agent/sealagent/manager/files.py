@@ -24,7 +24,7 @@ from sealagent.errors import (
 from sealagent.manager import sector_store
 from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
-from sealagent.manager.sector_check import CopyCheck, check_copies
+from sealagent.manager.sector_check import CopyCheck, ProofCheck, check_copies, prove_copies
 from sealagent.manager.workers import WorkerReport
 from sealagent.phases import Phase
 from sealagent.protocol import FetchSource, FileMove, SectorFile
@@ -286,6 +286,14 @@ class SectorFiles:
                     problems.append(f"{copy.path_id}: {exc}")
         raise StorageError(f"no {file_type.dir_name} copy of {sector} could be read: "
                            + "; ".join(problems))
+
+    async def prove(self, number: int, proof: RegisteredSealProof, comm_r: bytes,
+                    randomness: bytes) -> tuple[list[int], list[ProofCheck]]:
+        """Fresh challenges from ``randomness``, answered by every host holding sector
+        ``number``'s sealed file and cache and verified against ``comm_r``
+        (:mod:`sealagent.manager.sector_check`)."""
+        return await prove_copies(self.index, SectorID(self._context.miner, number), proof,
+                                  comm_r, randomness, self._token)
 
     def piece_url(self, source: str) -> str:
         """Where agents download the staged deal piece ``source``."""

@@ -45,7 +45,9 @@ from sealagent.manager.tasks import ReportOutcome
 from sealagent.manager.unseal_requests import UnsealRequests
 from sealagent.manager.window_broker import WindowBroker
 from sealagent.manager.workers import WorkerReport
+from sealagent.proofs.cid import cid_to_sealed_commitment
 from sealagent.proofs.pieces import PieceInfo, check_unpadded_piece_size
+from sealagent.proofs.post import fresh_randomness
 from sealagent.protocol import FileMove
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.storage_view import StorageView
@@ -255,17 +257,27 @@ class ManagerService:
                 lambda tx: sector_store.sector_log(tx, number))
         return data
 
-    async def check_sector(self, number: int) -> dict[str, Any]:
+    async def check_sector(self, number: int, slow: bool = False) -> dict[str, Any]:
         """``sectors check``: every copy of the sector's files, and whether it can be
-        proven from them (:mod:`sealagent.manager.sector_check`)."""
+        proven from them; with ``slow``, fresh challenges answered from the files and
+        verified against the sector's CommR (:mod:`sealagent.manager.sector_check`)."""
         sector = self.sectors.find(number)
         if sector.comm_r is None:
             raise ManagerError(f"sector {number} has no sealed replica yet "
                                f"(state {sector.state})")
-        copies = await self.files.check(number, resolve_proof(sector.proof))
+        proof = resolve_proof(sector.proof)
+        copies = await self.files.check(number, proof)
         problems = sector_check.verdict(copies)
-        return {"number": number, "state": str(sector.state), "ok": not problems,
-                "problems": problems, "copies": [c.to_json() for c in copies]}
+        answer: dict[str, Any] = {"number": number, "state": str(sector.state),
+                                  "copies": [c.to_json() for c in copies]}
+        if slow:
+            randomness = fresh_randomness()
+            challenges, proofs = await self.files.prove(
+                number, proof, cid_to_sealed_commitment(sector.comm_r), randomness)
+            problems += sector_check.proof_verdict(proofs)
+            answer |= {"randomness": randomness.hex(), "challenges": challenges,
+                       "proofs": [p.to_json() for p in proofs]}
+        return {**answer, "ok": not problems, "problems": problems}
 
     async def redeclare_local(self) -> list[int]:
         """``storage redeclare``: index exactly the files now in this host's paths."""

@@ -192,6 +192,22 @@ class RemoteClient(BearerClient):
             raise StorageError(f"{url} holds {len(data)} of the {length} bytes at {start}")
         return data
 
+    async def vanilla_proof(self, remote_url: str, sector: str, registered_proof: str,
+                            challenges: Sequence[int]) -> Any:
+        """Ask the host serving ``remote_url`` (``http://host:port/remote``) for the PoSt
+        vanilla proof of ``challenges`` in its stored files of ``sector``; returns the
+        answer's JSON (see :mod:`.remote`)."""
+        url = f"{remote_url.rstrip('/')}/vanilla/single"
+        body = {"sector": sector, "registered_proof": registered_proof,
+                "challenges": list(challenges)}
+        async with self._request("POST", url, json_body=body) as response:
+            await response.aread()
+        try:
+            return response.json()
+        except ValueError:
+            raise StorageError(f"bad vanilla proof answer from {url}: "
+                               f"{response.text[:200]!r}") from None
+
     async def fetch(self, url: str, dest: str | Path, *,
                     progress: ProgressCallback | None = None) -> int:
         """Download ``url`` to ``dest`` (a file or a directory); returns bytes received."""
@@ -279,11 +295,11 @@ class RemoteClient(BearerClient):
 
     @contextlib.asynccontextmanager
     async def _request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                       params: dict[str, str] | None = None,
+                       params: dict[str, str] | None = None, json_body: Any = None,
                        allow: tuple[int, ...] = ()) -> AsyncIterator[httpx.Response]:
         try:
-            async with self._http.stream(method, url, headers=headers,
-                                         params=params) as response:
+            async with self._http.stream(method, url, headers=headers, params=params,
+                                         json=json_body) as response:
                 if response.status_code >= 400 and response.status_code not in allow:
                     await response.aread()
                     raise _status_error(url, response)

@@ -9,6 +9,17 @@ Mounted under ``/remote`` of the host's HTTP server; every request needs a token
     DELETE /remote/{file_type}/{sector}?keep=<path id>,...
                                               remove the local copies, except in the
                                               listed paths -> {"removed": [path ids]}
+    POST   /remote/vanilla/single             {"sector", "registered_proof", "challenges"}
+                                              -> the sector's PoSt vanilla proof of those
+                                              challenges, from its sealed file and cache
+                                              here (:mod:`sealagent.proofs.post`)
+
+A vanilla proof request names the sector (``s-t01000-3``), its registered seal proof
+(name or id) and at most :data:`MAX_CHALLENGES` node indexes.  The answer is rust's
+``SectorProof`` in serde JSON (``{"inclusion_proofs", "comm_c", "comm_r_last"}``); a
+malformed request is answered with 400, missing files with 404, and files that cannot
+answer (wrong size, damaged, sealed nodes that do not hash to tree-r-last) with 422,
+each with ``{"error": ...}`` saying which challenge and which file.
 
 ``file_type`` is a type name (``unsealed``, ``sealed``, ``cache``, ``update``,
 ``update-cache``, ``piece``) and ``sector`` a sector name (``s-t01000-3``); any other
@@ -26,6 +37,7 @@ are streamed in chunks and stop as soon as the client disconnects.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tarfile
@@ -38,10 +50,18 @@ from typing import Final
 import structlog
 import trio
 
-from sealagent.errors import AuthError, ConfigError, LinkRefusedError, StorageError
+from sealagent.errors import (
+    AuthError,
+    ConfigError,
+    LinkRefusedError,
+    ProofsError,
+    StorageError,
+    UnknownProofError,
+)
 from sealagent.storage.paths import LocalPath
+from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 from sealagent.vocab.sectors import FileType, SectorID
-from sealagent.web.asgi import Receive, Scope, Send, authorize, header, send_json
+from sealagent.web.asgi import Receive, Scope, Send, authorize, header, read_body, send_json
 from sealagent.web.auth import TokenVerifier
 
 CHUNK_SIZE: Final = 1024 * 1024
@@ -49,6 +69,11 @@ CHUNK_SIZE: Final = 1024 * 1024
 
 TAR_BLOCK: Final = tarfile.BLOCKSIZE
 REQUIRED_PERMISSION: Final = "admin"
+VANILLA_PATH: Final = "/vanilla/single"
+"""Where vanilla proofs of a stored sector are asked for, under the mount."""
+MAX_CHALLENGES: Final = 1024
+"""The most challenges one vanilla proof request may carry."""
+_MAX_REQUEST_BYTES: Final = 64 * 1024
 
 Emit = Callable[[bytes], Awaitable[None]]
 _log = structlog.get_logger(__name__)
@@ -115,6 +140,24 @@ def _parse_target(rel_path: str) -> tuple[bool, FileType, SectorID]:
         return is_stat, FileType.parse(segments[0]), SectorID.parse(segments[1])
     except ConfigError as exc:
         raise _HTTPError(400, f"bad path {rel_path!r}: {exc}") from None
+
+
+def _parse_vanilla_request(body: bytes | None) -> tuple[SectorID, RegisteredSealProof,
+                                                        list[int]]:
+    """``(sector, registered proof, challenges)`` of a vanilla proof request body."""
+    if body is None:
+        raise _HTTPError(413, f"a vanilla proof request is at most {_MAX_REQUEST_BYTES} bytes")
+    try:
+        request = json.loads(body)
+        sector = SectorID.parse(str(request["sector"]))
+        proof = resolve_proof(request["registered_proof"])
+        challenges = request["challenges"]
+    except (ValueError, KeyError, TypeError, ConfigError, UnknownProofError) as exc:
+        raise _HTTPError(400, f"bad vanilla proof request: {exc}") from None
+    if not isinstance(challenges, list) or not 0 < len(challenges) <= MAX_CHALLENGES or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in challenges):
+        raise _HTTPError(400, f"challenges must be a list of 1 to {MAX_CHALLENGES} node indexes")
+    return sector, proof, challenges
 
 
 def _tar_plan(root: Path) -> list[_TarEntry]:
@@ -207,8 +250,13 @@ class RemoteHandler:
         path: str = scope["path"]
         root_path: str = scope.get("root_path", "")
         rel_path = path[len(root_path):] if path.startswith(root_path) else path
-        is_stat, file_type, sector = _parse_target(rel_path)
         method = scope["method"]
+        if rel_path == VANILLA_PATH:
+            if method != "POST":
+                raise _HTTPError(405, f"{method} is not allowed here", [(b"allow", b"POST")])
+            await self._vanilla_proof(receive, send)
+            return
+        is_stat, file_type, sector = _parse_target(rel_path)
         if method == "GET" and is_stat:
             location = await self._find(file_type, sector)
             size = await trio.to_thread.run_sync(_tree_size, location)
@@ -224,6 +272,21 @@ class RemoteHandler:
         else:
             raise _HTTPError(405, f"{method} is not allowed here",
                              [(b"allow", b"GET" if is_stat else b"GET, DELETE")])
+
+    async def _vanilla_proof(self, receive: Receive, send: Send) -> None:
+        sector, proof, challenges = _parse_vanilla_request(
+            await read_body(receive, _MAX_REQUEST_BYTES))
+        sealed = await self._find(FileType.SEALED, sector)
+        cache = await self._find(FileType.CACHE, sector)
+        from sealagent.proofs.post import generate_sector_proof  # numpy: only when asked
+
+        try:
+            answer = await trio.to_thread.run_sync(
+                generate_sector_proof, proof, cache, sealed, challenges)
+        except (ProofsError, OSError) as exc:
+            _log.warning("cannot prove a stored sector", sector=sector.name, error=str(exc))
+            raise _HTTPError(422, f"{sector.name}: {exc}") from None
+        await send_json(send, 200, answer.to_json())
 
     async def _find(self, file_type: FileType, sector: SectorID) -> Path:
         for local in self.paths():
