@@ -105,7 +105,7 @@ async def test_check_and_find_a_proving_sector(tmp_path: Path) -> None:
     assert status == 1
     assert "no copy answered fresh challenges with a proof that verifies" in out
     assert "challenge 0 (node" in out and "do not hash to node 0 of row 2" in out
-    assert f"the sealed file {sealed}" in out
+    assert f"the sealed file {sealed} is damaged" in out
     status, out, _ = json_after_flip
     (flipped,) = json.loads(out)
     assert status == 1 and not flipped["ok"]

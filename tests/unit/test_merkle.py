@@ -349,6 +349,28 @@ def test_damaged_files_are_detected(tmp_path: Path) -> None:
         layout.prove(0, leaves)
 
 
+def test_stored_rows_prove_their_nodes_and_show_damage(tmp_path: Path) -> None:
+    leaves = make_leaves(512, seed=9)
+    layout = TreeLayout(tmp_path, "tree-r-last", 512, TreeShape(8), POSEIDON_HASHER, True, 1)
+    root = layout.build(leaves)
+    stored = layout.prove_stored(2, 5)
+    assert stored.verify() and stored.root == root and stored.arities == (8,)
+    assert layout.prove_stored(3, 0).leaf == root and layout.prove_stored(3, 0).verify()
+    with pytest.raises(InvalidInputError, match="not stored"):
+        layout.prove_stored(1, 0)
+    with pytest.raises(InvalidInputError, match="no node 8"):
+        layout.prove_stored(2, 8)
+    (path,) = layout.paths()
+    raw = bytearray(path.read_bytes())
+    raw[3 * 32] ^= 1  # row 2, node 3 (the file starts with row 2)
+    path.write_bytes(bytes(raw))
+    assert not layout.prove_stored(2, 5).verify()  # node 3 is a sibling on its path
+    assert not layout.prove_stored(2, 3).verify()
+    assert not layout.prove(5 * 64 + 1, leaves).verify()
+    with pytest.raises(CorruptDataError, match=r"leaves 192\.\.255 do not hash to node 3 of row 2"):
+        layout.prove(3 * 64 + 7, leaves)
+
+
 def test_memmapped_leaves(tmp_path: Path) -> None:
     leaves = make_leaves(64, seed=12)
     source = tmp_path / "sealed"

@@ -141,8 +141,8 @@ def test_one_flipped_byte_of_the_sealed_file_fails(copy: Sealed) -> None:
     challenges = fallback_challenges(V1_1, fresh_randomness(), copy.sector_id)
     _flip(copy.sealed, 32 * 17 + 5)
     # In 2 KiB, tree-r-last keeps only its root: every challenge rebuilds all 64 leaves.
-    with pytest.raises(CorruptDataError, match=r"challenge 0 \(node \d+\): leaves 0\.\.63 do "
-                                               r"not hash to node 0 of row 2 .*sealed file"):
+    with pytest.raises(CorruptDataError, match=r"challenge 0 \(node \d+\): the sealed file "
+                                               r".* is damaged: leaves 0\.\.63 do not hash"):
         _prove(copy, challenges)
 
 
@@ -151,19 +151,26 @@ def test_one_flipped_byte_of_a_tree_r_last_file_fails(copy: Sealed) -> None:
     (tree_file,) = tree_r_last_layout(copy.cache, V1_1.shape, 1).paths()
     assert tree_file.stat().st_size == 32  # 2 KiB: only the root row is kept
     _flip(tree_file, 7)
-    with pytest.raises(CorruptDataError, match="do not hash to node 0 of row 2"):
+    with pytest.raises(CorruptDataError, match=r"challenge 0 .*: the tree-r-last file "
+                                               r".*tree-r-last.dat \(or p_aux\) is damaged"):
         _prove(copy, challenges)
 
 
-def test_a_tree_r_last_root_that_differs_from_p_aux_fails(copy: Sealed) -> None:
-    """Rebuild tree-r-last from a damaged replica: the files agree with each other, but
-    no longer with p_aux and CommR, and the verifier says so."""
+def test_a_tree_r_last_rebuilt_from_a_damaged_replica_fails(copy: Sealed) -> None:
+    """The files agree with each other, but no longer with p_aux and CommR: the holder
+    refuses, and the verifier rejects the proof the files give all the same."""
     challenges = fallback_challenges(V1_1, RANDOMNESS, copy.sector_id)
     _flip(copy.sealed, 100)
-    tree_r_last_layout(copy.cache, V1_1.shape, 1).build(map_nodes(copy.sealed, 64))
-    proof = _prove(copy, challenges)
+    tree = tree_r_last_layout(copy.cache, V1_1.shape, 1)
+    tree.build(map_nodes(copy.sealed, 64))
+    with pytest.raises(CorruptDataError, match="does not hash to p_aux's comm_r_last"):
+        _prove(copy, challenges)
+    p_aux = PersistentAux.read(copy.cache)
+    replica = map_nodes(copy.sealed, 64)
+    given = SectorPoStProof(tuple(tree.prove(c, replica) for c in challenges),
+                            p_aux.comm_c, p_aux.comm_r_last)
     with pytest.raises(VerificationError, match=r"challenge 0 .*root differs from comm_r_last"):
-        verify_sector_proof(proof, registered_proof=V1_1, comm_r=copy.pc2.comm_r,
+        verify_sector_proof(given, registered_proof=V1_1, comm_r=copy.pc2.comm_r,
                             challenges=challenges)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -11,12 +12,20 @@ import pytest
 import trio
 
 from sealagent.errors import ConfigError, RPCTransportError, StorageError
+from sealagent.proofs.post import (
+    SectorPoStProof,
+    fallback_challenges,
+    fresh_randomness,
+    verify_sector_proof,
+)
 from sealagent.storage.fetch import RemoteClient, stat_url
 from sealagent.storage.paths import init_path
 from sealagent.storage.remote import CHUNK_SIZE, RemoteHandler, parse_range
+from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.web.asgi import Message
 from sealagent.web.auth import create_token, jwt_verifier
+from tests.unit.test_seal import seal_sector
 
 SECRET = b"t" * 32
 TOKEN = create_token(SECRET, ["admin"])
@@ -214,3 +223,52 @@ def test_sector_names_take_ascii_digits_of_a_bounded_size(tmp_path: Path, name: 
     answer = _get(handler, f"/sealed/{name}")
     assert answer.status_code == 400
     assert b"zero" not in answer.content
+
+
+def _vanilla(handler: RemoteHandler, body: object, token: str = TOKEN,
+             method: str = "POST") -> httpx.Response:
+    async def request() -> httpx.Response:
+        transport = httpx.ASGITransport(app=handler)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as http:
+            return await http.request(method, "/vanilla/single", json=body,
+                                      headers={"Authorization": f"Bearer {token}"})
+
+    return trio.run(request)
+
+
+def test_vanilla_proofs_are_served_from_the_stored_files(tmp_path: Path) -> None:
+    proof = RegisteredSealProof.StackedDrg2KiBV1_1
+    sealed = seal_sector(proof, tmp_path / "seal", sector_id=4, commit=False)
+    path = init_path(tmp_path / "p", can_seal=True, can_store=False)
+    sector = SectorID(1000, 4)
+    shutil.copy(sealed.sealed, path.sector_path(FileType.SEALED, sector))
+    shutil.copytree(sealed.cache, path.sector_path(FileType.CACHE, sector))
+    handler = RemoteHandler(lambda: [path], jwt_verifier(SECRET))
+    challenges = fallback_challenges(proof, fresh_randomness(), 4)
+    request = {"sector": "s-t01000-4", "registered_proof": proof.name, "challenges": challenges}
+
+    answer = _vanilla(handler, request)
+    assert answer.status_code == 200
+    verify_sector_proof(SectorPoStProof.from_json(answer.json()), registered_proof=proof,
+                        comm_r=sealed.pc2.comm_r, challenges=challenges)
+    assert _vanilla(handler, {**request, "registered_proof": int(proof)}).status_code == 200
+
+    assert _vanilla(handler, request, create_token(SECRET, ["read"])).status_code == 401
+    assert _vanilla(handler, request, method="GET").headers["allow"] == "POST"
+    for bad in ({**request, "challenges": []}, {**request, "challenges": [True]},
+                {**request, "challenges": list(range(2000))}, {**request, "sector": "x"},
+                {**request, "registered_proof": "nope"}, {"sector": "s-t01000-4"}, [1]):
+        refused = _vanilla(handler, bad)
+        assert refused.status_code == 400, bad
+        assert "error" in refused.json()
+    missing = _vanilla(handler, {**request, "sector": "s-t01000-5"})
+    assert missing.status_code == 404
+    outside = _vanilla(handler, {**request, "challenges": [64]})
+    assert outside.status_code == 422 and "outside the sector" in outside.json()["error"]
+
+    with path.sector_path(FileType.SEALED, sector).open("r+b") as f:
+        f.write(b"\x01")
+    damaged = _vanilla(handler, request)
+    assert damaged.status_code == 422
+    assert "challenge 0" in damaged.json()["error"]
+    assert "the sealed file" in damaged.json()["error"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, BinaryIO, Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -544,28 +544,68 @@ class TreeLayout:
             _check_nodes(leaves)
             if leaves.shape[0] != self.n_leaves:
                 raise InvalidInputError(f"expected {self.n_leaves} leaves, got {leaves.shape[0]}")
-        path = self._check_files()[index // self.leaves_per_tree]
+        tree, position = divmod(index, self.leaves_per_tree)
+        path = self._check_files()[tree]
         with open(path, "rb") as f:
-
-            def read(row: int, first: int, count: int) -> bytes:
-                f.seek((self._row_offset(row) + first) * NODE_BYTES)
-                return f.read(count * NODE_BYTES)
-
+            read = self._reader(f)
             groups: list[bytes] = []
-            position = index % self.leaves_per_tree
             if leaves is not None and self.level_cache:
                 groups = self._segment_groups(leaves, index, read, path)
             leaf = (groups[0][position % self.shape.base * NODE_BYTES:][:NODE_BYTES] if groups
                     else read(0, position, 1))
-            for row in range(len(groups), self.height):
-                groups.append(read(row, position // self.shape.base**(row + 1)
-                                   * self.shape.base, self.shape.base))
-        base_path = []
-        for row, raw in enumerate(groups):
-            at = position // self.shape.base**row % self.shape.base
+            groups += self._stored_groups(read, len(groups),
+                                          position // self.shape.base**len(groups))
+        return self._with_compound_levels(leaf, self._base_path(groups, position), tree)
+
+    def prove_stored(self, row: int, index: int) -> MerkleProof:
+        """Inclusion proof of node ``index`` of ``row`` (numbered across the base trees,
+        as leaves are), read from the files alone: its ``leaf`` is that stored node.
+
+        ``row`` must be one the files keep (``first_stored_row`` up to the root row).  A
+        proof that does not verify, or whose root is not the expected one, shows that the
+        stored rows are damaged along that node's path.
+        """
+        if not self.first_stored_row <= row <= self.height:
+            raise InvalidInputError(f"row {row} is not stored (rows {self.first_stored_row}.."
+                                    f"{self.height})")
+        per_tree = self.leaves_per_tree // self.shape.base**row
+        if not 0 <= index < per_tree * self.shape.base_tree_count:
+            raise InvalidInputError(f"row {row} has no node {index}")
+        tree, position = divmod(index, per_tree)
+        with open(self._check_files()[tree], "rb") as f:
+            read = self._reader(f)
+            node = read(row, position, 1)
+            groups = self._stored_groups(read, row, position)
+        return self._with_compound_levels(node, self._base_path(groups, position), tree)
+
+    def _reader(self, f: BinaryIO) -> Callable[[int, int, int], bytes]:
+        """``read(row, first, count)``: ``count`` nodes of a stored row of the open file."""
+
+        def read(row: int, first: int, count: int) -> bytes:
+            f.seek((self._row_offset(row) + first) * NODE_BYTES)
+            return f.read(count * NODE_BYTES)
+
+        return read
+
+    def _stored_groups(self, read: Callable[[int, int, int], bytes], row: int,
+                       position: int) -> list[bytes]:
+        """The groups of siblings (the node included) of node ``position`` of ``row`` and of
+        its ancestors, up to the root, as the file stores them."""
+        arity, groups = self.shape.base, []
+        for level in range(row, self.height):
+            groups.append(read(level, position // arity * arity, arity))
+            position //= arity
+        return groups
+
+    def _base_path(self, groups: list[bytes], position: int) -> tuple[PathElement, ...]:
+        """The path of node ``position`` of the lowest group's row through ``groups``."""
+        arity, path = self.shape.base, []
+        for raw in groups:
+            at = position % arity
             nodes = [raw[i : i + NODE_BYTES] for i in range(0, len(raw), NODE_BYTES)]
-            base_path.append(PathElement(tuple(nodes[:at] + nodes[at + 1 :]), at))
-        return self._with_compound_levels(leaf, tuple(base_path), index // self.leaves_per_tree)
+            path.append(PathElement(tuple(nodes[:at] + nodes[at + 1 :]), at))
+            position //= arity
+        return tuple(path)
 
     def _segment_groups(
         self, leaves: Nodes, index: int, read: Callable[[int, int, int], bytes], path: Path

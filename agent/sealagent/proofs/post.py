@@ -13,7 +13,8 @@ filecoin-proofs' ``generate_fallback_sector_challenges`` / ``generate_single_van
   the replica leaf read from the sealed file and its inclusion proof in tree_r_last; the
   rows the cache does not keep (``rows_to_discard``, from ``t_aux``) are rebuilt from the
   sealed file for the one segment holding the leaf and checked against the row the cache
-  keeps.  ``comm_c`` and ``comm_r_last`` come from ``p_aux``.
+  keeps.  ``comm_c`` and ``comm_r_last`` come from ``p_aux``.  A proof that does not hash
+  up to ``comm_r_last`` is not handed out: the error names the damaged file.
 * **verification** (:func:`verify_sector_proof`, by whoever holds the sector's CommR):
   ``Poseidon(comm_c, comm_r_last)`` is CommR, and every inclusion proof has the tree's
   shape, proves its challenged leaf and hashes up to ``comm_r_last``.
@@ -29,6 +30,7 @@ import secrets
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from sealagent.errors import CorruptDataError, InvalidInputError
@@ -38,6 +40,8 @@ from sealagent.proofs.field import fr_from_bytes
 from sealagent.proofs.merkle import (
     POSEIDON_HASHER,
     MerkleProof,
+    Nodes,
+    TreeLayout,
     domain_from_json,
     domain_to_json,
     tree_r_last_layout,
@@ -125,27 +129,46 @@ def generate_sector_proof(
     """Answer ``challenges`` from a sector's stored files (``generate_single_vanilla_proof``).
 
     Reads ``p_aux``, ``t_aux`` and the tree-r-last files in ``cache_dir`` and the sealed
-    file.  A missing sealed file raises InvalidInputError; a sealed file of the wrong
-    size, missing or damaged cache files, or sealed nodes that do not hash to the row
-    the cache keeps, raise CorruptDataError saying which challenge and which file.
+    file.  A missing sealed file raises InvalidInputError.  A sealed file of the wrong
+    size, missing or short cache files, and every proof that does not hash up to
+    ``p_aux``'s comm_r_last raise CorruptDataError, saying which challenge and which file
+    is damaged (as rust's ``vanilla_proof`` checks each proof it generates).
     """
     proof = resolve_proof(registered_proof)
     cache = existing_dir(cache_dir, "cache directory")
     sealed = sector_file(sealed_path, proof.sector_size, "sealed file")
     p_aux, t_aux = PersistentAux.read(cache), TemporaryAux.read(cache)
     tree = tree_r_last_layout(cache, proof.shape, t_aux.tree_r_last_config.rows_to_discard)
+    tree.base_roots()  # every tree-r-last file is there, with its size
     replica = map_nodes(sealed, proof.nodes)
     proofs = []
     for n, challenge in enumerate(challenges):
         if not 0 <= challenge < proof.nodes:
             raise InvalidInputError(f"challenge {n}: node {challenge} is outside the sector "
                                     f"(0..{proof.nodes - 1})")
-        try:
-            proofs.append(tree.prove(challenge, replica))
-        except CorruptDataError as exc:
-            raise CorruptDataError(f"challenge {n} (node {challenge}): {exc}: the sealed file "
-                                   f"{sealed} or that tree-r-last file is damaged") from None
+        proofs.append(_open(tree, replica, challenge, p_aux.comm_r_last,
+                            f"challenge {n} (node {challenge})", sealed))
     return SectorPoStProof(tuple(proofs), p_aux.comm_c, p_aux.comm_r_last)
+
+
+def _open(tree: TreeLayout, replica: Nodes, challenge: int, comm_r_last: bytes, what: str,
+          sealed: Path) -> MerkleProof:
+    """The inclusion proof of one challenged leaf, checked against ``comm_r_last``."""
+    tree_file = tree.paths()[challenge // tree.leaves_per_tree]
+    try:
+        opening = tree.prove(challenge, replica)
+    except CorruptDataError as exc:
+        # The sealed leaves of the segment do not hash to the node the file keeps above
+        # them: if that node's own path in the file reaches comm_r_last, the file is sound.
+        row = tree.first_stored_row
+        stored = tree.prove_stored(row, challenge // tree.shape.base**row)
+        culprit = (f"the sealed file {sealed}" if stored.verify() and stored.root == comm_r_last
+                   else f"the tree-r-last file {tree_file} (or p_aux)")
+        raise CorruptDataError(f"{what}: {culprit} is damaged: {exc}") from None
+    if not (opening.verify() and opening.root == comm_r_last):
+        raise CorruptDataError(f"{what}: the tree-r-last file {tree_file} (or p_aux) is "
+                               "damaged: the path it keeps does not hash to p_aux's comm_r_last")
+    return opening
 
 
 def verify_sector_proof(
