@@ -91,7 +91,7 @@ _sealagent_spec() {
             posact='' ;;
         'sectors check')
             subs=''
-            opts='-h --help --repo --timeout'
+            opts='-h --help --repo --timeout --slow --json'
             valopts='--repo --timeout'
             posact='' ;;
         'sectors remove')

@@ -1,4 +1,4 @@
-"""PoSt-style vanilla proofs of a stored 2 KiB sector (docs/porep.md §10).
+"""PoSt-style vanilla proofs of a stored 2 KiB sector (docs/porep.md §12).
 
 Fresh challenges are answered from the sealed file and tree-r-last and verified against
 CommR; one flipped byte of the sealed file or of a tree-r-last file makes the check fail.

@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "the cache answers them from those files (the sealed node, and its "
                     "path in tree-r-last with the rows the cache does not keep rebuilt "
                     "from the sealed file), and the manager checks each path against the "
-                    "sector's CommR (docs/porep.md, section 10).  Without NUMBER, every "
+                    "sector's CommR (docs/porep.md, section 12).  Without NUMBER, every "
                     "sector in Proving is checked.  Exits with status 1 when a sector "
                     "cannot be proven from its files.")
     check.add_argument("numbers", type=int, nargs="*", metavar="NUMBER",

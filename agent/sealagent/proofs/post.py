@@ -1,7 +1,7 @@
 """PoSt-style vanilla proofs of a stored sector: fresh challenges answered from tree_r_last.
 
 This is what ``lotus-miner proving check --slow`` runs on each sector (the rules are
-docs/porep.md §10), after storage-proofs-post's ``fallback`` module (``vanilla.rs``) and
+docs/porep.md §12), after storage-proofs-post's ``fallback`` module (``vanilla.rs``) and
 filecoin-proofs' ``generate_fallback_sector_challenges`` / ``generate_single_vanilla_proof``:
 
 * **challenges** (:func:`fallback_challenges`): challenge ``n`` of sector number ``s`` under
