@@ -30,6 +30,7 @@ from tests.integration.agent_harness import (
     manager_repo,
     run_cli,
 )
+from tests.unit.test_post import flip_byte
 
 
 def sector_file(repo: Path, file_type: FileType, number: int) -> Path:
@@ -113,12 +114,3 @@ async def test_check_and_find_a_proving_sector(tmp_path: Path) -> None:
     (answer_after_flip,) = flipped["proofs"]
     assert not answer_after_flip["ok"]
     assert "HTTP 422" in answer_after_flip["problem"]
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    """Flip the low bit of one byte of ``path`` in place (its size stays)."""
-    with path.open("r+b") as f:
-        f.seek(offset)
-        byte = f.read(1)[0]
-        f.seek(offset)
-        f.write(bytes([byte ^ 1]))

@@ -52,7 +52,7 @@ def copy(sealed: Sealed, tmp_path: Path) -> Sealed:
     return dataclasses.replace(sealed, root=tmp_path)
 
 
-def _flip(path: Path, offset: int) -> None:
+def flip_byte(path: Path, offset: int) -> None:
     """Flip the low bit of one byte of ``path`` in place (the size stays)."""
     with path.open("r+b") as f:
         f.seek(offset)
@@ -139,7 +139,7 @@ def test_the_verifier_rejects_what_does_not_match(sealed: Sealed) -> None:
 
 def test_one_flipped_byte_of_the_sealed_file_fails(copy: Sealed) -> None:
     challenges = fallback_challenges(V1_1, fresh_randomness(), copy.sector_id)
-    _flip(copy.sealed, 32 * 17 + 5)
+    flip_byte(copy.sealed, 32 * 17 + 5)
     # In 2 KiB, tree-r-last keeps only its root: every challenge rebuilds all 64 leaves.
     with pytest.raises(CorruptDataError, match=r"challenge 0 \(node \d+\): the sealed file "
                                                r".* is damaged: leaves 0\.\.63 do not hash"):
@@ -150,7 +150,7 @@ def test_one_flipped_byte_of_a_tree_r_last_file_fails(copy: Sealed) -> None:
     challenges = fallback_challenges(V1_1, fresh_randomness(), copy.sector_id)
     (tree_file,) = tree_r_last_layout(copy.cache, V1_1.shape, 1).paths()
     assert tree_file.stat().st_size == 32  # 2 KiB: only the root row is kept
-    _flip(tree_file, 7)
+    flip_byte(tree_file, 7)
     with pytest.raises(CorruptDataError, match=r"challenge 0 .*: the tree-r-last file "
                                                r".*tree-r-last.dat \(or p_aux\) is damaged"):
         _prove(copy, challenges)
@@ -160,7 +160,7 @@ def test_a_tree_r_last_rebuilt_from_a_damaged_replica_fails(copy: Sealed) -> Non
     """The files agree with each other, but no longer with p_aux and CommR: the holder
     refuses, and the verifier rejects the proof the files give all the same."""
     challenges = fallback_challenges(V1_1, RANDOMNESS, copy.sector_id)
-    _flip(copy.sealed, 100)
+    flip_byte(copy.sealed, 100)
     tree = tree_r_last_layout(copy.cache, V1_1.shape, 1)
     tree.build(map_nodes(copy.sealed, 64))
     with pytest.raises(CorruptDataError, match="does not hash to p_aux's comm_r_last"):
