@@ -1,12 +1,25 @@
-"""The size rules of ``sectors check`` and its verdict."""
+"""The size rules of ``sectors check``, the hosts asked for fresh challenges, the verdicts."""
 
 from __future__ import annotations
 
-from sealagent.manager.sector_check import CopyCheck, size_problem, verdict
+import trio
+
+from sealagent.manager.sector_check import (
+    NO_PROVER,
+    CopyCheck,
+    ProofCheck,
+    proof_verdict,
+    prove_copies,
+    size_problem,
+    verdict,
+)
+from sealagent.proofs.post import fallback_challenges
 from sealagent.storage.fetch import RemoteStat
+from sealagent.storage.index import StorageIndex
 from sealagent.storage.layout import AUX_BUDGET, space_needed, tree_r_last_bytes
+from sealagent.storage.meta import PathMeta
 from sealagent.vocab.registry import resolve_proof
-from sealagent.vocab.sectors import FileType
+from sealagent.vocab.sectors import FileType, SectorID
 
 PROOF = resolve_proof("StackedDrg2KiBV1_1")
 
@@ -34,3 +47,28 @@ def test_one_good_copy_of_each_required_file_is_enough() -> None:
     assert verdict([bad_sealed, good_sealed, good_cache]) == []
     assert verdict([bad_sealed, good_cache]) == ["no good copy of the sealed file"]
     assert verdict([]) == ["no good copy of the sealed file", "no good copy of the cache file"]
+
+
+def test_fresh_challenges_need_one_host_with_both_files() -> None:
+    """Sealed file on one host, cache on another: nobody can answer, and no request is
+    sent (the hosts' URLs do not resolve)."""
+    index = StorageIndex()
+    index.attach(PathMeta("a", can_seal=True), "http://a.invalid/remote")
+    index.attach(PathMeta("b", can_store=True), "http://b.invalid/remote")
+    sector = SectorID(1000, 3)
+    index.declare("a", sector, FileType.SEALED)
+    index.declare("b", sector, FileType.CACHE)
+    randomness = bytes(32)
+    challenges, checks = trio.run(prove_copies, index, sector, PROOF, bytes(32), randomness, "")
+    assert challenges == fallback_challenges(PROOF, randomness, 3)
+    assert checks == [ProofCheck(None, (), NO_PROVER)]
+    assert proof_verdict(checks) == ["no copy answered fresh challenges with a proof that "
+                                     "verifies"]
+
+
+def test_one_verified_answer_is_enough() -> None:
+    good, bad = ProofCheck("u", ("a",), None), ProofCheck("v", ("b",), "challenge 0: damaged")
+    assert proof_verdict([bad, good]) == []
+    assert proof_verdict([bad]) != []
+    assert bad.to_json() == {"url": "v", "path_ids": ["b"], "ok": False,
+                             "problem": "challenge 0: damaged"}
