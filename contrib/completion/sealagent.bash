@@ -161,13 +161,13 @@ _sealagent_spec() {
             posact=@dir ;;
         'storage detach')
             subs=''
-            opts='-h --help --repo --timeout --force'
-            valopts='--repo --timeout'
+            opts='-h --help --repo --timeout --force --worker --worker-repo'
+            valopts='--repo --timeout --worker-repo'
             posact=@dir ;;
         'storage redeclare')
             subs=''
-            opts='-h --help --repo --timeout'
-            valopts='--repo --timeout'
+            opts='-h --help --repo --timeout --worker --worker-repo'
+            valopts='--repo --timeout --worker-repo'
             posact='' ;;
         'storage list')
             subs=''
@@ -265,7 +265,9 @@ _sealagent_value() {
         'storage attach|--repo') echo @dir ;;
         'storage attach|--worker-repo') echo @dir ;;
         'storage detach|--repo') echo @dir ;;
+        'storage detach|--worker-repo') echo @dir ;;
         'storage redeclare|--repo') echo @dir ;;
+        'storage redeclare|--worker-repo') echo @dir ;;
         'storage list|--repo') echo @dir ;;
         'storage find|--repo') echo @dir ;;
         'auth api-info|--repo') echo @dir ;;

@@ -394,3 +394,28 @@ async def test_an_agent_redeclares_its_files_when_it_connects(tmp_path: Path) ->
         with pytest.raises(ManagerError, match="worker info"):
             WorkerReport.from_json({**info, "paths": [{**info["paths"][0],
                                                       "sectors": {"s-t01000-x": ["cache"]}}]})
+
+
+async def test_a_detached_agent_path_stays_out_of_the_index(tmp_path: Path) -> None:
+    """A heartbeat built before the detach still lists the path: it must not index it
+    again; once a report leaves it out, attaching it again works."""
+    from sealagent.vocab.sectors import FileType, SectorID
+    async with running_service(tmp_path) as service:
+        info = worker_info("a")
+        info["paths"][0]["sectors"] = {"s-t01000-3": ["sealed"]}
+        session = (await service.connect(WorkerReport.from_json(info)))["session"]
+        with pytest.raises(ManagerError, match=r"only copy of s-t01000-3 \(sealed\)"):
+            await service.worker_detach_path(session, "path-a", False)
+        with pytest.raises(ManagerError, match="reports no path path-b"):
+            await service.worker_detach_path(session, "path-b", True)
+        assert "path-a" in {p.id for p in service.files.index.paths()}
+        await service.worker_detach_path(session, "path-a", True)
+        stale = WorkerReport.from_json(worker_info("a"))
+        await service.heartbeat(session, stale)
+        assert "path-a" not in {p.id for p in service.files.index.paths()}
+        await service.heartbeat(session, WorkerReport.from_json({**worker_info("a"),
+                                                                  "paths": []}))
+        info["paths"][0]["sectors"] = {"s-t01000-3": ["sealed"], "s-t01000-4": ["cache"]}
+        assert await service.worker_redeclare(session, WorkerReport.from_json(info)) == [3, 4]
+        assert service.files.index.sectors_in("path-a") == {
+            SectorID(1000, 3): FileType.SEALED, SectorID(1000, 4): FileType.CACHE}

@@ -40,18 +40,28 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     attach.add_argument("--allow-to", type=list_arg, default=[], metavar="GROUPS",
                         help="comma-separated groups the sectors in this path may be fetched "
                              "to (with --init; default: anywhere)")
-    worker_storage.add_arguments(attach)
+    worker_storage.add_arguments(attach, "attach the directory to a running agent instead "
+                                         "of the manager (the path is on the agent's host)")
     detach = add_manager_command(
         sub, "detach", run_detach, help="stop using a storage path of the manager's host",
         description="Stop serving and indexing DIR (its files stay on disk).  Refused while "
-                    "DIR holds the only copy of a sector's file, unless --force.")
-    detach.add_argument("dir", type=Path, help="the storage path's directory")
+                    "DIR holds the only copy of a sector's file, unless --force.  With "
+                    "--worker, DIR is a path of the agent that --worker-repo (or "
+                    "$WORKER_API_INFO) names: the manager drops it from its index, then "
+                    "the agent stops using it.")
+    detach.add_argument("dir", type=Path,
+                        help="the storage path's directory (on the agent's host with --worker)")
     detach.add_argument("--force", action="store_true",
                         help="detach even if sectors lose their only indexed copy")
-    add_manager_command(
+    worker_storage.add_arguments(detach, "detach a path of a running agent instead of the "
+                                         "manager's")
+    redeclare = add_manager_command(
         sub, "redeclare", run_redeclare, help="re-scan the manager's paths into the index",
         description="Make the storage index hold exactly the sector files now in the "
-                    "manager's storage paths (agents do this for theirs when they connect).")
+                    "manager's storage paths, or with --worker in the agent's (agents also "
+                    "do this for theirs when they connect).")
+    worker_storage.add_arguments(redeclare, "re-scan a running agent's paths instead of the "
+                                            "manager's")
     add_json_argument(add_manager_command(sub, "list", run_list,
                                           help="every path the manager knows, on every host"))
     find = add_manager_command(sub, "find", run_find,
@@ -90,7 +100,9 @@ def run_attach(args: argparse.Namespace) -> int:
 
 
 def run_detach(args: argparse.Namespace) -> int:
-    """Detach a path of the manager's host."""
+    """Detach a path of the manager's host, or with ``--worker`` of an agent's."""
+    if args.worker:
+        return worker_storage.detach(args)
     answer = manager_call(args, "Storage.Detach", {"path": str(args.dir.resolve()),
                                                    "force": args.force})
     print(f"Detached {answer['path']} ({answer['id']})")
@@ -98,7 +110,9 @@ def run_detach(args: argparse.Namespace) -> int:
 
 
 def run_redeclare(args: argparse.Namespace) -> int:
-    """Re-scan the manager's paths."""
+    """Re-scan the manager's paths, or with ``--worker`` an agent's."""
+    if args.worker:
+        return worker_storage.redeclare(args)
     changed = manager_call(args, "Storage.Redeclare")["changed"]
     print(f"Redeclared; sectors whose files changed: "
           f"{', '.join(map(str, changed)) if changed else 'none'}")

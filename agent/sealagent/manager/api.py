@@ -45,6 +45,21 @@ class SealingAPI:
         return {"abort": await self.service.heartbeat(session, report)}
 
     @exported("admin")
+    async def worker_redeclare(self, session: str, info: dict[str, Any]) -> dict[str, Any]:
+        """An agent's paths with every sector file they hold (``storage redeclare
+        --worker``); answers the sectors whose indexed files changed."""
+        report = WorkerReport.from_json(info)
+        return {"changed": await self.service.worker_redeclare(session, report)}
+
+    @exported("admin")
+    async def worker_detach_path(self, session: str, path_id: str,
+                                 force: bool = False) -> dict[str, str]:
+        """An agent stops using one of its paths (``storage detach --worker``): refused
+        while it holds the only indexed copy of a sector's file, unless ``force``."""
+        await self.service.worker_detach_path(session, path_id, force)
+        return {"id": path_id}
+
+    @exported("admin")
     async def request_window(self, session: str, timeout_s: float) -> dict[str, Any]:
         """Long-poll for a window of tasks (empty after ``timeout_s``, held at most
         ``[Sealing] WindowTimeout``)."""

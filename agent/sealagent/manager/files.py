@@ -132,14 +132,30 @@ class SectorFiles:
                     sole[sector] = sole.get(sector, FileType(0)) | single
         return sole
 
+    def refuse_sole_copies(self, path_id: str, what: str, *, force: bool) -> int:
+        """Raise ManagerError naming each sector file of which ``path_id`` holds the only
+        indexed copy, unless ``force``; returns how many sectors have such files."""
+        sole = self.sole_copies(path_id)
+        if sole and not force:
+            listed = ", ".join(f"{s.name} ({', '.join(t.dir_name for t in types.split())})"
+                               for s, types in sorted(sole.items()))
+            raise ManagerError(f"{what} holds the only copy of {listed}: move them first, "
+                               "or pass --force to detach it anyway")
+        return len(sole)
+
+    def detach_path(self, path_id: str) -> list[int]:
+        """Stop indexing a path (its files stay on disk); returns the sectors that had
+        files in it."""
+        held = self.index.sectors_in(path_id)
+        self.index.detach(path_id)
+        self.changed()
+        return sorted(s.number for s in held if s.miner == self._context.miner)
+
     def detach_local(self, path: LocalPath) -> list[int]:
         """Stop serving and indexing one of this host's paths (its files stay on disk);
         returns the sectors that had files in it."""
-        held = self.index.sectors_in(path.id)
-        self.index.detach(path.id)
         self.local_paths = [p for p in self.local_paths if p.id != path.id]
-        self.changed()
-        return sorted(s.number for s in held if s.miner == self._context.miner)
+        return self.detach_path(path.id)
 
     def _attach_local(self, path: LocalPath) -> list[int]:
         self.index.attach(path.meta, self.public_url + "/remote", path.stat())

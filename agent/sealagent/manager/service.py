@@ -149,6 +149,14 @@ class ManagerService:
         """``Sealing.WorkerHeartbeat``: fresh inventory in, tasks to abort out."""
         return await self.agents.heartbeat(session, report)
 
+    async def worker_detach_path(self, session: str, path_id: str, force: bool) -> None:
+        """``Sealing.WorkerDetachPath``: an agent stops using one of its paths."""
+        await self.agents.detach_path(session, path_id, force=force)
+
+    async def worker_redeclare(self, session: str, report: WorkerReport) -> list[int]:
+        """``Sealing.WorkerRedeclare``: an agent's paths with every file they hold now."""
+        return await self.agents.redeclare(session, report)
+
     async def declare_files(self, session: str, number: int, move: FileMove) -> None:
         """``Sealing.StorageDeclare``: files an agent moved, recorded before it deletes the
         holder's copy."""
@@ -297,17 +305,12 @@ class ManagerService:
             if not found:
                 raise ManagerError(f"{directory} is not a storage path of this manager")
             path = found[0]
-            sole = self.files.sole_copies(path.id)
-            if sole and not force:
-                listed = ", ".join(f"{s.name} ({', '.join(t.dir_name for t in types.split())})"
-                                   for s, types in sorted(sole.items()))
-                raise ManagerError(f"{directory} holds the only copy of {listed}: move them "
-                                   "first, or pass --force to detach it anyway")
+            sole = self.files.refuse_sole_copies(path.id, str(directory), force=force)
             await trio.to_thread.run_sync(forget, directory)
             self.tasks.files_moved(self.files.detach_local(path))
             await self.files.save()
             _log.warning("storage path detached", path=path.id, directory=str(directory),
-                         sole_copies=len(sole))
+                         sole_copies=sole)
             return path.id
 
     async def attach_local(self, path: LocalPath) -> None:

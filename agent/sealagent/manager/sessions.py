@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import structlog
@@ -44,6 +44,16 @@ class Session:
     session: str
     report: WorkerReport
     last_seen: float
+    detached: set[str] = field(default_factory=set)
+    """Paths the agent detached, left out of its reports until one no longer lists them
+    (a heartbeat sent before the detach must not index them again)."""
+
+    def take_report(self, report: WorkerReport) -> None:
+        """Keep ``report`` (under the agent's first name), less its detached paths."""
+        listed = {p.meta.id for p in report.paths}
+        self.report = replace(report, name=self.report.name, paths=tuple(
+            p for p in report.paths if p.meta.id not in self.detached))
+        self.detached &= listed
 
 
 class SessionRegistry:
@@ -157,13 +167,16 @@ class SessionRegistry:
                          worker=session.worker_id, name=session.report.name, others=others,
                          cpus=len(session.report.cpu_set))
 
-    def _update_worker(self, session: Session) -> None:
-        """Give the scheduler and the index the agent's latest report."""
+    def _update_worker(self, session: Session) -> list[int]:
+        """Give the scheduler and the index the agent's latest report; returns the
+        sectors whose files moved."""
         report = session.report
         self._sched.add_worker(SchedWorker(
             session.worker_id, report.resources, report.tasks,
             frozenset(p.meta.id for p in report.paths), report.hostname))
-        self._tasks.files_moved(self._files.agent_paths(report))
+        moved = self._files.agent_paths(report)
+        self._tasks.files_moved(moved)
+        return moved
 
     async def _reconcile(self, session: Session, *, connecting: bool) -> None:
         """Match the tasks given to this worker with what it says it holds. Lock held."""
@@ -200,11 +213,41 @@ class SessionRegistry:
         """``Sealing.WorkerHeartbeat``: fresh inventory in, tasks to abort out."""
         session = self.find(session_id)
         async with self._context.lock:
-            session.report = replace(report, name=session.report.name)
+            session.take_report(report)
             session.last_seen = self._context.clock()
             self._update_worker(session)
             await self._reconcile(session, connecting=False)
             return self._tasks.take_aborts(session.worker_id)
+
+    async def redeclare(self, session_id: str, report: WorkerReport) -> list[int]:
+        """``Sealing.WorkerRedeclare``: the agent's report listing every sector file in its
+        paths; the index holds exactly those files, on disk, before the answer.  Returns
+        the sectors whose files changed."""
+        session = self.find(session_id)
+        async with self._context.lock:
+            session.take_report(report)
+            session.last_seen = self._context.clock()
+            moved = self._update_worker(session)
+            await self._files.save()
+            return moved
+
+    async def detach_path(self, session_id: str, path_id: str, *, force: bool) -> None:
+        """``Sealing.WorkerDetachPath``: drop one of the agent's paths from the index, on
+        disk, before the agent stops using it.  Refused while the path holds the only
+        indexed copy of a sector's file, unless ``force``."""
+        session = self.find(session_id)
+        async with self._context.lock:
+            if path_id not in {p.meta.id for p in session.report.paths}:
+                raise ManagerError(f"worker {session.report.name} reports no path {path_id}")
+            sole = self._files.refuse_sole_copies(
+                path_id, f"path {path_id} of worker {session.report.name}", force=force)
+            session.detached.add(path_id)
+            session.take_report(session.report)
+            self._update_worker(session)
+            self._tasks.files_moved(self._files.detach_path(path_id))
+            await self._files.save()
+        _log.warning("storage path detached", path=path_id, worker=session.worker_id,
+                     sole_copies=sole)
 
     async def declare_files(self, session_id: str, number: int, move: FileMove) -> None:
         """``Sealing.StorageDeclare``: an agent moved sector files (a fetch); the index

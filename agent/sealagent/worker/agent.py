@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
 import structlog
 import trio
 
-from sealagent.errors import AuthError, ConfigError, RPCError, SealAgentError
+from sealagent.errors import AuthError, ConfigError, RPCError, RPCTransportError, SealAgentError
 from sealagent.nurseries import lone_error_unwrapped
 from sealagent.phases import Phase
 from sealagent.plugins import PluginSet, Selection, default_plugins
@@ -399,6 +400,25 @@ class Agent:
                 continue
             paths[path.meta.id] = (stat.capacity, stat.available)
         return AgentSnapshot(not self._stopping.is_set(), tasks, paths)
+
+    async def detach_path(self, directory: Path, *, force: bool) -> str:
+        """``storage detach --worker``: the manager drops the path from its index (refused
+        while it holds the only copy of a sector's file, unless ``force``), then this agent
+        stops using and serving it.  Returns its id."""
+        path = await trio.to_thread.run_sync(self.storage.at, directory)
+        await self.link.call("Sealing.WorkerDetachPath", path.id, force)
+        await trio.to_thread.run_sync(self.storage.detach, path)
+        _log.warning("storage path detached", path=path.id, directory=str(path.root))
+        return path.id
+
+    async def redeclare(self) -> list[int]:
+        """``storage redeclare --worker``: the manager's index holds exactly the sector
+        files now in this agent's paths; returns the sectors whose files changed."""
+        answer = await self.link.call("Sealing.WorkerRedeclare", await self.worker_info(True))
+        changed = answer.get("changed") if isinstance(answer, dict) else None
+        if not isinstance(changed, list):
+            raise RPCTransportError(f"malformed WorkerRedeclare answer: {answer!r}")
+        return [int(n) for n in changed]
 
     async def _declare_moved(self, assignment: Assignment, declared: Sequence[SectorFile],
                              dropped: Sequence[SectorFile]) -> None:

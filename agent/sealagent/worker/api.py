@@ -1,5 +1,5 @@
 """The agent's own JSON-RPC API (``Worker.*``), for ``sealagent info``, ``tasks`` and
-``storage attach --worker``.
+``storage attach|detach|redeclare --worker``.
 
 It is served on the agent's listen address next to ``/remote`` and accepts the token the
 agent itself was given (``MINER_API_INFO``); ``<repo>/api`` and ``<repo>/token`` tell the
@@ -14,6 +14,11 @@ method                                      perm   what
 ``Worker.TaskDisable(task_type)``           admin  take no new tasks of this type
 ``Worker.StorageAttach(path, init, seal,    admin  attach a storage path to this agent (and,
 store, weight, max_storage)``                      with ``init``, create its sectorstore.json)
+``Worker.StorageDetach(path, force)``       admin  stop using a path (refused while it holds
+                                                   the only copy of a sector's file, unless
+                                                   ``force``)
+``Worker.StorageRedeclare()``               admin  index exactly the sector files now in
+                                                   this agent's paths
 ==========================================  =====  ==========================================
 
 ``task_type`` is a Lotus name (``seal/v0/precommit/1``) or a short one (``PC1``).  Task
@@ -82,3 +87,19 @@ class AgentAPI:
             return self.agent.storage.attach(directory).meta.to_json()
 
         return await trio.to_thread.run_sync(attach)
+
+    @exported("admin")
+    async def storage_detach(self, path: str, force: bool = False) -> dict[str, str]:
+        """Stop using ``path`` (on the agent's host; its files stay): the manager drops it
+        from its index first, refusing while it holds the only copy of a sector's file
+        unless ``force``."""
+        directory = Path(path)
+        if not directory.is_absolute():
+            raise ConfigError(f"give the agent an absolute path, not {path!r}")
+        return {"id": await self.agent.detach_path(directory, force=force), "path": path}
+
+    @exported("admin")
+    async def storage_redeclare(self) -> dict[str, list[int]]:
+        """Make the manager's index hold exactly the sector files in this agent's paths;
+        answers the sectors whose files changed."""
+        return {"changed": await self.agent.redeclare()}

@@ -50,6 +50,20 @@ class LocalStorage:
                 self._paths.append(path)
         return path
 
+    def at(self, directory: str | Path) -> LocalPath:
+        """The attached path whose directory is ``directory`` (StorageError if none)."""
+        root = Path(directory).absolute()
+        for path in self.paths():
+            if path.root.absolute() == root:
+                return path
+        raise StorageError(f"{root} is not a storage path of this agent")
+
+    def detach(self, path: LocalPath) -> None:
+        """Remove ``path`` from the repo's list, then stop using it (its files stay)."""
+        self.repo.detach(path.root)
+        with self._lock:
+            self._paths = [p for p in self._paths if p.id != path.id]
+
     def find(self, file_type: FileType, sector: SectorID) -> LocalPath | None:
         """The path holding the ``file_type`` file of ``sector``, if any."""
         return next((p for p in self.paths() if p.has(file_type, sector)), None)
