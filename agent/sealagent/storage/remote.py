@@ -17,9 +17,9 @@ Mounted under ``/remote`` of the host's HTTP server; every request needs a token
 A vanilla proof request names the sector (``s-t01000-3``), its registered seal proof
 (name or id) and at most :data:`MAX_CHALLENGES` node indexes.  The answer is rust's
 ``SectorProof`` in serde JSON (``{"inclusion_proofs", "comm_c", "comm_r_last"}``); a
-malformed request is answered with 400, missing files with 404, and files that cannot
-answer (wrong size, damaged, sealed nodes that do not hash to tree-r-last) with 422,
-each with ``{"error": ...}`` saying which challenge and which file.
+malformed request is answered with 400 (413 over 64 KiB), missing files with 404, and
+files that cannot answer (wrong size, damaged, sealed nodes that do not hash to
+tree-r-last) with 422, each with ``{"error": ...}`` saying which challenge and which file.
 
 ``file_type`` is a type name (``unsealed``, ``sealed``, ``cache``, ``update``,
 ``update-cache``, ``piece``) and ``sector`` a sector name (``s-t01000-3``); any other
