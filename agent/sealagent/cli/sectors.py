@@ -222,16 +222,17 @@ def run_check(args: argparse.Namespace) -> int:
     """Check sectors' stored files; 1 when one cannot be proven from them."""
     numbers = args.numbers or [s["number"] for s in manager_call(args, "Sectors.List")
                                if s["state"] == "Proving"]
-    answers = [manager_call(args, "Sectors.Check", [number, args.slow]) for number in numbers]
+    if not numbers and not args.json:
+        print("no sector in Proving to check")
+    answers = []
+    for number in numbers:
+        answers.append(manager_call(args, "Sectors.Check", [number, args.slow]))
+        if not args.json:
+            _print_check(answers[-1])  # as each sector is done: --slow takes a while
     failed = sum(not answer["ok"] for answer in answers)
     if args.json:
         print_json(answers)
-        return 1 if failed else 0
-    if not numbers:
-        print("no sector in Proving to check")
-    for answer in answers:
-        _print_check(answer)
-    if len(numbers) > 1:
+    elif len(numbers) > 1:
         print(f"{len(numbers) - failed} of {len(numbers)} sectors ok")
     return 1 if failed else 0
 
