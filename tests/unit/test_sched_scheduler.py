@@ -18,8 +18,20 @@ from sealagent.sched.resources import (
     parse_resource_env,
 )
 from sealagent.sched.scheduler import Scheduler
-from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
-from sealagent.sched.storage_view import PathKind, PathStat, StorageView, seal_space
+from sealagent.sched.selectors import (
+    AllocSelector,
+    ExistingSelector,
+    MoveSelector,
+    Selector,
+    TaskSelector,
+)
+from sealagent.sched.storage_view import (
+    PathKind,
+    PathStat,
+    StorageView,
+    seal_space,
+    store_space,
+)
 from sealagent.sched.windows import Placement, SchedWorker
 from sealagent.vocab.registry import GIB, RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
@@ -337,6 +349,55 @@ class TestSelectors:
 
 
 # --- why a request waits -------------------------------------------------------------------
+
+class TestMoveSelector:
+    """The move to long-term storage: a store path with room, holders first."""
+
+    move = MoveSelector(SEAL)
+    room = store_space(SEAL, 32 * GIB)
+
+    def store(self, path_id: str, available: int) -> PathStat:
+        return PathStat(path_id, can_seal=False, can_store=True, available=available)
+
+    def test_finalized_files_take_the_sealed_size_and_a_tenth_for_the_cache(self) -> None:
+        assert self.room == 32 * GIB + 32 * GIB // 10
+
+    def test_a_holder_with_a_store_path_is_preferred(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1", "s1"), mem_used=100 * GIB),
+                          worker("w2", paths=("p2", "s2")))
+        view = storage(PathStat("p1"), PathStat("p2"), self.store("s1", self.room),
+                       self.store("s2", 100 * TIB), sectors={7: "p1"})
+        sched.add_task(req("mv", T.FETCH, 7, selector=self.move), view)
+        assert placed(sched.schedule(view)) == {"mv": "w1"}
+
+    def test_files_go_to_another_agent_when_the_holder_has_no_store_path(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("s2",)))
+        view = storage(PathStat("p1", available=100 * TIB), self.store("s2", self.room),
+                       sectors={7: "p1"})
+        sched.add_task(req("mv", T.FETCH, 7, selector=self.move), view)
+        assert placed(sched.schedule(view)) == {"mv": "w2"}
+
+    def test_without_remote_moves_only_holders_may_take_it(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("s2",)))
+        view = storage(PathStat("p1"), self.store("s2", 100 * TIB), sectors={7: "p1"})
+        local = MoveSelector(SEAL, allow_remote=False)
+        sched.add_task(req("mv", T.FETCH, 7, selector=local), view)
+        assert sched.schedule(view) == []
+        assert "DisallowRemoteFinalize" in local.requirement(None, affinity=False)
+
+    def test_a_store_path_without_room_or_a_sealing_path_does_not_do(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("s2",)))
+        view = storage(PathStat("p1", available=100 * TIB), self.store("s2", self.room - 1),
+                       sectors={7: "p1"})
+        sched.add_task(req("mv", T.FETCH, 7, selector=self.move), view)
+        assert sched.schedule(view) == []
+
+    def test_a_sector_nobody_holds_waits(self) -> None:
+        sched = scheduler(worker("w2", paths=("s2",)))
+        view = storage(self.store("s2", 100 * TIB))
+        sched.add_task(req("mv", T.FETCH, 7, selector=self.move), view)
+        assert sched.schedule(view) == []
+
 
 class TestWaitingReasons:
     fetch = ExistingSelector(SEAL, allow_fetch=True)

@@ -28,6 +28,11 @@ Selectors (Lotus' names):
                    the fallback (Lotus never prefers holders, so sealed data moved to
                    whichever worker had the lowest utilization); without it any holder of
                    any of the types is acceptable.
+``MoveSelector``   (Lotus' ``moveSelector``) a worker with room on a healthy store path
+                   for the sector's finalized files.  Workers holding all of them are
+                   *preferred* (the move is a rename there); with ``allow_remote`` any
+                   worker with room is the fallback and fetches them, otherwise only
+                   workers holding some of the files.
 ``TaskSelector``   any worker with the task type; workers with fewer enabled task types
                    come first on ties (Lotus' ``Cmp``), keeping generalists free.
 
@@ -53,6 +58,7 @@ from sealagent.sched.storage_view import (
     PathKind,
     StorageView,
     seal_space,
+    store_space,
 )
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
@@ -216,3 +222,43 @@ class ExistingSelector:
             return f"{holding} ({AFFINITY_HINT})"
         return f"{holding}, or one with room to fetch them"
 
+
+
+@dataclass(frozen=True, slots=True)
+class MoveSelector:
+    """A worker with room on a store path for the sector's finalized ``file_types``."""
+
+    file_types: FileType
+    allow_remote: bool = True
+
+    def locality(self, sector: SectorID, view: StorageView, affinity: bool) -> Hashable:
+        """The paths holding each file type to move."""
+        return view.locations(sector, self.file_types)
+
+    def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
+              affinity: bool) -> Pools:
+        """Holders of every file preferred; workers with room to fetch as the fallback."""
+        if not isinstance(locality, Locations):
+            return Pools(None, None)
+        any_holder = holders.workers_with(locality.all_paths())
+        if not any_holder:
+            return Pools(None, None)
+        full: frozenset[str] | None = None
+        for _, paths in locality.by_type:
+            have = holders.workers_with(paths)
+            full = have if full is None else full & have
+        space = SpaceNeed(store_space(self.file_types, proof.sector_size), PathKind.STORE)
+        preferred = PoolSpec(workers=full, space=space) if full else None
+        local_only = affinity or not self.allow_remote
+        return Pools(preferred, PoolSpec(workers=any_holder if local_only else None,
+                                         space=space))
+
+    def requirement(self, locality: Hashable, affinity: bool) -> str:
+        """A store path with room (on an agent holding the files unless remote is allowed)."""
+        names = ", ".join(self.file_types.names)
+        room = f"a {PathKind.STORE} path with room for the finalized {names} files"
+        if affinity:
+            return f"{room} on an agent holding them ({AFFINITY_HINT})"
+        if not self.allow_remote:
+            return f"{room} on an agent holding them (DisallowRemoteFinalize)"
+        return room

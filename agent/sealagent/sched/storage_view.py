@@ -37,6 +37,22 @@ _SEAL_OVERHEAD: Final[dict[FileType, int]] = {
     FileType.PIECE: 10,
 }
 
+def store_space(file_types: FileType, sector_size: int) -> int:
+    """Bytes finalized files take on a store path: Lotus' ``FsOverheadFinalized`` (the
+    trimmed cache keeps about a tenth of the sector size)."""
+    return sum(sector_size * _STORE_OVERHEAD[t] // OVERHEAD_DENOMINATOR
+               for t in file_types.split())
+
+
+_STORE_OVERHEAD: Final[dict[FileType, int]] = {
+    FileType.UNSEALED: 10,
+    FileType.SEALED: 10,
+    FileType.CACHE: 1,
+    FileType.UPDATE: 10,
+    FileType.UPDATE_CACHE: 1,
+    FileType.PIECE: 10,
+}
+
 SEALING_FILES: Final = SECTOR_FILES | FileType.UPDATE | FileType.UPDATE_CACHE
 """The files whose movement between hosts ``SectorAffinity`` forbids."""
 
