@@ -22,6 +22,7 @@ from sealagent.codec import Message
 from sealagent.errors import InvalidInputError
 from sealagent.phase_chain import with_paths
 from sealagent.phases import Phase, PhaseRequest, SectorPaths, SectorRef
+from sealagent.task_kinds import TaskKind
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.vocab.tasks import SealTaskType
@@ -106,8 +107,8 @@ class Assignment(WireMessage):
 
     task_id: str
     attempt: int
-    task_type: Phase
-    """The phase, named by its Lotus task type on the wire."""
+    task_type: TaskKind
+    """The phase or storage job, named by its Lotus task type on the wire."""
     sector: SectorID
     proof: RegisteredSealProof
     priority: int = 0
@@ -125,8 +126,8 @@ class Assignment(WireMessage):
             raise InvalidInputError(f"Assignment.gpu: must be a number ≥ 0, got {self.gpu}")
 
     @property
-    def phase(self) -> Phase:
-        """The phase to run."""
+    def phase(self) -> TaskKind:
+        """The phase (or storage job) to run."""
         return self.task_type
 
     @property
@@ -156,7 +157,10 @@ class Assignment(WireMessage):
 
     def request(self, paths: SectorPaths) -> PhaseRequest:
         """The phase request: ``params`` plus the sector and, if the phase takes them,
-        the local ``paths`` (InvalidInputError when ``params`` do not fit the phase)."""
+        the local ``paths`` (InvalidInputError when ``params`` do not fit the phase, or
+        the task is a storage job, which has no phase request)."""
+        if not isinstance(self.phase, Phase):
+            raise InvalidInputError(f"{self.phase.label} runs no phase")
         return with_paths(self.phase, {**self.params, "sector": self.sector_ref.to_json()},
                           paths)
 

@@ -58,6 +58,8 @@ from sealagent.phase_chain import SEALING_ORDER
 from sealagent.phases import Phase
 from sealagent.plugins import select_backends
 from sealagent.rpc.client import RPCClient
+from sealagent.storage.paths import init_path
+from sealagent.task_kinds import StorageJob, TaskKind
 from sealagent.vocab.registry import default_proof, parse_sector_size, size_name
 
 START_TIMEOUT: Final = 60.0
@@ -112,7 +114,7 @@ class Outcome:
     """How the sectors ended, with each phase's duration and where it ran."""
 
     states: dict[int, str] = field(default_factory=dict)
-    phase_times: dict[int, dict[Phase, float]] = field(default_factory=dict)
+    phase_times: dict[int, dict[TaskKind, float]] = field(default_factory=dict)
     hosts: dict[int, list[str]] = field(default_factory=dict)
     total: dict[int, float] = field(default_factory=dict)
     files: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -204,21 +206,27 @@ class Cluster:
         self.plan = plan
         self.logs = plan.root / "logs"
         self.repo = MinerRepo(plan.root / "miner")
+        self.store = plan.root / "store"
         self.manager: trio.Process | None = None
         self.agents: list[trio.Process] = []
 
     def init_manager(self) -> None:
-        """Create the manager's repo: devnet epochs, Snark per the plan, no storage and
-        no built-in agent (the agents do the work)."""
+        """Create the manager's repo: devnet epochs, Snark per the plan, a long-term
+        storage path (``store``: CanStore, not CanSeal) where every sector ends, and a
+        built-in agent that only takes what every agent takes (the agents seal)."""
         plan = self.plan
         config = ManagerConfig(
             api=APIConfig(listen_address="/ip4/127.0.0.1/tcp/0/http"),
             miner=MinerConfig(sector_size=plan.sector_size),
-            storage=StorageConfig(local_worker=False),
+            storage=StorageConfig(allow_add_piece=False, allow_precommit1=False,
+                                  allow_precommit2=False, allow_commit=False,
+                                  allow_unseal=False),
             proving=ProvingConfig(snark=plan.snark),
             sealing=SealingConfig(epoch_duration=plan.epoch, min_retry_time=5.0))
         self.logs.mkdir(parents=True, exist_ok=True)
         self.repo.init(config, local_storage=False)
+        init_path(self.store, can_seal=False, can_store=True)
+        self.repo.storage.attach(self.store)
 
     async def _spawn(self, argv: list[str], log_name: str,
                      env: dict[str, str] | None = None) -> trio.Process:
@@ -407,7 +415,7 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
 
 
-def result_table(outcome: Outcome, phases: Sequence[Phase]) -> Table:
+def result_table(outcome: Outcome, phases: Sequence[TaskKind]) -> Table:
     """Every sector's state and phase times."""
     table = Table(title="devnet result")
     for column in ("Sector", "State", *(p.short for p in phases), "Total", "Workers"):
@@ -492,7 +500,8 @@ def handle(args: argparse.Namespace) -> int:
              "Snark = false: Commit1's vanilla proofs are verified instead of running "
              "Commit2 (use --snark to run it)")
     outcome = trio.run(run_until_signalled, plan, view)
-    phases = [p for p in SEALING_ORDER if p is not Phase.COMMIT2 or plan.snark]
+    phases: list[TaskKind] = [p for p in SEALING_ORDER if p is not Phase.COMMIT2 or plan.snark]
+    phases.append(StorageJob.MOVE_STORAGE)
     console.print(result_table(outcome, phases))
     if args.json is not None:
         write_json(args.json, result_json(outcome, plan))

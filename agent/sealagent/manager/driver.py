@@ -27,6 +27,7 @@ from sealagent.manager.sector_book import SectorBook
 from sealagent.manager.sessions import SessionRegistry
 from sealagent.manager.task_book import C1_OUTPUT, TaskBook
 from sealagent.phases import Phase
+from sealagent.task_kinds import StorageJob, TaskKind
 
 MAX_SLEEP: Final = 5.0
 """Longest the pipeline loop sleeps without a wake-up."""
@@ -107,14 +108,22 @@ class PipelineDriver:
         nursery.start_soon(self._background_step, number, step)
         return float("inf")
 
-    async def _queue_task(self, number: int, phase: Phase) -> bool:
-        """Create the sector's task for ``phase`` unless one is open; True if created."""
+    async def _queue_task(self, number: int, phase: TaskKind) -> bool:
+        """Create the sector's task for ``phase`` unless one is open; True if created
+        (or, for a move to long-term storage that is not needed, the sector moved on)."""
         context = self._context
         async with context.lock:
             sector = self._sectors[number]
             if (sector.task_id is not None
                     or fsm.expected_task(sector, context.policy) is not phase):
                 return False
+            if isinstance(phase, StorageJob):
+                stays = self._files.no_move_needed(number)
+                if stays is not None:
+                    await self._sectors.apply_locked(number, fsm.FilesStored(stays))
+                    return True
+            groups = (self._files.move_groups(number) if isinstance(phase, StorageJob)
+                      else None)
             piece_url = None
             if phase is Phase.ADD_PIECE:
                 piece = sector.pieces[sector.next_piece or 0]
@@ -124,8 +133,11 @@ class PipelineDriver:
             def params(tx: Transaction) -> dict[str, Any]:
                 c1 = (sector_store.get_blob(tx, number, C1_OUTPUT)
                       if phase is Phase.COMMIT2 else None)
-                return pipeline.task_params(phase, context.miner, sector,
-                                            piece_url=piece_url, c1_output=c1)
+                params = pipeline.task_params(phase, context.miner, sector,
+                                              piece_url=piece_url, c1_output=c1)
+                if isinstance(phase, StorageJob):
+                    params["allow_to"] = groups
+                return params
 
             task = await self._tasks.queue(sector, phase, params)
             if not self._sessions.offers(phase.task_type):

@@ -26,12 +26,12 @@ from sealagent.manager.context import ManagerContext
 from sealagent.manager.db import Transaction
 from sealagent.manager.sector_check import CopyCheck, ProofCheck, check_copies, prove_copies
 from sealagent.manager.workers import WorkerReport
-from sealagent.phases import Phase
 from sealagent.protocol import FetchSource, FileMove, SectorFile
 from sealagent.sched.storage_view import PathStat, StorageView
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.index import StorageIndex
 from sealagent.storage.paths import LocalPath
+from sealagent.task_kinds import STORED_FILES, TaskKind
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID
 
@@ -245,7 +245,7 @@ class SectorFiles:
                                  error=str(exc), sector=number)
         self.changed()
 
-    def fetch_list(self, phase: Phase, number: int,
+    def fetch_list(self, phase: TaskKind, number: int,
                    local: frozenset[str]) -> tuple[FetchSource, ...]:
         """Inputs of ``phase`` an agent with paths ``local`` lacks, with a URL for each."""
         sector = SectorID(self._context.miner, number)
@@ -257,6 +257,33 @@ class SectorFiles:
             fetch.append(FetchSource(single,
                                      f"{holders[0].urls[0]}/{single.dir_name}/{sector.name}"))
         return tuple(fetch)
+
+    def no_move_needed(self, number: int) -> str | None:
+        """Why sector ``number``'s finalized files stay where they are, or None when they
+        are to move to long-term storage: they are on a store path already, or no store
+        path (``CanStore``, weight > 0, taking sealed and cache files of this miner) is
+        attached anywhere."""
+        sector = SectorID(self._context.miner, number)
+        held = self.index.find(sector, STORED_FILES)
+        stored = [loc for loc in held if loc.can_store]
+        if all(any(single in loc.file_types for loc in stored)
+               for single in STORED_FILES.split()):
+            paths = ", ".join(sorted(loc.path_id for loc in stored))
+            return f"sealed and cache already in long-term storage ({paths})"
+        miner = self._context.miner
+        if not any(r.meta.can_store and r.meta.weight > 0 and r.meta.allows(STORED_FILES)
+                   and r.meta.allows_miner(miner) for r in self.index.paths()):
+            where = ", ".join(sorted(loc.path_id for loc in held)) or "no indexed path"
+            return f"no store path attached: sealed and cache stay in {where}"
+        return None
+
+    def move_groups(self, number: int) -> list[str] | None:
+        """The storage groups sector ``number``'s sealed and cache may move to (the
+        holders' ``AllowTo``), or None for any."""
+        sector = SectorID(self._context.miner, number)
+        holders = {loc.path_id for loc in self.index.find(sector, STORED_FILES)}
+        groups = self.index.allowed_groups(holders)
+        return None if groups is None else sorted(groups)
 
     async def check(self, number: int, proof: RegisteredSealProof) -> list[CopyCheck]:
         """Every indexed copy of sector ``number``'s files, looked at where it is stored

@@ -11,7 +11,7 @@ Neither does I/O or reads a clock: the caller passes ``now`` (wall-clock seconds
 
     Packing/AddPiece → GetTicket → PreCommit1 → PreCommit2 → PreCommitting → WaitSeed
       → Committing (C1, then C2 or a vanilla-proof check) → SubmitCommit
-      → FinalizeSector → Proving
+      → FinalizeSector (Finalize, then the move to long-term storage) → Proving
 
 Failures follow Lotus: a failed step enters its ``...Failed`` state, waits
 ``MinRetryTime`` (the cooldown) and retries, with Lotus' counters deciding when to fall
@@ -38,6 +38,7 @@ from sealagent.phases import (
     PreCommit1Result,
     PreCommit2Result,
 )
+from sealagent.task_kinds import StorageJob, TaskKind
 
 DEAL_SECTOR_PRIORITY: Final = 1024
 """Lotus' scheduling priority for sectors holding deal pieces (CC sectors get 0)."""
@@ -95,6 +96,7 @@ _TASK_FAILURE_STATE: Final = {
     Phase.COMMIT1: SectorState.COMPUTE_PROOF_FAILED,
     Phase.COMMIT2: SectorState.COMPUTE_PROOF_FAILED,
     Phase.FINALIZE: SectorState.FINALIZE_FAILED,
+    StorageJob.MOVE_STORAGE: SectorState.FINALIZE_FAILED,
 }
 
 
@@ -143,6 +145,8 @@ class SectorInfo:
     proof_checked: bool = False
     seal_proof: str | None = None
     commit_epoch: int | None = None
+    finalized: bool = False
+    """Finalize ran: FinalizeSector now waits for the move to long-term storage."""
     add_piece_fails: int = 0
     precommit1_fails: int = 0
     precommit2_fails: int = 0
@@ -251,9 +255,17 @@ class TaskSucceeded(Event):
 class TaskFailed(Event):
     """A task of the sector failed; ``soft`` errors retry the same step."""
 
-    phase: Phase
+    phase: TaskKind
     error: str
     soft: bool = False
+
+
+@dataclass(frozen=True)
+class FilesStored(Event):
+    """The finalized files are where they stay (moved to a store path, or no store path
+    is attached); ``message`` says where."""
+
+    message: str
 
 
 @dataclass(frozen=True)
@@ -354,7 +366,7 @@ class Step:
 class RunTask(Step):
     """Schedule a task of ``phase`` for the sector (unless one is already open)."""
 
-    phase: Phase
+    phase: TaskKind
 
 
 @dataclass(frozen=True)
@@ -428,8 +440,9 @@ def seed_epoch(sector: SectorInfo, policy: Policy) -> int:
     return sector.precommit_epoch + policy.precommit_challenge_delay
 
 
-def expected_task(sector: SectorInfo, policy: Policy) -> Phase | None:
-    """The phase whose task the sector's state runs, or None (no task in this state)."""
+def expected_task(sector: SectorInfo, policy: Policy) -> TaskKind | None:
+    """The phase (or storage job) whose task the sector's state runs, or None (no task
+    in this state).  FinalizeSector runs Finalize, then the move to long-term storage."""
     state = sector.state
     if state in (SectorState.ADD_PIECE, SectorState.PACKING):
         return Phase.ADD_PIECE if sector.next_piece is not None else None
@@ -437,6 +450,8 @@ def expected_task(sector: SectorInfo, policy: Policy) -> Phase | None:
         if not sector.commit1_done:
             return Phase.COMMIT1
         return Phase.COMMIT2 if policy.snark and sector.seal_proof is None else None
+    if state is SectorState.FINALIZE_SECTOR and sector.finalized:
+        return StorageJob.MOVE_STORAGE
     return _STATE_TASK.get(state)
 
 
@@ -592,7 +607,8 @@ def _task_succeeded(sector: SectorInfo, event: TaskSucceeded) -> tuple[SectorInf
         return (_enter(base, SectorState.COMMITTING, seal_proof=result.proof),
                 "Commit2 done")
     if isinstance(result, FinalizeResult):
-        return _enter(base, SectorState.PROVING), "finalized: sector is proving"
+        return (_enter(base, SectorState.FINALIZE_SECTOR, finalized=True),
+                "finalized: moving the files to long-term storage")
     raise ManagerError(f"no transition for a {event.phase.label} result")  # pragma: no cover
 
 
@@ -600,14 +616,15 @@ class _CommPMismatch(Exception):
     """AddPiece wrote a different piece than expected (internal control flow)."""
 
 
-def still_expected(sector: SectorInfo, task_id: str, phase: Phase, policy: Policy) -> bool:
+def still_expected(sector: SectorInfo, task_id: str, phase: TaskKind,
+                   policy: Policy) -> bool:
     """Whether the sector still waits for this task: it is the sector's task and its
     phase is the one the sector's state runs under ``policy`` (a configuration change,
     such as ``[Proving] Snark`` turned off, can make a queued task pointless)."""
     return sector.task_id == task_id and expected_task(sector, policy) is phase
 
 
-def withdraw(sector: SectorInfo, phase: Phase, reason: str,
+def withdraw(sector: SectorInfo, phase: TaskKind, reason: str,
              policy: Policy) -> tuple[SectorInfo, str]:
     """The sector without its task of ``phase``, which it no longer expects (see
     :func:`still_expected`), and the log line saying why and what comes instead."""
@@ -619,7 +636,7 @@ def withdraw(sector: SectorInfo, phase: Phase, reason: str,
     return replace(sector, task_id=None), line
 
 
-def _expected_phase(sector: SectorInfo, phase: Phase, policy: Policy) -> None:
+def _expected_phase(sector: SectorInfo, phase: TaskKind, policy: Policy) -> None:
     """Refuse a task event that does not belong to the current state."""
     if expected_task(sector, policy) is not phase:
         raise ManagerError(f"sector {sector.number} is in {sector.state}; "
@@ -668,6 +685,7 @@ def apply(sector: SectorInfo, event: Event, policy: Policy,
         ProofChecked: (SectorState.COMMITTING,),
         CommitLanded: (SectorState.SUBMIT_COMMIT,),
         MessageFailed: (SectorState.PRECOMMITTING, SectorState.SUBMIT_COMMIT),
+        FilesStored: (SectorState.FINALIZE_SECTOR,),
         FilesRemoved: (SectorState.REMOVING,),
         RemoveFailedEvent: (SectorState.REMOVING,),
     }
@@ -714,6 +732,11 @@ def _apply_in_state(sector: SectorInfo, event: Event, policy: Policy,
         failed = (SectorState.PRECOMMIT_FAILED if sector.state is SectorState.PRECOMMITTING
                   else SectorState.COMMIT_FAILED)
         return _fail(sector, failed, event.error, now, policy), f"message failed: {event.error}"
+    if isinstance(event, FilesStored):
+        if not sector.finalized:
+            raise ManagerError(f"sector {sector.number} is not finalized yet")
+        return (_enter(sector, SectorState.PROVING, task_id=None, soft_errors=0,
+                       last_error=None), f"{event.message}: sector is proving")
     if isinstance(event, FilesRemoved):
         return _enter(sector, SectorState.REMOVED), "sector files removed"
     assert isinstance(event, RemoveFailedEvent)

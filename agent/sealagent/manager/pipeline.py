@@ -21,7 +21,14 @@ from sealagent.phases import Phase, PieceRef, SectorRef
 from sealagent.proofs.cid import unsealed_commitment_to_cid
 from sealagent.proofs.fr32 import to_unpadded_size
 from sealagent.proofs.pieces import PieceInfo, fill_pieces, generate_data_commitment
-from sealagent.sched.selectors import AllocSelector, ExistingSelector, Selector, TaskSelector
+from sealagent.sched.selectors import (
+    AllocSelector,
+    ExistingSelector,
+    MoveSelector,
+    Selector,
+    TaskSelector,
+)
+from sealagent.task_kinds import StorageJob, TaskKind
 from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 from sealagent.vocab.sectors import FileType
 
@@ -48,7 +55,7 @@ def expected_comm_d(proof: int, pieces: tuple[SectorPiece, ...]) -> str:
     return unsealed_commitment_to_cid(generate_data_commitment(resolve_proof(proof), infos))
 
 
-def selector_for(phase: Phase, sector: SectorInfo, *,
+def selector_for(phase: TaskKind, sector: SectorInfo, *,
                  disallow_remote_finalize: bool) -> Selector:
     """Which workers may run ``phase`` for ``sector`` (Lotus' selector per sealing call).
 
@@ -56,8 +63,12 @@ def selector_for(phase: Phase, sector: SectorInfo, *,
     files needs their holders (:attr:`Phase.reads`), or room to fetch them where Lotus
     allows that.  AddPiece after the first piece writes into the unsealed file in place, so
     only its holders may run it.  Unseal, like Lotus' ``SectorsUnsealPiece``, prefers the
-    holders of the sealed replica and its cache, and may fetch them.
+    holders of the sealed replica and its cache, and may fetch them.  The move to long-term
+    storage needs a store path with room (Lotus' ``moveSelector``;
+    ``DisallowRemoteFinalize`` keeps it on a holder).
     """
+    if isinstance(phase, StorageJob):
+        return MoveSelector(phase.reads, allow_remote=not disallow_remote_finalize)
     if phase is Phase.ADD_PIECE and sector.next_piece:
         return ExistingSelector(FileType.UNSEALED, allow_fetch=False)
     if phase in (Phase.ADD_PIECE, Phase.PRECOMMIT1):
@@ -86,15 +97,17 @@ def seal_state(sector: SectorInfo, c1_output: str | None = None) -> SealState:
                      comm_r=sector.comm_r, c1_output=c1_output)
 
 
-def task_params(phase: Phase, miner: int, sector: SectorInfo, *,
+def task_params(phase: TaskKind, miner: int, sector: SectorInfo, *,
                 piece_url: str | None = None, c1_output: str | None = None) -> dict[str, Any]:
     """The request of ``phase`` for ``sector`` as JSON, without ``paths``.
 
     AddPiece carries ``piece_url`` (None for a zero piece) instead of ``piece_file``;
     the other phases' fields come from the phase chain
-    (:func:`~sealagent.phase_chain.phase_params`).
+    (:func:`~sealagent.phase_chain.phase_params`).  A storage job carries only the sector.
     """
     params: dict[str, Any] = {"sector": sector_ref(miner, sector).to_json()}
+    if isinstance(phase, StorageJob):
+        return params
     if phase is not Phase.ADD_PIECE:
         params.update(phase_params(phase, seal_state(sector, c1_output)))
         return params

@@ -24,12 +24,13 @@ from sealagent.manager.mirror import Mirror
 from sealagent.manager.reports import result_event
 from sealagent.manager.sector_book import SectorBook
 from sealagent.manager.tasks import ReportOutcome, TaskRecord, TaskState
-from sealagent.phases import Commit1Result, Phase
+from sealagent.phases import Commit1Result
 from sealagent.protocol import FetchDone, Report
 from sealagent.sched.fit import Need
 from sealagent.sched.queue import SchedTask
 from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.windows import Placement
+from sealagent.task_kinds import TaskKind
 from sealagent.units import size_str
 from sealagent.vocab.sectors import SectorID
 
@@ -230,7 +231,7 @@ class TaskBook(Mirror[str, TaskRecord]):
         _log.info("task ended", sector=task.sector, task=task.task_id, error=error)
         self._context.pipeline_wake.set()
 
-    async def queue(self, sector: SectorInfo, phase: Phase,
+    async def queue(self, sector: SectorInfo, phase: TaskKind,
                     params: Callable[[Transaction], dict[str, Any]], *,
                     requested: str | None = None) -> TaskRecord:
         """Create the sector's task for ``phase`` with ``params(tx)``. Lock held.

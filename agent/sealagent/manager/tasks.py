@@ -1,6 +1,7 @@
 """The durable task queue: one row per task, its assignment and its outcome.
 
-A task is one phase of one sector.  It moves through::
+A task is one phase of one sector, or a storage job such as the move to long-term
+storage (:mod:`sealagent.task_kinds`).  It moves through::
 
     queued → assigned → prepared → running → done | failed
                 ↘ (worker lost before starting) back to queued
@@ -24,7 +25,7 @@ from typing import Any, Final
 
 from sealagent.errors import SchedulerError
 from sealagent.manager.db import Transaction
-from sealagent.phases import Phase
+from sealagent.task_kinds import TaskKind, parse_kind
 
 
 class TaskState(enum.StrEnum):
@@ -83,7 +84,8 @@ class TaskRecord:
     task_id: str
     seq: int
     sector: int
-    phase: Phase
+    phase: TaskKind
+    """The phase or storage job the task runs."""
     proof: int
     priority: int
     params: dict[str, Any]
@@ -102,7 +104,7 @@ class TaskRecord:
         """Build from a ``tasks`` row."""
         return cls(
             task_id=row["task_id"], seq=row["seq"], sector=row["sector"],
-            phase=Phase(row["task_type"]), proof=row["proof"], priority=row["priority"],
+            phase=parse_kind(row["task_type"]), proof=row["proof"], priority=row["priority"],
             params=json.loads(row["params"]), state=TaskState(row["state"]),
             attempt=row["attempt"], worker_id=row["worker_id"],
             created_at=row["created_at"], state_since=row["state_since"],
@@ -122,7 +124,7 @@ class TaskRecord:
                 "error": self.error}
 
 
-def insert_task(tx: Transaction, sector: int, phase: Phase, proof: int, priority: int,
+def insert_task(tx: Transaction, sector: int, phase: TaskKind, proof: int, priority: int,
                 params: dict[str, Any], now: float) -> TaskRecord:
     """Create a queued task."""
     row = tx.one("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM tasks")

@@ -28,7 +28,7 @@ silent until they report again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -220,8 +220,7 @@ class StorageIndex:
 
     def _fetch_targets(self, file_types: FileType, proof: RegisteredSealProof,
                        held: dict[str, tuple[FileType, bool]]) -> list[SectorLocation]:
-        allow_to = [self._paths[p].meta.allow_to for p in held]
-        groups = None if not allow_to or not all(allow_to) else {g for a in allow_to for g in a}
+        groups = self.allowed_groups(held)
         need = space_needed(file_types, proof)
         targets = [
             self._location(record.id, FileType(0), False, 0)
@@ -232,6 +231,14 @@ class StorageIndex:
             and (groups is None or groups & set(record.meta.groups))
         ]
         return targets
+
+    def allowed_groups(self, holders: Iterable[str]) -> set[str] | None:
+        """The groups files held in ``holders`` may move to (Lotus' ``AllowTo``): None
+        (anywhere) unless every holder names some, else the union of what they name."""
+        allow_to = [self._paths[p].meta.allow_to for p in holders if p in self._paths]
+        if not allow_to or not all(allow_to):
+            return None
+        return {g for a in allow_to for g in a}
 
     # ------------------------------------------------------------- allocation
 

@@ -17,6 +17,7 @@ never over-commit a path.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from typing import Any, Final
 
 from sealagent.durable import fsync_directory
 from sealagent.errors import ConfigError, LinkRefusedError, NoSpaceError, StorageError
-from sealagent.storage.layout import FETCH_TEMP_DIR, space_needed
+from sealagent.storage.layout import FETCH_TEMP_DIR, fetch_temp_path, space_needed
 from sealagent.storage.meta import FsStat, PathMeta
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import ALL_FILE_TYPES, FileType, SectorID, sector_path
@@ -267,6 +268,50 @@ class LocalPath:
             if not reservation.released:
                 reservation.released = True
                 self._reservations.remove(reservation)
+
+
+def move_sector_file(source: LocalPath, dest: LocalPath, file_type: FileType,
+                     sector: SectorID) -> int:
+    """Move the ``file_type`` file (or cache directory) of ``sector`` from ``source`` to
+    ``dest``; returns the bytes it occupies.
+
+    On one filesystem the file is renamed.  Across filesystems it is copied beside its
+    destination (in the ``fetching`` directory, which no listing reads), renamed into place,
+    and only then deleted at ``source``; a crash leaves a copy too many, never none.  A file
+    already at ``dest`` (an earlier attempt that stopped before deleting) is kept and the
+    source copy deleted.
+    """
+    origin = source.locate(file_type, sector)
+    target = dest.sector_path(file_type, sector)
+    if origin is None:
+        if dest.has(file_type, sector):
+            return disk_usage(target)
+        raise StorageError(f"{file_type.dir_name} of {sector} is not in {source.root}")
+    size = disk_usage(origin)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            try:
+                os.rename(origin, target)
+                fsync_directory(target.parent)
+                return size
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+            temp = fetch_temp_path(target)
+            temp.parent.mkdir(exist_ok=True)
+            if temp.is_dir():
+                shutil.rmtree(temp)
+            if origin.is_dir():
+                shutil.copytree(origin, temp)
+            else:
+                shutil.copy2(origin, temp)
+            os.rename(temp, target)
+            fsync_directory(target.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot move {origin} to {target}: {exc}") from None
+    source.remove(file_type, sector)
+    return size
 
 
 def init_path(directory: str | Path, *, can_seal: bool, can_store: bool, weight: int = 10,

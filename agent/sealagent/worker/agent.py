@@ -46,6 +46,7 @@ from sealagent.rpc.server import start_server
 from sealagent.sched.resources import parse_resource_env
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.remote import RemoteHandler
+from sealagent.task_kinds import STORAGE_TASK_TYPES
 from sealagent.vocab.tasks import TASK_TYPES_BY_ORDER, TaskType
 from sealagent.web.auth import APIInfo, delegated_verifier, parse_api_info
 from sealagent.worker.api import AgentAPI
@@ -160,10 +161,14 @@ class Agent:
     # ----------------------------------------------------------------- reports
 
     def task_types(self) -> list[str]:
-        """The task types this agent accepts now: enabled and runnable by a backend."""
+        """The task types this agent accepts now: enabled and runnable by a backend (or,
+        for a storage job such as the move to long-term storage, by the agent itself)."""
         out = []
         for task_type in TASK_TYPES_BY_ORDER:
             if task_type not in self.enabled:
+                continue
+            if task_type in STORAGE_TASK_TYPES:
+                out.append(task_type.value)
                 continue
             try:
                 self.selection.candidates(Phase(task_type.value))

@@ -15,8 +15,8 @@ from sealagent.vocab.tasks import TaskType
 from sealagent.web.auth import APIInfo
 from sealagent.worker.windows import DEFAULT_WAIT
 
-ALWAYS_ON: Final = frozenset({TaskType.COMMIT1, TaskType.FINALIZE})
-"""Task types every sealing agent takes (Lotus cannot toggle C1 and FIN either)."""
+ALWAYS_ON: Final = frozenset({TaskType.COMMIT1, TaskType.FINALIZE, TaskType.FETCH})
+"""Task types every sealing agent takes (Lotus cannot toggle C1, FIN and GET either)."""
 OPTIONAL_TASKS: Final = frozenset({TaskType.ADD_PIECE, TaskType.PRECOMMIT1,
                                    TaskType.PRECOMMIT2, TaskType.COMMIT2,
                                    TaskType.UNSEAL})

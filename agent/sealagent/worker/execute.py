@@ -193,7 +193,7 @@ class Executor:
 
     def _prepare_job(self, assignment: Assignment, request: PhaseRequest, threads: int,
                      devices: list[GpuDevice]) -> PhaseJob:
-        return PhaseJob.prepare(assignment.phase, request, self.selection, threads=threads,
+        return PhaseJob.prepare(request.phase, request, self.selection, threads=threads,
                                 gpus=[d.uuid for d in devices], env=self.env)
 
     async def _run_child(self, assignment: Assignment, job: PhaseJob) -> tuple[int, bool]:

@@ -11,7 +11,7 @@ whichever path holds it; a file that is not here yet goes to the best sealing pa
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from sealagent.errors import NoSpaceError, StorageError
@@ -68,19 +68,24 @@ class LocalStorage:
         """The path holding the ``file_type`` file of ``sector``, if any."""
         return next((p for p in self.paths() if p.has(file_type, sector)), None)
 
-    def best_for(self, file_types: FileType, proof: RegisteredSealProof,
-                 sector: SectorID) -> LocalPath:
-        """The sealing path new ``file_types`` files of ``sector`` should go to.
+    def best_for(self, file_types: FileType, proof: RegisteredSealProof, sector: SectorID,
+                 *, store: bool = False, groups: Collection[str] | None = None) -> LocalPath:
+        """The sealing path new ``file_types`` files of ``sector`` should go to; with
+        ``store``, the long-term storage path (``CanStore``) its finalized files go to.
 
-        :raises StorageError: no healthy ``CanSeal`` path accepts these file types.
+        Only paths in one of ``groups`` qualify when it is given (the holders' AllowTo).
+
+        :raises StorageError: no healthy path of the kind accepts these file types.
         :raises NoSpaceError: none of them has the space.
         """
-        needed = space_needed(file_types, proof) if file_types else 0
+        needed = space_needed(file_types, proof, sealing=not store) if file_types else 0
+        kind = "store" if store else "sealing"
         candidates = []
         for path in self.paths():
             meta = path.meta
-            if not meta.can_seal or meta.weight == 0 or not meta.allows(file_types) \
-                    or not meta.allows_miner(sector.miner):
+            if not (meta.can_store if store else meta.can_seal) or meta.weight == 0 \
+                    or not meta.allows(file_types) or not meta.allows_miner(sector.miner) \
+                    or (groups is not None and not set(groups) & set(meta.groups)):
                 continue
             try:
                 stat = path.stat()
@@ -89,12 +94,13 @@ class LocalStorage:
             candidates.append((stat.available * meta.weight, stat.available, path))
         if not candidates:
             names = ", ".join(file_types.names) or "sector"
-            raise StorageError(f"no sealing path on this agent accepts {names} files "
-                               "(attach one with CanSeal)")
+            within = f" in groups {', '.join(sorted(groups))}" if groups is not None else ""
+            raise StorageError(f"no {kind} path on this agent{within} accepts {names} files "
+                               f"(attach one with {'CanStore' if store else 'CanSeal'})")
         candidates.sort(key=lambda c: -c[0])
         _, available, best = candidates[0]
         if available < needed:
-            raise NoSpaceError(f"no sealing path has {needed} bytes free for "
+            raise NoSpaceError(f"no {kind} path has {needed} bytes free for "
                                f"{', '.join(file_types.names)} of {sector} "
                                f"(best: {best.root} with {available})")
         return best

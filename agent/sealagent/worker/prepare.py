@@ -19,6 +19,13 @@ executing window; its task counters are shared with the executing window, so
    has recorded the new copy the old one stays; a holder that cannot be reached keeps
    its copy, and the task goes on.
 
+The move to long-term storage (:attr:`~sealagent.task_kinds.StorageJob.MOVE_STORAGE`) is
+done entirely here: its destination is the best ``CanStore`` path (by available space ×
+``Weight``, accepting sealed and cache files, in the groups the holders' ``AllowTo``
+names), files held by a peer are fetched into it as above, and files in another path of
+this agent are renamed into it (copied, then deleted, across filesystems).  No phase runs
+afterwards; :attr:`Prepared.moved` says what moved.
+
 Commit1 and Commit2 skip the preparing window, as in Lotus: C1 runs where the files are,
 C2 needs none; they only get their paths resolved (:meth:`Preparer.locate`).
 """
@@ -39,7 +46,8 @@ from sealagent.protocol import Assignment, FetchDone, SectorFile
 from sealagent.sched.fit import ActiveResources
 from sealagent.sched.resources import WorkerResources
 from sealagent.storage.fetch import RemoteClient
-from sealagent.storage.paths import Reservation
+from sealagent.storage.paths import LocalPath, Reservation, move_sector_file
+from sealagent.task_kinds import STORED_FILES, MoveResult, StorageJob
 from sealagent.vocab.sectors import FileType
 from sealagent.worker.execute import resolve_need
 from sealagent.worker.local_storage import LocalStorage
@@ -83,6 +91,10 @@ class Prepared:
     """Copies at peers that were moved here."""
     fetched: tuple[FetchDone, ...] = ()
     """The downloads that brought them."""
+    store: LocalPath | None = None
+    """The long-term storage path a move to storage puts the files in."""
+    moved: MoveResult | None = None
+    """What a move to storage did, once done."""
 
     def release(self) -> None:
         """Give the reserved space back (the files now hold it)."""
@@ -160,6 +172,8 @@ class Preparer:
         A task that places no file (C1, C2, Finalize) needs no sealing path; the paths of
         files it does not have then point into the scratch directory, unused.
         """
+        if isinstance(assignment.phase, StorageJob):
+            return self._locate_store(assignment)
         sector = assignment.sector
         placed = FileType(0)
         for file_type in (assignment.phase.creates | assignment.fetched).split():
@@ -170,6 +184,42 @@ class Preparer:
         seal = self.storage.best_for(placed, assignment.proof, sector)
         reservation = seal.reserve_sector(sector, placed, assignment.proof)
         return Prepared(self.storage.sector_paths(sector, seal.root), reservation)
+
+    def _locate_store(self, assignment: Assignment) -> Prepared:
+        """The store path for a move to storage, with space reserved for what is not in
+        it yet; the paths all point into it."""
+        sector = assignment.sector
+        groups = assignment.params.get("allow_to")
+        store = self.storage.best_for(STORED_FILES, assignment.proof, sector, store=True,
+                                      groups=None if groups is None else list(groups))
+        moving = FileType(0)
+        for file_type in STORED_FILES.split():
+            if not store.has(file_type, sector):
+                moving |= file_type
+        reservation = (store.reserve_sector(sector, moving, assignment.proof, sealing=False)
+                       if moving else None)
+        return Prepared(SectorPaths.under(store.root, assignment.sector_ref), reservation,
+                        store=store)
+
+    def _move_here(self, assignment: Assignment, prepared: Prepared) -> None:
+        """Rename (or copy, then delete) the files another path of this agent holds into
+        the store path; completes :attr:`Prepared.moved` and :attr:`Prepared.dropped`."""
+        store, sector = prepared.store, assignment.sector
+        assert store is not None
+        size = sum(f.size for f in prepared.fetched)
+        sources = [f.url for f in prepared.fetched]
+        dropped = list(prepared.dropped)
+        for file_type in STORED_FILES.split():
+            for holder in self.storage.paths():
+                if holder.id == store.id or not holder.has(file_type, sector):
+                    continue
+                size += move_sector_file(holder, store, file_type, sector)
+                sources.append(str(holder.sector_path(file_type, sector)))
+                dropped.append(SectorFile(holder.id, file_type))
+                _log.info("moved to long-term storage", file_type=file_type.dir_name,
+                          source=str(holder.root), dest=str(store.root))
+        prepared.dropped = tuple(dropped)
+        prepared.moved = MoveResult(store.id, str(store.root), size, tuple(sources))
 
     async def prepare(self, assignment: Assignment) -> Prepared:
         """Locate the task's files and fetch the missing ones; returns their paths.
@@ -206,6 +256,12 @@ class Preparer:
             raise
         prepared.dropped = tuple(dropped)
         prepared.fetched = tuple(fetched)
+        if prepared.store is not None:
+            try:
+                await trio.to_thread.run_sync(self._move_here, assignment, prepared)
+            except BaseException:
+                prepared.release()
+                raise
         await self._check_inputs(assignment, prepared)
         return prepared
 

@@ -5,6 +5,7 @@ journal) through
 
 1. the preparing window (:mod:`~sealagent.worker.prepare`): its paths, its space, the
    files fetched from peers; Commit1, Commit2 and resumed tasks only get their paths;
+   a move to long-term storage is done there and reported at once;
 2. the executing window (:mod:`~sealagent.worker.execute`), where the journal records it
    and the manager hears it runs, then its child process;
 3. the report, with the sector files now on this agent and the peer copies moved here,
@@ -38,6 +39,7 @@ from sealagent.errors import (
 )
 from sealagent.phases import Phase, PhaseRequest, UnsealRequest
 from sealagent.protocol import Assignment, ErrorCode, FetchDone, Report, SectorFile
+from sealagent.task_kinds import StorageJob
 from sealagent.worker.execute import Executor
 from sealagent.worker.journal import TaskJournal
 from sealagent.worker.link import ManagerLink
@@ -146,6 +148,8 @@ class TaskFlow:
                     await preparing.enter_async_context(self.preparer.slot(assignment))
                     left_window.set()
                     held.stage = "preparing"
+                    if isinstance(assignment.phase, StorageJob):
+                        return await self._store(assignment, held)
                     prepared = await self.preparer.prepare(assignment)
                     held.dropped = prepared.dropped
                     held.fetched = prepared.fetched
@@ -180,6 +184,19 @@ class TaskFlow:
             return _failure(assignment, str(exc), ErrorCode.TEMPORARY)
         except (SealAgentError, OSError) as exc:
             return _failure(assignment, str(exc))
+
+    async def _store(self, assignment: Assignment, held: HeldTask) -> Report:
+        """Move the sector's finalized files to long-term storage (in the preparing
+        window, where downloads are limited); no phase runs."""
+        held.stage = "running"
+        await self._tell(assignment, "running")
+        prepared = await self.preparer.prepare(assignment)
+        prepared.release()
+        held.dropped = prepared.dropped
+        held.fetched = prepared.fetched
+        assert prepared.moved is not None
+        _log.info("files stored", path=prepared.moved.path_id, bytes=prepared.moved.size)
+        return Report(assignment.task_id, assignment.attempt, True, prepared.moved.to_json())
 
     async def _request(self, assignment: Assignment, prepared: Prepared,
                        stack: contextlib.AsyncExitStack) -> PhaseRequest:
