@@ -23,7 +23,10 @@ from sealagent.vocab.sectors import FileType
 from sealagent.vocab.tasks import TaskType
 
 STORED_FILES: Final = FileType.SEALED | FileType.CACHE
-"""What long-term storage keeps of a finalized sector: the sealed file and the cache."""
+"""What long-term storage must keep of a finalized sector: the sealed file and the cache."""
+MOVED_FILES: Final = STORED_FILES | FileType.UNSEALED
+"""What the move to long-term storage takes along: the unsealed copy too, where one was
+kept (Lotus moves it with the rest, so that unsealing reads it there)."""
 
 
 class StorageJob(enum.Enum):
@@ -48,8 +51,13 @@ class StorageJob(enum.Enum):
 
     @property
     def reads(self) -> FileType:
-        """The sector files the job moves."""
+        """The sector files the job needs: they must exist to be moved."""
         return STORED_FILES
+
+    @property
+    def moves(self) -> FileType:
+        """The sector files the job takes along where they exist."""
+        return MOVED_FILES
 
     @property
     def creates(self) -> FileType:
@@ -78,18 +86,20 @@ def parse_kind(task_type: str) -> TaskKind:
 
 @dataclass(frozen=True)
 class MoveResult(Message):
-    """What a :attr:`StorageJob.MOVE_STORAGE` task did: the store path the files went to
-    (its id and directory on the agent), the bytes moved and where they came from (local
-    directories renamed or copied, ``/remote`` URLs fetched)."""
+    """What a :attr:`StorageJob.MOVE_STORAGE` task did: the files it moved, the store path
+    they went to (its id and directory on the agent), the bytes moved and where they came
+    from (local files renamed or copied, ``/remote`` URLs fetched)."""
 
+    file_types: tuple[FileType, ...]
+    """Each file type moved (one type each, as the wire names them)."""
     path_id: str
     root: str
     size: int
     sources: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """``sealed and cache stored in long-term storage path <id> (<root>) from
-        <sources>: 2.0 KiB``, as the sector's log tells it."""
-        origin = ", ".join(self.sources) if self.sources else "the same path"
-        return (f"sealed and cache stored in long-term storage path {self.path_id} "
-                f"({self.root}) from {origin}: {size_str(self.size)}")
+        """``sealed, cache moved to long-term storage path <id> (<root>) from <sources>
+        (2.0 KiB)``, as the sector's log tells it."""
+        origin = ", ".join(self.sources) if self.sources else "nowhere (already there)"
+        return (f"{', '.join(t.dir_name for t in self.file_types)} moved to long-term storage path "
+                f"{self.path_id} ({self.root}) from {origin} ({size_str(self.size)})")

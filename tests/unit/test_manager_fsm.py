@@ -19,6 +19,7 @@ from sealagent.manager.fsm import (
     Emit,
     Event,
     FilesRemoved,
+    FilesStored,
     Idle,
     MessageFailed,
     PiecesPacked,
@@ -58,6 +59,7 @@ from sealagent.phases import (
     PreCommit1Result,
     PreCommit2Result,
 )
+from sealagent.task_kinds import StorageJob
 
 POLICY = Policy(min_retry_time=60.0, soft_error_retry_wait=5.0)
 TICKET = "11" * 32
@@ -133,7 +135,10 @@ def test_happy_path_with_snark_reaches_proving() -> None:
     assert (s.state, s.commit_epoch) == (SectorState.FINALIZE_SECTOR, 80)
     assert step(s) == RunTask(Phase.FINALIZE)
     s = run(s, TaskSucceeded(FinalizeResult()))
-    assert s.state is SectorState.PROVING
+    assert (s.state, s.finalized) == (SectorState.FINALIZE_SECTOR, True)
+    assert step(s) == RunTask(StorageJob.MOVE_STORAGE)
+    s = run(s, FilesStored("sealed, cache moved to long-term storage path st-1"))
+    assert (s.state, s.task_id) == (SectorState.PROVING, None)
     assert step(s) == Idle()
 
 
@@ -282,6 +287,36 @@ def test_finalize_failure_retries_forever_with_cooldown() -> None:
         assert step(s, now=30.0) == WaitUntil(60.0, "cooldown after failure")
         s = run(s, RetryDue(), now=60.0)
         assert s.state is SectorState.FINALIZE_SECTOR
+
+
+def test_a_failed_move_retries_the_move_not_finalize() -> None:
+    s = cc_sector(SectorState.FINALIZE_SECTOR, finalized=True, task_id="t-7")
+    assert expected_task(s, POLICY) is StorageJob.MOVE_STORAGE
+    s = run(s, TaskFailed(StorageJob.MOVE_STORAGE, "no store path has room"), now=0.0)
+    assert (s.state, s.task_id, s.last_error) == (SectorState.FINALIZE_FAILED, None,
+                                                  "no store path has room")
+    s = run(s, RetryDue(), now=60.0)
+    assert (s.state, s.finalized) == (SectorState.FINALIZE_SECTOR, True)
+    assert step(s, now=60.0) == RunTask(StorageJob.MOVE_STORAGE)
+    s = run(s, TaskFailed(StorageJob.MOVE_STORAGE, "holder restarted", soft=True), now=61.0)
+    assert (s.state, s.soft_errors) == (SectorState.FINALIZE_SECTOR, 1)
+
+
+def test_files_stored_needs_a_finalized_sector() -> None:
+    with pytest.raises(ManagerError, match="not finalized"):
+        apply(cc_sector(SectorState.FINALIZE_SECTOR), FilesStored("x"), POLICY, 0.0)
+    with pytest.raises(ManagerError, match="does not belong"):
+        apply(cc_sector(SectorState.PROVING, finalized=True), FilesStored("x"), POLICY, 0.0)
+    with pytest.raises(ManagerError, match="does not belong"):
+        apply(cc_sector(SectorState.FINALIZE_SECTOR),
+              TaskFailed(StorageJob.MOVE_STORAGE, "x"), POLICY, 0.0)
+
+
+def test_an_old_row_without_finalized_reads_as_not_finalized() -> None:
+    data = cc_sector(SectorState.FINALIZE_SECTOR).to_json()
+    del data["finalized"]
+    s = SectorInfo.from_json(data)
+    assert not s.finalized and expected_task(s, POLICY) is Phase.FINALIZE
 
 
 def test_soft_error_keeps_state_and_waits() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sealagent.manager.fsm import SectorInfo, SectorState
+from sealagent.manager.fsm import FilesStored, SectorInfo, SectorState, TaskFailed
 from sealagent.manager.pipeline import (
     deal_pieces,
     expected_comm_d,
@@ -17,9 +17,12 @@ from sealagent.manager.pipeline import (
     task_params,
 )
 from sealagent.manager.proof_check import check_proof
+from sealagent.manager.reports import result_event
 from sealagent.phases import Phase, SectorPaths
 from sealagent.proofs.pieces import generate_piece_commitment, zero_piece
-from sealagent.sched.selectors import AllocSelector, ExistingSelector, TaskSelector
+from sealagent.protocol import ErrorCode, Report
+from sealagent.sched.selectors import AllocSelector, ExistingSelector, MoveSelector, TaskSelector
+from sealagent.task_kinds import MoveResult, StorageJob
 from sealagent.testing import SealState, SectorInputs, seal_with_reference
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import FileType
@@ -58,6 +61,23 @@ def test_selectors_follow_lotus() -> None:
         ExistingSelector(FileType.CACHE, allow_fetch=False)
     assert selector_for(Phase.FINALIZE, sector, disallow_remote_finalize=False) == \
         ExistingSelector(FileType.CACHE, allow_fetch=True)
+    stored = FileType.SEALED | FileType.CACHE
+    assert selector_for(StorageJob.MOVE_STORAGE, sector, disallow_remote_finalize=False) == \
+        MoveSelector(stored, allow_remote=True)
+    assert selector_for(StorageJob.MOVE_STORAGE, sector, disallow_remote_finalize=True) == \
+        MoveSelector(stored, allow_remote=False)
+
+
+def test_a_move_report_becomes_files_stored_or_a_failure() -> None:
+    moved = MoveResult((FileType.SEALED, FileType.CACHE), "st-1", "/store", 4096, ("/seal",))
+    ok = result_event(StorageJob.MOVE_STORAGE, Report("t-1", 1, True, moved.to_json()))
+    assert ok == FilesStored("sealed, cache moved to long-term storage path st-1 (/store) "
+                             "from /seal (4 KiB)")
+    bad = result_event(StorageJob.MOVE_STORAGE, Report("t-1", 1, True, {"path_id": 3}))
+    assert isinstance(bad, TaskFailed) and "malformed MoveStorage result" in bad.error
+    full = result_event(StorageJob.MOVE_STORAGE,
+                        Report("t-1", 1, False, error="no room", code=ErrorCode.NO_SPACE))
+    assert full == TaskFailed(StorageJob.MOVE_STORAGE, "no room", soft=True)
 
 
 @pytest.mark.parametrize("phase", [Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2,

@@ -91,6 +91,15 @@ def test_fetch_targets_respect_allow_to_groups(index: StorageIndex) -> None:
         index.find(S1, FileType.SEALED, allow_fetch=True)
 
 
+def test_allowed_groups_need_every_holder_to_name_some(index: StorageIndex) -> None:
+    index.attach(PathMeta("store-2", can_store=True, allow_to=("g2", "g3")),
+                 "http://t/remote", stat(GB))
+    assert index.allowed_groups(["store"]) == {"g1"}
+    assert index.allowed_groups(["store", "store-2"]) == {"g1", "g2", "g3"}
+    assert index.allowed_groups(["store", "seal-a"]) is None
+    assert index.allowed_groups([]) is None
+
+
 def test_best_alloc_orders_by_available_times_weight(index: StorageIndex) -> None:
     assert [r.id for r in index.best_alloc(CACHE_SEALED, P2K)] == ["seal-b", "seal-a"]
     assert [r.id for r in index.best_alloc(CACHE_SEALED, P2K, sealing=False)] == ["store"]

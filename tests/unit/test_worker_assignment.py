@@ -15,6 +15,7 @@ from sealagent.phases import (
     SectorPaths,
 )
 from sealagent.protocol import Assignment
+from sealagent.task_kinds import StorageJob
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.vocab.tasks import SealTaskType, TaskType
@@ -65,6 +66,16 @@ def test_request_without_paths_for_commit2() -> None:
     assert isinstance(request, Commit2Request) and request.c1_output == "{}"
 
 
+def test_a_move_to_storage_travels_as_its_task_type_and_has_no_request() -> None:
+    a = Assignment.from_json(wire(task_type="seal/v0/fetch", params={"allow_to": None},
+                                  fetch=[]))
+    assert a.phase is StorageJob.MOVE_STORAGE and a.to_json()["task_type"] == "seal/v0/fetch"
+    assert (a.phase.label, a.phase.short) == ("MoveStorage", "GET")
+    assert a.phase.reads == FileType.SEALED | FileType.CACHE and not a.skips_preparing
+    with pytest.raises(InvalidInputError, match="MoveStorage runs no phase"):
+        a.request(PATHS)
+
+
 def test_request_with_bad_params_is_a_clear_error() -> None:
     a = Assignment.from_json(wire(params={"ticket": "zz"}))
     with pytest.raises(InvalidInputError):
@@ -72,7 +83,7 @@ def test_request_with_bad_params_is_a_clear_error() -> None:
 
 
 @pytest.mark.parametrize(("changes", "words"), [
-    ({"task_type": "seal/v0/fetch"}, "is not a Phase"),
+    ({"task_type": "seal/v0/replicaupdate"}, "replicaupdate"),
     ({"task_id": ""}, "task_id"),
     ({"attempt": -1}, "attempt"),
     ({"proof": 99}, "99"),

@@ -26,12 +26,14 @@ def test_task_flags_default_on_and_no_default() -> None:
     everything = chosen_tasks(parse())
     assert everything == frozenset({TaskType.ADD_PIECE, TaskType.PRECOMMIT1,
                                     TaskType.PRECOMMIT2, TaskType.COMMIT1,
-                                    TaskType.COMMIT2, TaskType.UNSEAL, TaskType.FINALIZE})
+                                    TaskType.COMMIT2, TaskType.UNSEAL, TaskType.FINALIZE,
+                                    TaskType.FETCH})
     assert chosen_tasks(parse("--no-precommit2", "--no-commit")) == everything - {
         TaskType.PRECOMMIT2, TaskType.COMMIT2}
     assert chosen_tasks(parse("--no-default", "--precommit1")) == {
-        TaskType.PRECOMMIT1, TaskType.COMMIT1, TaskType.FINALIZE}
-    assert chosen_tasks(parse("--no-default")) == {TaskType.COMMIT1, TaskType.FINALIZE}
+        TaskType.PRECOMMIT1, TaskType.COMMIT1, TaskType.FINALIZE, TaskType.FETCH}
+    assert chosen_tasks(parse("--no-default")) == {TaskType.COMMIT1, TaskType.FINALIZE,
+                                                   TaskType.FETCH}
 
 
 def test_build_config_from_flags_and_environment(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from sealagent.protocol import Assignment, SectorFile
 from sealagent.sched.fit import ActiveResources
 from sealagent.sched.resources import WorkerResources
 from sealagent.storage.fetch import RemoteClient
-from sealagent.storage.paths import RepoStorage, init_path
+from sealagent.storage.layout import FETCH_TEMP_DIR
+from sealagent.storage.paths import LocalPath, RepoStorage, init_path, move_sector_file
 from sealagent.storage.remote import RemoteHandler
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.web.auth import create_token, jwt_verifier
@@ -147,3 +150,92 @@ async def test_a_move_declares_the_new_copy_before_the_holder_deletes_its_own(
     assert moved.dropped == (SectorFile(holder.id, FileType.SEALED),)
     assert calls == [([SectorFile(here.id, FileType.SEALED)], [], True),
                      ([], [SectorFile(holder.id, FileType.SEALED)], False)]
+
+
+def finalized_files(path: LocalPath, unsealed: bool = False) -> None:
+    """A finalized sector's sealed file and trimmed cache (and its unsealed copy)."""
+    path.sector_path(FileType.SEALED, SECTOR).write_bytes(b"\1" * 2048)
+    cache = path.sector_path(FileType.CACHE, SECTOR)
+    cache.mkdir()
+    (cache / "p_aux").write_bytes(b"\2" * 64)
+    if unsealed:
+        path.sector_path(FileType.UNSEALED, SECTOR).write_bytes(b"\3" * 2048)
+
+
+async def test_a_move_to_storage_renames_local_files_into_the_heaviest_store_path(
+        tmp_path: Path) -> None:
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    light = init_path(tmp_path / "light", can_seal=False, can_store=True, weight=1)
+    heavy = init_path(tmp_path / "heavy", can_seal=False, can_store=True, weight=100)
+    denies = init_path(tmp_path / "denies", can_seal=False, can_store=True, weight=1000,
+                       deny_types=["cache"])
+    finalized_files(seal, unsealed=True)
+    local = storage(tmp_path / "repo", seal.root, light.root, heavy.root, denies.root)
+    prep = await preparer(local, tmp_path / "s")
+    prepared = await prep.prepare(task("seal/v0/fetch", allow_to=None))
+    prepared.release()
+    moved = prepared.moved
+    assert moved is not None and (moved.path_id, moved.root) == (heavy.id, str(heavy.root))
+    assert moved.file_types == (FileType.UNSEALED, FileType.SEALED, FileType.CACHE)
+    assert moved.size >= 2 * 2048 + 64
+    everything = FileType.SEALED | FileType.CACHE | FileType.UNSEALED
+    assert heavy.sectors() == {SECTOR: everything} and seal.sectors() == {}
+    assert (heavy.sector_path(FileType.CACHE, SECTOR) / "p_aux").read_bytes() == b"\2" * 64
+    assert sorted((d.path_id, d.file_type) for d in prepared.dropped) == sorted(
+        (seal.id, t) for t in moved.file_types)
+    assert prepared.paths.sealed == str(heavy.sector_path(FileType.SEALED, SECTOR))
+    assert "moved to long-term storage path" in moved.describe()
+
+
+async def test_a_move_to_storage_honours_allow_to_groups(tmp_path: Path) -> None:
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    outside = init_path(tmp_path / "outside", can_seal=False, can_store=True, weight=100)
+    inside = init_path(tmp_path / "inside", can_seal=False, can_store=True, weight=1,
+                       groups=["cold"])
+    finalized_files(seal)
+    prep = await preparer(storage(tmp_path / "repo", seal.root, outside.root, inside.root),
+                          tmp_path / "s")
+    prepared = await prep.prepare(task("seal/v0/fetch", allow_to=["cold"]))
+    prepared.release()
+    assert prepared.moved is not None and prepared.moved.path_id == inside.id
+    assert inside.sectors() == {SECTOR: FileType.SEALED | FileType.CACHE}
+    with pytest.raises(StorageError, match="no store path on this agent in groups hot"):
+        await prep.prepare(task("seal/v0/fetch", allow_to=["hot"]))
+
+
+async def test_a_move_without_a_store_path_or_room_fails_and_keeps_the_files(
+        tmp_path: Path) -> None:
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    finalized_files(seal)
+    prep = await preparer(storage(tmp_path / "repo", seal.root), tmp_path / "s")
+    with pytest.raises(StorageError, match="no store path on this agent accepts"):
+        await prep.prepare(task("seal/v0/fetch", allow_to=None))
+    tiny = init_path(tmp_path / "tiny", can_seal=False, can_store=True, max_storage=1024)
+    prep = await preparer(storage(tmp_path / "repo2", seal.root, tiny.root), tmp_path / "s")
+    with pytest.raises(NoSpaceError):
+        await prep.prepare(task("seal/v0/fetch", allow_to=None))
+    assert seal.sectors() == {SECTOR: FileType.SEALED | FileType.CACHE}
+
+
+def test_move_sector_file_copies_across_filesystems_then_deletes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    store = init_path(tmp_path / "store", can_seal=False, can_store=True)
+    finalized_files(seal)
+    real_rename = os.rename
+
+    def cross_device(src: Any, dst: Any) -> None:
+        if Path(src).parent.name != FETCH_TEMP_DIR:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    assert move_sector_file(seal, store, FileType.CACHE, SECTOR) > 0
+    assert move_sector_file(seal, store, FileType.SEALED, SECTOR) > 0
+    assert store.sectors() == {SECTOR: FileType.SEALED | FileType.CACHE}
+    assert seal.sectors() == {}
+    assert store.sector_path(FileType.SEALED, SECTOR).read_bytes() == b"\1" * 2048
+    # a repeated move (the source already gone) finds the file in place
+    assert move_sector_file(seal, store, FileType.SEALED, SECTOR) > 0
+    with pytest.raises(StorageError, match="is not in"):
+        move_sector_file(seal, store, FileType.UNSEALED, SECTOR)

@@ -8,7 +8,6 @@ pieces and the snapshot of it all that the scheduler reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,7 +30,7 @@ from sealagent.sched.storage_view import PathStat, StorageView
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.index import StorageIndex
 from sealagent.storage.paths import LocalPath
-from sealagent.task_kinds import STORED_FILES, TaskKind
+from sealagent.task_kinds import STORED_FILES, StorageJob, TaskKind
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID
 
@@ -232,10 +231,16 @@ class SectorFiles:
 
         The files a current task reports are the sector's copy of record: other copies
         of those file types (left behind by a copying fetch) are dropped from the index.
-        A repeated report of an older attempt only adds what it declares.
+        A repeated report of an older attempt only adds what it declares.  Copies on a
+        store path are primary (as when a path is attached or redeclared).
         """
         sector = SectorID(self._context.miner, number)
-        declare = partial(self.index.declare, exclusive=of_record)
+
+        def declare(path_id: str, sector: SectorID, file_type: FileType) -> None:
+            primary = self.index.path(path_id).meta.can_store
+            self.index.declare(path_id, sector, file_type, exclusive=of_record,
+                               primary=primary)
+
         for entries, change in ((declared, declare), (dropped, self.index.drop)):
             for entry in entries:
                 try:
@@ -247,10 +252,12 @@ class SectorFiles:
 
     def fetch_list(self, phase: TaskKind, number: int,
                    local: frozenset[str]) -> tuple[FetchSource, ...]:
-        """Inputs of ``phase`` an agent with paths ``local`` lacks, with a URL for each."""
+        """Inputs of ``phase`` an agent with paths ``local`` lacks, with a URL for each
+        (for a storage job, each file it moves that exists somewhere)."""
         sector = SectorID(self._context.miner, number)
         fetch = []
-        for single in phase.reads.split():
+        wanted = phase.moves if isinstance(phase, StorageJob) else phase.reads
+        for single in wanted.split():
             holders = [loc for loc in self.index.find(sector, single) if loc.urls]
             if not holders or any(loc.path_id in local for loc in holders):
                 continue

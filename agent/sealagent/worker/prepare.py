@@ -47,7 +47,7 @@ from sealagent.sched.fit import ActiveResources
 from sealagent.sched.resources import WorkerResources
 from sealagent.storage.fetch import RemoteClient
 from sealagent.storage.paths import LocalPath, Reservation, move_sector_file
-from sealagent.task_kinds import STORED_FILES, MoveResult, StorageJob
+from sealagent.task_kinds import MOVED_FILES, STORED_FILES, MoveResult, StorageJob
 from sealagent.vocab.sectors import FileType
 from sealagent.worker.execute import resolve_need
 from sealagent.worker.local_storage import LocalStorage
@@ -190,10 +190,13 @@ class Preparer:
         it yet; the paths all point into it."""
         sector = assignment.sector
         groups = assignment.params.get("allow_to")
-        store = self.storage.best_for(STORED_FILES, assignment.proof, sector, store=True,
+        present = STORED_FILES | assignment.fetched
+        if self.storage.find(FileType.UNSEALED, sector) is not None:
+            present |= FileType.UNSEALED
+        store = self.storage.best_for(present, assignment.proof, sector, store=True,
                                       groups=None if groups is None else list(groups))
         moving = FileType(0)
-        for file_type in STORED_FILES.split():
+        for file_type in present.split():
             if not store.has(file_type, sector):
                 moving |= file_type
         reservation = (store.reserve_sector(sector, moving, assignment.proof, sealing=False)
@@ -209,7 +212,7 @@ class Preparer:
         size = sum(f.size for f in prepared.fetched)
         sources = [f.url for f in prepared.fetched]
         dropped = list(prepared.dropped)
-        for file_type in STORED_FILES.split():
+        for file_type in MOVED_FILES.split():
             for holder in self.storage.paths():
                 if holder.id == store.id or not holder.has(file_type, sector):
                     continue
@@ -219,7 +222,8 @@ class Preparer:
                 _log.info("moved to long-term storage", file_type=file_type.dir_name,
                           source=str(holder.root), dest=str(store.root))
         prepared.dropped = tuple(dropped)
-        prepared.moved = MoveResult(store.id, str(store.root), size, tuple(sources))
+        stored = tuple(t for t in MOVED_FILES.split() if store.has(t, sector))
+        prepared.moved = MoveResult(stored, store.id, str(store.root), size, tuple(sources))
 
     async def prepare(self, assignment: Assignment) -> Prepared:
         """Locate the task's files and fetch the missing ones; returns their paths.
