@@ -38,21 +38,29 @@ def test_devnet_seals_two_sectors(tmp_path: Path) -> None:
     assert "sector 1: Proving" in out
     header = next(line for line in out.splitlines() if "Sector" in line and "PC1" in line)
     cells = [cell.strip() for cell in header.split("┃") if cell.strip()]
-    assert cells == ["Sector", "State", "AP", "PC1", "PC2", "C1", "FIN", "Total", "Workers"]
-    rows = [line for line in out.splitlines() if "Proving" in line and "worker-" in line]
+    assert cells == ["Sector", "State", "AP", "PC1", "PC2", "C1", "FIN", "GET", "Total",
+                     "Workers"]
+    rows = [line for line in out.splitlines() if "Proving" in line and "manager" in line]
     assert len(rows) == 2
     assert not (tmp_path / "net").exists()  # a successful devnet cleans up
     data = json.loads(result.read_text())
     assert data["ok"] is True and data["sector_size"] == 2048 and data["snark"] is False
     assert [(s["number"], s["state"]) for s in data["sectors"]] == [(0, "Proving"),
                                                                       (1, "Proving")]
+    store = str(tmp_path / "net" / "store")
     for sector in data["sectors"]:
-        assert set(sector["phases"]) == {"AP", "PC1", "PC2", "C1", "FIN"}
+        assert set(sector["phases"]) == {"AP", "PC1", "PC2", "C1", "FIN", "GET"}
         assert all(seconds > 0 for seconds in sector["phases"].values())
         assert sector["total_seconds"] >= sum(sector["phases"].values())  # one after another
-        assert set(sector["workers"]) <= {"worker-1", "worker-2"} and sector["workers"]
-        held = {t for place in sector["files"] for t in place["file_types"]}
-        assert {"sealed", "cache"} <= held, sector["files"]
+        # the agents seal; the manager's built-in agent moves the files to its store path
+        assert set(sector["workers"]) <= {"worker-1", "worker-2", "manager"}
+        assert "manager" in sector["workers"] and len(sector["workers"]) >= 2
+        stored = [place for place in sector["files"]
+                  if {"sealed", "cache"} & set(place["file_types"])]
+        assert len(stored) == 1, sector["files"]
+        assert {"sealed", "cache"} <= set(stored[0]["file_types"])
+        assert (stored[0]["local"], stored[0]["can_store"], stored[0]["can_seal"],
+                stored[0]["primary"]) == (store, True, False, True)
         assert all(place["urls"] for place in sector["files"])
 
 

@@ -10,7 +10,8 @@ status 1 if a sector did not reach Proving.
 The devnet runs with ``[Proving] Snark = false`` (Commit1's vanilla proofs are verified
 instead of a SNARK) unless ``--snark`` is given, which needs a backend with Commit2
 (``--plugin``).  Epochs last ``--epoch-duration``, so the wait for the seed takes about
-16 of them.  Repos and logs go to ``--dir`` (default: a temporary directory, removed at
+16 of them.  The manager has a long-term storage path (``<dir>/store``), where its built-in
+agent (named ``manager``) moves every finalized sector.  Repos and logs go to ``--dir`` (default: a temporary directory, removed at
 the end unless ``--keep`` or a failure).
 """
 
@@ -66,6 +67,8 @@ START_TIMEOUT: Final = 60.0
 """Seconds the manager and the agents may take to come up."""
 STOP_TIMEOUT: Final = 30.0
 POLL: Final = 0.25
+MANAGER_AGENT: Final = "manager"
+"""The name of the manager's built-in agent, which moves sectors to the store path."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -207,6 +210,8 @@ class Cluster:
         self.logs = plan.root / "logs"
         self.repo = MinerRepo(plan.root / "miner")
         self.store = plan.root / "store"
+        self.expected_agents = {MANAGER_AGENT} | {
+            f"worker-{index}" for index in range(1, plan.workers + 1)}
         self.manager: trio.Process | None = None
         self.agents: list[trio.Process] = []
 
@@ -220,7 +225,7 @@ class Cluster:
             miner=MinerConfig(sector_size=plan.sector_size),
             storage=StorageConfig(allow_add_piece=False, allow_precommit1=False,
                                   allow_precommit2=False, allow_commit=False,
-                                  allow_unseal=False),
+                                  allow_unseal=False, local_worker_name=MANAGER_AGENT),
             proving=ProvingConfig(snark=plan.snark),
             sealing=SealingConfig(epoch_duration=plan.epoch, min_retry_time=5.0))
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -301,8 +306,9 @@ async def _wait_for_workers(client: RPCClient, cluster: Cluster) -> dict[str, st
         while True:
             cluster.check()
             workers = await client.call("Sealing.Workers")
-            if len(workers) >= cluster.plan.workers:
-                return {w["worker_id"]: w["name"] for w in workers}
+            names = {w["worker_id"]: w["name"] for w in workers}
+            if set(names.values()) >= cluster.expected_agents:
+                return names
             await trio.sleep(POLL)
     raise SealAgentError(f"the agents did not all register within {START_TIMEOUT:g} s "
                          f"(see {cluster.logs})")
@@ -375,7 +381,9 @@ async def run_devnet(plan: Plan, view: PlainView, outcome: Outcome) -> None:
                  f"{info.token}")
         async with RPCClient(info.url, info.token) as client:
             names = await _wait_for_workers(client, cluster)
-            view.say(f"{len(names)} agent(s) registered: {', '.join(sorted(names.values()))}")
+            agents = sorted(n for n in names.values() if n != MANAGER_AGENT)
+            view.say(f"{len(agents)} agent(s) registered: {', '.join(agents)} (and the "
+                     f"manager's built-in agent, which moves sectors to {cluster.store})")
             for _ in range(plan.sectors):
                 await client.call("Sectors.Pledge")
             view.say(f"pledged {plan.sectors} sector(s) of {size_name(plan.sector_size)}")
