@@ -37,18 +37,24 @@ AP_PC1 = ALWAYS_ON | {TaskType.ADD_PIECE, TaskType.PRECOMMIT1}
 PC2_COMMIT = ALWAYS_ON | {TaskType.PRECOMMIT2, TaskType.COMMIT2}
 
 
-def manager_repo(root: Path, *, worker_timeout: float = 5.0) -> MinerRepo:
-    """A 2 KiB devnet manager without storage or built-in agent, on a free port."""
-    config = ManagerConfig(
+def manager_config(*, worker_timeout: float = 5.0,
+                   storage: StorageConfig | None = None) -> ManagerConfig:
+    """A 2 KiB devnet manager's configuration on a free port; without ``storage``, no
+    built-in agent."""
+    return ManagerConfig(
         api=APIConfig(listen_address="/ip4/127.0.0.1/tcp/0/http"),
         miner=MinerConfig(sector_size=2048),
-        storage=StorageConfig(sector_affinity=False, local_worker=False),
+        storage=storage or StorageConfig(sector_affinity=False, local_worker=False),
         proving=ProvingConfig(snark=False),
         sealing=SealingConfig(epoch_duration=EPOCH, worker_timeout=worker_timeout,
                               min_retry_time=1.0, soft_error_retry_wait=0.5),
     )
+
+
+def manager_repo(root: Path, *, worker_timeout: float = 5.0) -> MinerRepo:
+    """A 2 KiB devnet manager without storage or built-in agent, on a free port."""
     repo = MinerRepo(root)
-    repo.init(config, local_storage=False)
+    repo.init(manager_config(worker_timeout=worker_timeout), local_storage=False)
     return repo
 
 

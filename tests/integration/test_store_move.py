@@ -1,0 +1,114 @@
+"""The move to long-term storage across hosts, on a manager and two real agents.
+
+``sealer`` (``sealagent run`` with its repo as its only path: CanSeal, not CanStore) seals
+a 2 KiB sector; ``keeper`` (``--no-local-storage --no-default``, one attached path:
+CanStore, not CanSeal) takes nothing but what every agent takes.  After Finalize the
+sector's MoveStorage task can only go to the keeper, which fetches the sealed file, the
+cache and the unsealed copy from the sealer (who deletes its copies): the sector ends in
+Proving with every file in the keeper's store path and the sealer's path empty, and
+``sectors check`` and ``storage find`` agree.  The manager's built-in agent does the same
+with the manager's own paths, where the move is a rename.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import trio
+
+from sealagent.manager.config import StorageConfig
+from sealagent.manager.repo import MinerRepo
+from sealagent.manager.server import serve_manager
+from sealagent.storage.paths import RepoStorage, init_path
+from sealagent.vocab.sectors import FileType, SectorID
+from tests.integration.agent_harness import (
+    ManagerProbe,
+    agent_process,
+    cli,
+    manager_config,
+    manager_env,
+    manager_repo,
+    stop_process,
+)
+
+SECTOR = SectorID(1000, 0)
+EVERY_FILE = FileType.UNSEALED | FileType.SEALED | FileType.CACHE
+
+
+async def test_a_finalized_sector_moves_to_the_store_path_of_another_agent(
+        tmp_path: Path) -> None:
+    repo = manager_repo(tmp_path / "miner")
+    store = init_path(tmp_path / "keeper-store", can_seal=False, can_store=True)
+    RepoStorage(tmp_path / "keeper").attach(store.root)
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(functools.partial(serve_manager, repo))
+        probe = await nursery.start(ManagerProbe.serve, running, repo)
+        api = repo.api_info()
+        sealer = agent_process(tmp_path / "sealer", "sealer", api, [], {},
+                               tmp_path / "sealer.log")
+        keeper = agent_process(tmp_path / "keeper", "keeper", api,
+                               ["--no-local-storage", "--no-default"], {},
+                               tmp_path / "keeper.log")
+        try:
+            await probe.pledge()
+            await probe.wait(lambda: probe.all_proving(1), 120, "the sector in Proving")
+            env = manager_env(repo)
+            found = await cli(["storage", "find", "0"], env)
+            checked = await cli(["sectors", "check", "0"], env)
+            located = await probe.client.call("Storage.Find", [0])
+            status = await probe.client.call("Sectors.Status", [0, True])
+            history = await probe.tasks(0)
+        finally:
+            await stop_process(keeper)
+            await stop_process(sealer)
+        running.stop()
+        nursery.cancel_scope.cancel()
+
+    sealing_paths = RepoStorage(tmp_path / "sealer").open_all()
+    assert [(p.meta.can_seal, p.meta.can_store) for p in sealing_paths] == [(True, False)]
+    assert sealing_paths[0].sectors() == {}, "the sealing path still holds sector files"
+    assert store.sectors() == {SECTOR: EVERY_FILE}
+    assert store.sector_path(FileType.SEALED, SECTOR).stat().st_size == 2048
+
+    workers = {t.worker_id for t in history if t.phase.label == "MoveStorage"}
+    moves = [t for t in history if t.phase.label == "MoveStorage"]
+    assert [t.state.value for t in moves] == ["done"] and len(workers) == 1
+    assert moves[0].result is not None and moves[0].result["path_id"] == store.id
+    log = [e["message"] for e in status["log"]]
+    stored = [line for line in log if "moved to long-term storage path" in line]
+    assert len(stored) == 1 and store.id in stored[0] and "from http://" in stored[0]
+    assert stored[0].endswith("sector is proving [keeper]")
+    assert sum("fetched for MoveStorage task" in line for line in log) == 3
+
+    assert [(loc["path_id"], loc["host"], loc["can_store"]) for loc in located] == [
+        (store.id, "keeper", True)]
+    assert sorted(located[0]["file_types"]) == ["cache", "sealed", "unsealed"]
+    assert f"In {store.id}" in found and "Host: keeper; Use: Store" in found
+    assert checked.rstrip().endswith("sector 0: ok")
+
+
+async def test_the_built_in_agent_renames_files_into_the_managers_store_path(
+        tmp_path: Path) -> None:
+    repo = MinerRepo(tmp_path / "miner")
+    repo.init(manager_config(storage=StorageConfig(local_worker_name="mgr")),
+              local_storage=False)
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    store = init_path(tmp_path / "store", can_seal=False, can_store=True)
+    repo.storage.attach(seal.root)
+    repo.storage.attach(store.root)
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(functools.partial(serve_manager, repo))
+        async with ManagerProbe.open(running, repo) as probe:
+            await probe.pledge()
+            await probe.wait(lambda: probe.all_proving(1), 120, "the sector in Proving")
+            status = await probe.client.call("Sectors.Status", [0, True])
+        running.stop()
+        nursery.cancel_scope.cancel()
+
+    assert seal.sectors() == {} and store.sectors() == {SECTOR: EVERY_FILE}
+    stored = [e["message"] for e in status["log"]
+              if "moved to long-term storage path" in e["message"]]
+    assert len(stored) == 1 and f"({store.root})" in stored[0]
+    assert str(seal.sector_path(FileType.SEALED, SECTOR)) in stored[0]  # renamed, not fetched
+    assert not any("fetched for MoveStorage" in e["message"] for e in status["log"])
