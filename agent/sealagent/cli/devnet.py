@@ -11,8 +11,8 @@ The devnet runs with ``[Proving] Snark = false`` (Commit1's vanilla proofs are v
 instead of a SNARK) unless ``--snark`` is given, which needs a backend with Commit2
 (``--plugin``).  Epochs last ``--epoch-duration``, so the wait for the seed takes about
 16 of them.  The manager has a long-term storage path (``<dir>/store``), where its built-in
-agent (named ``manager``) moves every finalized sector.  Repos and logs go to ``--dir`` (default: a temporary directory, removed at
-the end unless ``--keep`` or a failure).
+agent (named ``manager``) moves every finalized sector.  Repos and logs go to ``--dir``
+(default: a temporary directory, removed at the end unless ``--keep`` or a failure).
 """
 
 from __future__ import annotations
