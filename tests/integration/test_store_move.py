@@ -112,3 +112,33 @@ async def test_the_built_in_agent_renames_files_into_the_managers_store_path(
     assert len(stored) == 1 and f"({store.root})" in stored[0]
     assert str(seal.sector_path(FileType.SEALED, SECTOR)) in stored[0]  # renamed, not fetched
     assert not any("fetched for MoveStorage" in e["message"] for e in status["log"])
+
+
+async def test_without_a_store_path_files_stay_until_one_is_attached(tmp_path: Path) -> None:
+    repo = MinerRepo(tmp_path / "miner")
+    repo.init(manager_config(storage=StorageConfig(local_worker_name="mgr")),
+              local_storage=False)
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    repo.storage.attach(seal.root)
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(functools.partial(serve_manager, repo))
+        async with ManagerProbe.open(running, repo) as probe:
+            await probe.pledge()
+            await probe.wait(lambda: probe.all_proving(1), 120, "sector 0 in Proving")
+            first = await probe.client.call("Sectors.Status", [0, True])
+            attached = await probe.client.call(
+                "Storage.Attach", [str(tmp_path / "cold"), False, True, True, 10])
+            await probe.pledge()
+            await probe.wait(lambda: probe.all_proving(2), 120, "sector 1 in Proving")
+            history = await probe.tasks(0)
+        running.stop()
+        nursery.cancel_scope.cancel()
+
+    assert not any(t.phase.label == "MoveStorage" for t in history)
+    stays = [e["message"] for e in first["log"] if e["kind"] == "FilesStored"]
+    assert stays == [f"no store path attached: sealed and cache stay in {seal.id}: "
+                     "sector is proving"]
+    cold = RepoStorage(repo.root).open_all()[-1]
+    assert cold.id == attached["id"] and cold.meta.can_store and not cold.meta.can_seal
+    assert seal.sectors() == {SECTOR: EVERY_FILE}  # sector 0 stayed
+    assert cold.sectors() == {SectorID(1000, 1): EVERY_FILE}

@@ -27,13 +27,14 @@ def test_tasks_fall_into_buckets_and_old_buckets_are_dropped() -> None:
 
 def test_charts_draw_one_bar_per_phase_and_bucket_and_say_when_empty() -> None:
     history = TaskHistory(bucket=60)
-    for at, task_type in ((0, PC1), (10, PC2), (70, PC1)):
+    for at, task_type in ((0, PC1), (10, PC2), (70, PC1), (65, "seal/v0/fetch")):
         history.observe(task_type, 5.0, finished_at=at)
     series = history.series(now=70, span=120)
     bars = throughput_chart(series)
-    assert len(re.findall(r"<rect [^>]*><title>", bars)) == 3
-    assert "PC1" in bars and "PC2" in bars
+    assert len(re.findall(r"<rect [^>]*><title>", bars)) == 4
+    assert "PC1" in bars and "PC2" in bars and "GET" in bars  # the move to storage
+    assert "seal/v0/fetch" not in bars
     lines = phase_time_chart(series)
-    assert lines.count("<polyline") == 1 and lines.count("<circle") == 3
+    assert lines.count("<polyline") == 1 and lines.count("<circle") == 4
     empty = throughput_chart(TaskHistory().series(now=0, span=600))
     assert "no task finished in this period" in empty

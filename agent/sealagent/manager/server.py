@@ -132,8 +132,9 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
             repo.write_api(APIInfo(repo.token(), host, bound_port).multiaddr)
             await nursery.start(service.run)
             if config.storage.local_worker:
-                await nursery.start(functools.partial(
+                local_agent = await nursery.start(functools.partial(
                     run_agent, local_agent_config(config, repo, repo.api_info(), public)))
+                service.local_agent_attach = local_agent.storage.attach
             _log.info("manager listening", url=public, api=str(repo.api_file),
                       dashboard=f"{public}{DASHBOARD}/",
                       miner=config.miner.actor_id, proof=service.proof.name)

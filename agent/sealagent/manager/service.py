@@ -82,6 +82,8 @@ class ManagerService:
                                      self.agents, proof_checker)
         self.unseals = UnsealRequests(context, self.sched, self.sectors, self.tasks,
                                       self.files, self.agents)
+        self.local_agent_attach: Callable[[Path], object] | None = None
+        """Gives the built-in agent a path attached while it runs (set by the server)."""
 
     # ------------------------------------------------------------- what views read
 
@@ -314,7 +316,10 @@ class ManagerService:
             return path.id
 
     async def attach_local(self, path: LocalPath) -> None:
-        """Serve a storage path of this host and index it."""
+        """Serve a storage path of this host and index it; the built-in agent uses it
+        from its next heartbeat on (a new store path takes moves at once)."""
         async with self._context.lock:
             self.tasks.files_moved(self.files.add_local(path))
             await self.files.save()
+        if self.local_agent_attach is not None:
+            await trio.to_thread.run_sync(self.local_agent_attach, path.root)

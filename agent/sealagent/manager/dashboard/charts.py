@@ -13,8 +13,10 @@ from typing import Final
 
 from markupsafe import Markup, escape
 
+from sealagent.errors import InvalidInputError
 from sealagent.manager.history import BucketStats
 from sealagent.phases import Phase
+from sealagent.task_kinds import StorageJob, parse_kind
 
 Series = Sequence[tuple[float, dict[str, BucketStats]]]
 
@@ -27,14 +29,14 @@ _COLOURS: Final = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc9
 
 def _label(task_type: str) -> str:
     try:
-        return Phase(task_type).short
-    except ValueError:
+        return parse_kind(task_type).short
+    except InvalidInputError:
         return task_type
 
 
 def _types(series: Series) -> list[str]:
     seen = {t for _, buckets in series for t in buckets}
-    order: dict[str, int] = {str(p.value): i for i, p in enumerate(Phase)}
+    order: dict[str, int] = {str(p.value): i for i, p in enumerate([*Phase, *StorageJob])}
     return sorted(seen, key=lambda t: (order.get(t, len(order)), t))
 
 
