@@ -20,7 +20,7 @@ import trio
 from sealagent.manager.config import StorageConfig
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.server import serve_manager
-from sealagent.storage.paths import RepoStorage, init_path
+from sealagent.storage.paths import LocalPath, RepoStorage, init_path
 from sealagent.vocab.sectors import FileType, SectorID
 from tests.integration.agent_harness import (
     ManagerProbe,
@@ -88,15 +88,21 @@ async def test_a_finalized_sector_moves_to_the_store_path_of_another_agent(
     assert checked.rstrip().endswith("sector 0: ok")
 
 
-async def test_the_built_in_agent_renames_files_into_the_managers_store_path(
-        tmp_path: Path) -> None:
-    repo = MinerRepo(tmp_path / "miner")
+def sealing_manager(root: Path, *paths: LocalPath) -> MinerRepo:
+    """A manager whose built-in agent (``mgr``) seals, with these storage paths."""
+    repo = MinerRepo(root)
     repo.init(manager_config(storage=StorageConfig(local_worker_name="mgr")),
               local_storage=False)
+    for path in paths:
+        repo.storage.attach(path.root)
+    return repo
+
+
+async def test_the_built_in_agent_renames_files_into_the_managers_store_path(
+        tmp_path: Path) -> None:
     seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
     store = init_path(tmp_path / "store", can_seal=False, can_store=True)
-    repo.storage.attach(seal.root)
-    repo.storage.attach(store.root)
+    repo = sealing_manager(tmp_path / "miner", seal, store)
     async with trio.open_nursery() as nursery:
         running = await nursery.start(functools.partial(serve_manager, repo))
         async with ManagerProbe.open(running, repo) as probe:
@@ -115,11 +121,8 @@ async def test_the_built_in_agent_renames_files_into_the_managers_store_path(
 
 
 async def test_without_a_store_path_files_stay_until_one_is_attached(tmp_path: Path) -> None:
-    repo = MinerRepo(tmp_path / "miner")
-    repo.init(manager_config(storage=StorageConfig(local_worker_name="mgr")),
-              local_storage=False)
     seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
-    repo.storage.attach(seal.root)
+    repo = sealing_manager(tmp_path / "miner", seal)
     async with trio.open_nursery() as nursery:
         running = await nursery.start(functools.partial(serve_manager, repo))
         async with ManagerProbe.open(running, repo) as probe:

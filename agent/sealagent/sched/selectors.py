@@ -182,6 +182,22 @@ class AllocSelector:
         return room
 
 
+def _holders(locality: Hashable,
+             holders: HolderLookup) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The workers holding any of the located files, and those holding every type of
+    them; None when nobody holds any."""
+    if not isinstance(locality, Locations):
+        return None
+    any_holder = holders.workers_with(locality.all_paths())
+    if not any_holder:
+        return None
+    full: frozenset[str] | None = None
+    for _, paths in locality.by_type:
+        have = holders.workers_with(paths)
+        full = have if full is None else full & have
+    return any_holder, full or frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class ExistingSelector:
     """A worker that holds the sector's ``file_types`` (or may fetch them)."""
@@ -196,17 +212,12 @@ class ExistingSelector:
     def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
               affinity: bool) -> Pools:
         """Holders preferred; with ``allow_fetch``, workers with room as the fallback."""
-        if not isinstance(locality, Locations):
+        found = _holders(locality, holders)
+        if found is None:
             return Pools(None, None)
-        any_holder = holders.workers_with(locality.all_paths())
-        if not any_holder:
-            return Pools(None, None)
+        any_holder, full = found
         if not self.allow_fetch:
             return Pools(None, PoolSpec(workers=any_holder))
-        full: frozenset[str] | None = None
-        for _, paths in locality.by_type:
-            have = holders.workers_with(paths)
-            full = have if full is None else full & have
         preferred = PoolSpec(workers=full) if full else None
         space = SpaceNeed(seal_space(self.file_types, proof.sector_size), PathKind.SEAL)
         fallback = PoolSpec(workers=any_holder if affinity else None, space=space)
@@ -223,7 +234,6 @@ class ExistingSelector:
         return f"{holding}, or one with room to fetch them"
 
 
-
 @dataclass(frozen=True, slots=True)
 class MoveSelector:
     """A worker with room on a store path for the sector's finalized ``file_types``."""
@@ -238,15 +248,10 @@ class MoveSelector:
     def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
               affinity: bool) -> Pools:
         """Holders of every file preferred; workers with room to fetch as the fallback."""
-        if not isinstance(locality, Locations):
+        found = _holders(locality, holders)
+        if found is None:
             return Pools(None, None)
-        any_holder = holders.workers_with(locality.all_paths())
-        if not any_holder:
-            return Pools(None, None)
-        full: frozenset[str] | None = None
-        for _, paths in locality.by_type:
-            have = holders.workers_with(paths)
-            full = have if full is None else full & have
+        any_holder, full = found
         space = SpaceNeed(store_space(self.file_types, proof.sector_size), PathKind.STORE)
         preferred = PoolSpec(workers=full, space=space) if full else None
         local_only = affinity or not self.allow_remote

@@ -24,8 +24,12 @@ def seal_space(file_types: FileType, sector_size: int) -> int:
     The scheduler's estimate, as Lotus makes it; an agent reserves what
     :func:`~sealagent.storage.layout.space_needed` computes from the proof's geometry.
     """
-    return sum(sector_size * _SEAL_OVERHEAD[t] // OVERHEAD_DENOMINATOR
-               for t in file_types.split())
+    return _overhead(file_types, sector_size, _SEAL_OVERHEAD)
+
+
+def _overhead(file_types: FileType, sector_size: int, table: dict[FileType, int]) -> int:
+    """The sum of each file type's ``table`` share of the sector size."""
+    return sum(sector_size * table[t] // OVERHEAD_DENOMINATOR for t in file_types.split())
 
 
 _SEAL_OVERHEAD: Final[dict[FileType, int]] = {
@@ -37,11 +41,11 @@ _SEAL_OVERHEAD: Final[dict[FileType, int]] = {
     FileType.PIECE: 10,
 }
 
+
 def store_space(file_types: FileType, sector_size: int) -> int:
     """Bytes finalized files take on a store path: Lotus' ``FsOverheadFinalized`` (the
     trimmed cache keeps about a tenth of the sector size)."""
-    return sum(sector_size * _STORE_OVERHEAD[t] // OVERHEAD_DENOMINATOR
-               for t in file_types.split())
+    return _overhead(file_types, sector_size, _STORE_OVERHEAD)
 
 
 _STORE_OVERHEAD: Final[dict[FileType, int]] = {
