@@ -61,9 +61,9 @@ async def test_info_tasks_and_storage_attach(tmp_path: Path) -> None:
         running.stop()
         nursery.cancel_scope.cancel()
 
-    assert "Name: box" in info and "Task types: FIN C1 PC1 AP" in info
+    assert "Name: box" in info and "Task types: FIN GET C1 PC1 AP" in info
     assert "Use: Seal" in info
-    assert disabled.strip() == "Task types: FIN C1 AP"
+    assert disabled.strip() == "Task types: FIN GET C1 AP"
     assert status == 1 and "C1 cannot be enabled or disabled" in refused
     assert "UNS" in enabled and "PC2" in enabled and "PC1" in enabled
     assert path_id in attached and "use: Seal" in attached

@@ -3,7 +3,7 @@
 Like ``lotus-worker tasks``: the change takes effect at the agent's next heartbeat; tasks
 already given to the agent are unaffected.  ``TYPE`` is a short name (``AP``, ``PC1``,
 ``PC2``, ``C2``, ``UNS``) or a Lotus task type; ``--all`` switches every one of them.
-Commit1 and Finalize cannot be switched off.
+Commit1, Finalize and the move to long-term storage (GET) cannot be switched off.
 """
 
 from __future__ import annotations

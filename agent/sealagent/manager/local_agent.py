@@ -2,9 +2,10 @@
 
 It is the ordinary agent (:mod:`sealagent.worker.agent`) running inside the manager
 process: it uses the manager's storage paths (served by the manager's own ``/remote``),
-keeps its outbox and journal under ``<repo>/agent``, and takes C1 and Finalize plus the
-task types the ``[Storage] Allow*`` switches enable.  ``ResourceFiltering = "disabled"``
-makes it ignore resource limits; ``ParallelFetchLimit`` caps its downloads.
+keeps its outbox and journal under ``<repo>/agent``, and takes C1, Finalize and the move to
+long-term storage (GET) plus the task types the ``[Storage] Allow*`` switches enable.
+``ResourceFiltering = "disabled"`` makes it ignore resource limits; ``ParallelFetchLimit``
+caps its downloads.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sealagent.worker.agent import ALWAYS_ON, AgentConfig
 
 
 def local_task_types(config: ManagerConfig) -> frozenset[TaskType]:
-    """C1 and Finalize, plus each task type its ``Allow*`` switch enables."""
+    """C1, Finalize and GET, plus each task type its ``Allow*`` switch enables."""
     storage = config.storage
     switches = {TaskType.ADD_PIECE: storage.allow_add_piece,
                 TaskType.PRECOMMIT1: storage.allow_precommit1,
