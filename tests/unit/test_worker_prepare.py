@@ -239,3 +239,17 @@ def test_move_sector_file_copies_across_filesystems_then_deletes(
     assert move_sector_file(seal, store, FileType.SEALED, SECTOR) > 0
     with pytest.raises(StorageError, match="is not in"):
         move_sector_file(seal, store, FileType.UNSEALED, SECTOR)
+
+
+async def test_an_unsealed_copy_the_store_path_refuses_stays(tmp_path: Path) -> None:
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    store = init_path(tmp_path / "store", can_seal=False, can_store=True,
+                      deny_types=["unsealed"])
+    finalized_files(seal, unsealed=True)
+    prep = await preparer(storage(tmp_path / "repo", seal.root, store.root), tmp_path / "s")
+    prepared = await prep.prepare(task("seal/v0/fetch", allow_to=None))
+    prepared.release()
+    assert prepared.moved is not None
+    assert prepared.moved.file_types == (FileType.SEALED, FileType.CACHE)
+    assert store.sectors() == {SECTOR: FileType.SEALED | FileType.CACHE}
+    assert seal.sectors() == {SECTOR: FileType.UNSEALED}

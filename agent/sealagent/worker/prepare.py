@@ -23,7 +23,9 @@ The move to long-term storage (:attr:`~sealagent.task_kinds.StorageJob.MOVE_STOR
 done entirely here: its destination is the best ``CanStore`` path (by available space ×
 ``Weight``, accepting sealed and cache files, in the groups the holders' ``AllowTo``
 names), files held by a peer are fetched into it as above, and files in another path of
-this agent are renamed into it (copied, then deleted, across filesystems).  No phase runs
+this agent are renamed into it (copied, then deleted, across filesystems).  It takes the
+sealed file and the cache, and the unsealed copy where one was kept unless the path's
+``AllowTypes``/``DenyTypes`` refuse it (the copy then stays where it is).  No phase runs
 afterwards; :attr:`Prepared.moved` says what moved.
 
 Commit1 and Commit2 skip the preparing window, as in Lotus: C1 runs where the files are,
@@ -190,14 +192,12 @@ class Preparer:
         it yet; the paths all point into it."""
         sector = assignment.sector
         groups = assignment.params.get("allow_to")
-        present = STORED_FILES | assignment.fetched
-        if self.storage.find(FileType.UNSEALED, sector) is not None:
-            present |= FileType.UNSEALED
-        store = self.storage.best_for(present, assignment.proof, sector, store=True,
+        store = self.storage.best_for(STORED_FILES, assignment.proof, sector, store=True,
                                       groups=None if groups is None else list(groups))
         moving = FileType(0)
-        for file_type in present.split():
-            if not store.has(file_type, sector):
+        for file_type in _moving(store).split():
+            here = self.storage.find(file_type, sector) is not None
+            if not store.has(file_type, sector) and (here or file_type & assignment.fetched):
                 moving |= file_type
         reservation = (store.reserve_sector(sector, moving, assignment.proof, sealing=False)
                        if moving else None)
@@ -212,7 +212,7 @@ class Preparer:
         size = sum(f.size for f in prepared.fetched)
         sources = [f.url for f in prepared.fetched]
         dropped = list(prepared.dropped)
-        for file_type in MOVED_FILES.split():
+        for file_type in _moving(store).split():
             for holder in self.storage.paths():
                 if holder.id == store.id or not holder.has(file_type, sector):
                     continue
@@ -237,6 +237,9 @@ class Preparer:
         fetched: list[FetchDone] = []
         try:
             for source in assignment.fetch:
+                if prepared.store is not None and not prepared.store.meta.allows(
+                        source.file_type):
+                    continue  # an unsealed copy the store path does not take stays
                 dest = _path_of(prepared.paths, source.file_type)
                 if await trio.to_thread.run_sync(_exists, dest):
                     continue
@@ -298,6 +301,16 @@ class Preparer:
     def _copies_here(self, assignment: Assignment, file_type: FileType) -> list[SectorFile]:
         return [SectorFile(p.id, file_type)
                 for p in self.storage.paths() if p.has(file_type, assignment.sector)]
+
+
+def _moving(store: LocalPath) -> FileType:
+    """What a move to ``store`` takes: the sealed file and the cache, and the unsealed copy
+    (where one exists) unless the path's ``AllowTypes``/``DenyTypes`` refuse it."""
+    taken = STORED_FILES
+    for file_type in (MOVED_FILES & ~STORED_FILES).split():
+        if store.meta.allows(file_type):
+            taken |= file_type
+    return taken
 
 
 def _path_of(paths: SectorPaths, file_type: FileType) -> str:
