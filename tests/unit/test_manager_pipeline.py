@@ -96,6 +96,15 @@ def test_params_make_valid_phase_requests(phase: Phase) -> None:
     assert request.sector.number == 9 and request.sector.miner == 1000
 
 
+def test_move_params_name_the_sector_and_the_groups_it_may_go_to() -> None:
+    sector = SectorInfo(number=9, proof=5, state=SectorState.FINALIZE_SECTOR,
+                        pieces=pledge_pieces(PROOF), finalized=True)
+    params = task_params(StorageJob.MOVE_STORAGE, 1000, sector, allow_to=["cold"])
+    assert params == {"sector": {"miner": 1000, "number": 9, "proof": PROOF.name},
+                      "allow_to": ["cold"]}
+    assert task_params(StorageJob.MOVE_STORAGE, 1000, sector)["allow_to"] is None
+
+
 @pytest.fixture(scope="module")
 def sealed(tmp_path_factory: pytest.TempPathFactory) -> tuple[SectorInputs, SealState]:
     """A 2 KiB sector sealed up to Commit1 with the reference backend."""

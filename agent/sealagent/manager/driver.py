@@ -117,13 +117,13 @@ class PipelineDriver:
             if (sector.task_id is not None
                     or fsm.expected_task(sector, context.policy) is not phase):
                 return False
+            allow_to = None
             if isinstance(phase, StorageJob):
                 stays = self._files.no_move_needed(number)
                 if stays is not None:
                     await self._sectors.apply_locked(number, fsm.FilesStored(stays))
                     return True
-            groups = (self._files.move_groups(number) if isinstance(phase, StorageJob)
-                      else None)
+                allow_to = self._files.move_groups(number)
             piece_url = None
             if phase is Phase.ADD_PIECE:
                 piece = sector.pieces[sector.next_piece or 0]
@@ -133,11 +133,9 @@ class PipelineDriver:
             def params(tx: Transaction) -> dict[str, Any]:
                 c1 = (sector_store.get_blob(tx, number, C1_OUTPUT)
                       if phase is Phase.COMMIT2 else None)
-                params = pipeline.task_params(phase, context.miner, sector,
-                                              piece_url=piece_url, c1_output=c1)
-                if isinstance(phase, StorageJob):
-                    params["allow_to"] = groups
-                return params
+                return pipeline.task_params(phase, context.miner, sector,
+                                            piece_url=piece_url, c1_output=c1,
+                                            allow_to=allow_to)
 
             task = await self._tasks.queue(sector, phase, params)
             if not self._sessions.offers(phase.task_type):

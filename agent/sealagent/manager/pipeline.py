@@ -98,15 +98,18 @@ def seal_state(sector: SectorInfo, c1_output: str | None = None) -> SealState:
 
 
 def task_params(phase: TaskKind, miner: int, sector: SectorInfo, *,
-                piece_url: str | None = None, c1_output: str | None = None) -> dict[str, Any]:
+                piece_url: str | None = None, c1_output: str | None = None,
+                allow_to: list[str] | None = None) -> dict[str, Any]:
     """The request of ``phase`` for ``sector`` as JSON, without ``paths``.
 
     AddPiece carries ``piece_url`` (None for a zero piece) instead of ``piece_file``;
     the other phases' fields come from the phase chain
-    (:func:`~sealagent.phase_chain.phase_params`).  A storage job carries only the sector.
+    (:func:`~sealagent.phase_chain.phase_params`).  A storage job carries the sector and
+    ``allow_to``: the storage groups the files may move to (None: any).
     """
     params: dict[str, Any] = {"sector": sector_ref(miner, sector).to_json()}
     if isinstance(phase, StorageJob):
+        params["allow_to"] = allow_to
         return params
     if phase is not Phase.ADD_PIECE:
         params.update(phase_params(phase, seal_state(sector, c1_output)))
