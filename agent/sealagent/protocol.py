@@ -46,6 +46,10 @@ def is_temporary(code: int) -> bool:
 
 READY_PHASES: Final = frozenset({Phase.COMMIT1, Phase.COMMIT2})
 """Phases that skip the preparing window (Lotus starts C1 and C2 directly)."""
+COPYING_PHASES: Final = frozenset({Phase.UNSEAL})
+"""Phases that fetch their inputs as copies, as Lotus' unseal does: the holder keeps its
+copy (an unseal never takes a sector out of long-term storage), and the copy fetched is
+one more, not the sector's copy of record."""
 
 
 def _non_negative(value: int, where: str) -> None:
@@ -149,6 +153,12 @@ class Assignment(WireMessage):
     def fetched(self) -> FileType:
         """The sector files the manager asks to download before the phase runs."""
         return functools.reduce(operator.or_, (f.file_type for f in self.fetch), FileType(0))
+
+    @property
+    def moves_inputs(self) -> bool:
+        """True when fetching an input moves it here (the holder deletes its copy); False
+        for the :data:`COPYING_PHASES`."""
+        return self.phase not in COPYING_PHASES
 
     @property
     def skips_preparing(self) -> bool:

@@ -89,6 +89,7 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
                 f.write(bytes([byte[0] ^ 0x01]))
             corrupt = await run_cli(["pieces", "get", cid, "-o", str(corrupt_out)], env)
             status = await probe.client.call("Sectors.Status", [0, True])
+            found = await probe.client.call("Storage.Find", [0])
             tasks = await probe.tasks(0)
         for agent in (box, reader):
             agent.stop()
@@ -132,8 +133,12 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
     assert not corrupt_out.exists()
     assert not any(p.name.endswith(".part") for p in await trio.Path(tmp_path).iterdir())
 
-    # the unseal ran on reader, which fetched the sealed replica and cache; the sector
-    # stayed in Proving and its log tells the story
+    # the unseal ran on reader, which fetched copies of the sealed replica and cache (box
+    # keeps its own, and the index both); the sector stayed in Proving and its log tells
+    # the story
+    assert sector_file(tmp_path / "box", FileType.SEALED, 0).exists()
+    assert {(loc["host"], t) for loc in found for t in loc["file_types"]} >= {
+        ("box", "sealed"), ("box", "cache"), ("reader", "sealed"), ("reader", "cache")}
     assert status["state"] == "Proving" and status["task"] is None
     kinds = [entry["kind"] for entry in status["log"]]
     assert "UnsealedDropped" in kinds

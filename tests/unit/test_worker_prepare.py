@@ -253,3 +253,26 @@ async def test_an_unsealed_copy_the_store_path_refuses_stays(tmp_path: Path) -> 
     assert prepared.moved.file_types == (FileType.SEALED, FileType.CACHE)
     assert store.sectors() == {SECTOR: FileType.SEALED | FileType.CACHE}
     assert seal.sectors() == {SECTOR: FileType.UNSEALED}
+
+
+async def test_an_unseal_fetches_copies_and_the_holder_keeps_its_own(tmp_path: Path) -> None:
+    holder = init_path(tmp_path / "store", can_seal=False, can_store=True)
+    finalized_files(holder)
+    here = init_path(tmp_path / "here", can_seal=True, can_store=False)
+    secret = b"k" * 32
+    remote = RemoteClient(create_token(secret, ["admin"]), transport=httpx.ASGITransport(
+        app=RemoteHandler(lambda: [holder], jwt_verifier(secret))))
+    prep = Preparer(storage(tmp_path / "repo", here.root), remote,
+                    WorkerResources(cpus=2, mem_physical=1 << 30), counters=ActiveResources(),
+                    scratch=tmp_path / "scratch", announce=no_manager)
+    assignment = Assignment.from_json({
+        "task_id": "t-3", "attempt": 1, "task_type": "seal/v0/unseal",
+        "sector": {"miner": 1000, "number": 4}, "proof": 5, "params": {},
+        "fetch": [{"file_type": "sealed", "url": "http://holder/sealed/s-t01000-4"},
+                  {"file_type": "cache", "url": "http://holder/cache/s-t01000-4"}]})
+    assert not assignment.moves_inputs
+    prepared = await prep.prepare(assignment)
+    prepared.release()
+    assert [f.file_type for f in prepared.fetched] == [FileType.SEALED, FileType.CACHE]
+    assert prepared.dropped == ()
+    assert holder.sectors() == here.sectors() == {SECTOR: FileType.SEALED | FileType.CACHE}

@@ -25,7 +25,7 @@ from sealagent.manager.reports import result_event
 from sealagent.manager.sector_book import SectorBook
 from sealagent.manager.tasks import ReportOutcome, TaskRecord, TaskState
 from sealagent.phases import Commit1Result
-from sealagent.protocol import FetchDone, Report
+from sealagent.protocol import COPYING_PHASES, FetchDone, Report
 from sealagent.sched.fit import Need
 from sealagent.sched.queue import SchedTask
 from sealagent.sched.scheduler import Scheduler
@@ -325,7 +325,7 @@ class TaskBook(Mirror[str, TaskRecord]):
                    and task.state is not TaskState.QUEUED)
         if task is not None:
             self._files.record(task.sector, report.declared, report.dropped,
-                               of_record=current)
+                               of_record=current and task.phase not in COPYING_PHASES)
             self.files_moved([task.sector])
         save_index = self._files.saver()
         if task is None or not current:

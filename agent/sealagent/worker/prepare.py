@@ -12,8 +12,10 @@ executing window; its task counters are shared with the executing window, so
    run at once (shared by all tasks), and their progress is visible in
    :attr:`Preparer.progress` and in the log;
 4. completes the move, as Lotus' sealing fetches do, in an order that survives a crash
-   at any point: the new copy is declared to the manager (``Sealing.StorageDeclare``,
-   acknowledged once the storage index is on disk), then the holder deletes its copy (a
+   at any point (an Unseal's fetches are copies and stop before it,
+   :data:`~sealagent.protocol.COPYING_PHASES`): the new copy is declared to the manager
+   (``Sealing.StorageDeclare``, acknowledged once the storage index is on disk), then the
+   holder deletes its copy (a
    stale copy must not serve a later task once this one rewrote the files), then the
    removal is declared too (and named again in the task's report).  Until the manager
    has recorded the new copy the old one stays; a holder that cannot be reached keeps
@@ -257,7 +259,9 @@ class Preparer:
                 self.observe_fetch(done)
                 _log.info("fetched", file_type=source.file_type.dir_name, bytes=received,
                           source=source.url, seconds=round(done.seconds, 3))
-                dropped += await self._drop_source(assignment, source.url, source.file_type)
+                if assignment.moves_inputs:
+                    dropped += await self._drop_source(assignment, source.url,
+                                                       source.file_type)
         except BaseException:
             prepared.release()
             raise
