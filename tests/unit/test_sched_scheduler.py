@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -397,6 +398,23 @@ class TestMoveSelector:
         view = storage(self.store("s2", 100 * TIB))
         sched.add_task(req("mv", T.FETCH, 7, selector=self.move), view)
         assert sched.schedule(view) == []
+
+    def test_the_holders_allow_to_groups_limit_the_store_paths(self) -> None:
+        sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("s2",)),
+                          worker("w3", paths=("s3",)))
+        cold = PathStat("s3", can_seal=False, can_store=True, available=self.room,
+                        groups=("cold",))
+        view = storage(PathStat("p1", allow_to=("cold",)), self.store("s2", 100 * TIB), cold,
+                       sectors={7: "p1"})
+        sched.add_task(req("mv", T.FETCH, 7, selector=self.move), view)
+        assert placed(sched.schedule(view)) == {"mv": "w3"}
+        full = storage(PathStat("p1", allow_to=("cold",)), self.store("s2", 100 * TIB),
+                       replace(cold, available=self.room - 1), sectors={7: "p1"})
+        sched = scheduler(worker("w2", paths=("s2",)), worker("w3", paths=("s3",)))
+        task = req("mv", T.FETCH, 7, selector=self.move)
+        sched.add_task(task, full)
+        assert sched.schedule(full) == []
+        assert "in group cold (AllowTo)" in (sched.waiting_reason("mv", full) or "")
 
 
 class TestWaitingReasons:

@@ -94,8 +94,8 @@ def test_fetch_targets_respect_allow_to_groups(index: StorageIndex) -> None:
 def test_allowed_groups_need_every_holder_to_name_some(index: StorageIndex) -> None:
     index.attach(PathMeta("store-2", can_store=True, allow_to=("g2", "g3")),
                  "http://t/remote", stat(GB))
-    assert index.allowed_groups(["store"]) == {"g1"}
-    assert index.allowed_groups(["store", "store-2"]) == {"g1", "g2", "g3"}
+    assert index.allowed_groups(["store"]) == frozenset({"g1"})
+    assert index.allowed_groups(["store", "store-2"]) == frozenset({"g1", "g2", "g3"})
     assert index.allowed_groups(["store", "seal-a"]) is None
     assert index.allowed_groups([]) is None
 

@@ -27,7 +27,7 @@ from sealagent.storage.remote import RemoteHandler
 from sealagent.vocab.sectors import FileType, SectorID
 from sealagent.web.auth import create_token, jwt_verifier
 from sealagent.worker.local_storage import LocalStorage
-from sealagent.worker.prepare import Preparer
+from sealagent.worker.prepare import Announce, Preparer
 
 SECTOR = SectorID(1000, 4)
 
@@ -54,6 +54,17 @@ async def no_manager(assignment: Assignment, declared: Sequence[SectorFile],
 async def preparer(local: LocalStorage, scratch: Path) -> Preparer:
     return Preparer(local, RemoteClient("t"), WorkerResources(cpus=2, mem_physical=1 << 30),
                     counters=ActiveResources(), scratch=scratch, announce=no_manager)
+
+
+def peer_preparer(local: LocalStorage, holder: LocalPath, tmp_path: Path,
+                  announce: Announce) -> Preparer:
+    """A preparer that fetches from ``holder``'s ``/remote`` (served in-process)."""
+    secret = b"k" * 32
+    remote = RemoteClient(create_token(secret, ["admin"]), transport=httpx.ASGITransport(
+        app=RemoteHandler(lambda: [holder], jwt_verifier(secret))))
+    return Preparer(local, remote, WorkerResources(cpus=2, mem_physical=1 << 30),
+                    counters=ActiveResources(), scratch=tmp_path / "scratch",
+                    announce=announce)
 
 
 async def test_commit2_needs_no_storage(tmp_path: Path) -> None:
@@ -125,12 +136,7 @@ async def test_a_move_declares_the_new_copy_before_the_holder_deletes_its_own(
         if refuse[0]:
             raise RPCTransportError("manager unreachable")
 
-    secret = b"k" * 32
-    remote = RemoteClient(create_token(secret, ["admin"]), transport=httpx.ASGITransport(
-        app=RemoteHandler(lambda: [holder], jwt_verifier(secret))))
-    prep = Preparer(storage(tmp_path / "repo", here.root), remote,
-                    WorkerResources(cpus=2, mem_physical=1 << 30), counters=ActiveResources(),
-                    scratch=tmp_path / "scratch", announce=announce)
+    prep = peer_preparer(storage(tmp_path / "repo", here.root), holder, tmp_path, announce)
     assignment = Assignment.from_json({
         "task_id": "t-2", "attempt": 1, "task_type": "seal/v0/precommit/2",
         "sector": {"miner": 1000, "number": 4}, "proof": 5, "params": {},
@@ -259,12 +265,7 @@ async def test_an_unseal_fetches_copies_and_the_holder_keeps_its_own(tmp_path: P
     holder = init_path(tmp_path / "store", can_seal=False, can_store=True)
     finalized_files(holder)
     here = init_path(tmp_path / "here", can_seal=True, can_store=False)
-    secret = b"k" * 32
-    remote = RemoteClient(create_token(secret, ["admin"]), transport=httpx.ASGITransport(
-        app=RemoteHandler(lambda: [holder], jwt_verifier(secret))))
-    prep = Preparer(storage(tmp_path / "repo", here.root), remote,
-                    WorkerResources(cpus=2, mem_physical=1 << 30), counters=ActiveResources(),
-                    scratch=tmp_path / "scratch", announce=no_manager)
+    prep = peer_preparer(storage(tmp_path / "repo", here.root), holder, tmp_path, no_manager)
     assignment = Assignment.from_json({
         "task_id": "t-3", "attempt": 1, "task_type": "seal/v0/unseal",
         "sector": {"miner": 1000, "number": 4}, "proof": 5, "params": {},

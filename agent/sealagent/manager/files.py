@@ -71,7 +71,8 @@ class SectorFiles:
             for record in self.index.paths():
                 paths[record.id] = PathStat(record.id, record.meta.can_seal,
                                             record.meta.can_store, record.available,
-                                            record.meta.weight, self.index.is_healthy(record.id))
+                                            record.meta.weight, self.index.is_healthy(record.id),
+                                            record.meta.groups, record.meta.allow_to)
                 for sector, types in self.index.sectors_in(record.id).items():
                     held = sectors.setdefault(sector, {})
                     for single in types.split():

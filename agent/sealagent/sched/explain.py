@@ -45,7 +45,8 @@ def _has_room(worker: SchedWorker, space: SpaceNeed, view: StorageView) -> bool:
     """True when one of the worker's paths may hold files of ``space.kind`` and has room."""
     for path_id in worker.paths:
         stat = view.paths.get(path_id)
-        if stat is not None and stat.allows(space.kind) and stat.available >= space.size:
+        if (stat is not None and stat.allows(space.kind, space.groups)
+                and stat.available >= space.size):
             return True
     return False
 

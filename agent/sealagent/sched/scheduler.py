@@ -117,7 +117,8 @@ class _Pass:
         self.pools: dict[tuple[TaskType, RegisteredSealProof, PoolSpec], _Pool] = {}
         self.owners: PathOwners | None = None
         self.space_left: dict[str, int] = {}
-        self.usable_paths: dict[tuple[str, PathKind], list[tuple[str, int]]] = {}
+        self.usable_paths: dict[tuple[str, PathKind, frozenset[str] | None],
+                                list[tuple[str, int]]] = {}
         self.counts: dict[tuple[str, SealTaskType], int] = {}
         self.assignments: list[Placement] = []
         self.stats = PassStats(open_windows=len(windows))
@@ -205,13 +206,13 @@ class _Pass:
 
     def _space_path(self, worker: SchedWorker, space: SpaceNeed) -> str | None:
         """The worker's local path with the most (weighted) room left for ``space``."""
-        key = (worker.worker_id, space.kind)
+        key = (worker.worker_id, space.kind, space.groups)
         usable = self.usable_paths.get(key)
         if usable is None:
             stats = self.view.paths
             usable = self.usable_paths[key] = [
                 (path_id, stats[path_id].weight) for path_id in sorted(worker.paths)
-                if path_id in stats and stats[path_id].allows(space.kind)]
+                if path_id in stats and stats[path_id].allows(space.kind, space.groups)]
         best: str | None = None
         best_score = -1
         space_left = self.space_left

@@ -65,10 +65,12 @@ from sealagent.vocab.sectors import FileType, SectorID
 
 
 class SpaceNeed(NamedTuple):
-    """Room a worker must offer on one of its local paths of ``kind``."""
+    """Room a worker must offer on one of its local paths of ``kind`` (in one of
+    ``groups`` when given)."""
 
     size: int
     kind: PathKind
+    groups: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +236,14 @@ class ExistingSelector:
         return f"{holding}, or one with room to fetch them"
 
 
+class MoveLocality(NamedTuple):
+    """Where the files to move are, and the groups their holders' ``AllowTo`` lets them
+    go to (None: anywhere)."""
+
+    locations: Locations
+    groups: frozenset[str] | None
+
+
 @dataclass(frozen=True, slots=True)
 class MoveSelector:
     """A worker with room on a store path for the sector's finalized ``file_types``."""
@@ -242,17 +252,21 @@ class MoveSelector:
     allow_remote: bool = True
 
     def locality(self, sector: SectorID, view: StorageView, affinity: bool) -> Hashable:
-        """The paths holding each file type to move."""
-        return view.locations(sector, self.file_types)
+        """The paths holding each file type to move, and where ``AllowTo`` lets them go."""
+        locations = view.locations(sector, self.file_types)
+        return MoveLocality(locations, view.allowed_groups(locations.all_paths()))
 
     def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
               affinity: bool) -> Pools:
         """Holders of every file preferred; workers with room to fetch as the fallback."""
-        found = _holders(locality, holders)
+        if not isinstance(locality, MoveLocality):
+            return Pools(None, None)
+        found = _holders(locality.locations, holders)
         if found is None:
             return Pools(None, None)
         any_holder, full = found
-        space = SpaceNeed(store_space(self.file_types, proof.sector_size), PathKind.STORE)
+        space = SpaceNeed(store_space(self.file_types, proof.sector_size), PathKind.STORE,
+                          locality.groups)
         preferred = PoolSpec(workers=full, space=space) if full else None
         local_only = affinity or not self.allow_remote
         return Pools(preferred, PoolSpec(workers=any_holder if local_only else None,
@@ -262,6 +276,8 @@ class MoveSelector:
         """A store path with room (on an agent holding the files unless remote is allowed)."""
         names = ", ".join(self.file_types.names)
         room = f"a {PathKind.STORE} path with room for the finalized {names} files"
+        if isinstance(locality, MoveLocality) and locality.groups is not None:
+            room += f" in group {' or '.join(sorted(locality.groups))} (AllowTo)"
         if affinity:
             return f"{room} on an agent holding them ({AFFINITY_HINT})"
         if not self.allow_remote:

@@ -9,10 +9,11 @@ Which paths are local to which worker comes from each worker's report
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from sealagent.vocab.groups import allowed_groups
 from sealagent.vocab.sectors import SECTOR_FILES, FileType, SectorID
 
 OVERHEAD_DENOMINATOR: Final = 10
@@ -80,10 +81,15 @@ class PathStat:
     weight: int = 10
     healthy: bool = True
     """False when the path's heartbeat is stale or its last stat failed."""
+    groups: tuple[str, ...] = ()
+    """The storage groups the path belongs to (``Groups``)."""
+    allow_to: tuple[str, ...] = ()
+    """The groups its sectors' files may move to (``AllowTo``; empty: anywhere)."""
 
-    def allows(self, kind: PathKind) -> bool:
-        """True when the path is healthy and may hold files of ``kind``."""
-        if not self.healthy:
+    def allows(self, kind: PathKind, groups: frozenset[str] | None = None) -> bool:
+        """True when the path is healthy, may hold files of ``kind`` and, when ``groups``
+        is given, belongs to one of them."""
+        if not self.healthy or (groups is not None and not groups & set(self.groups)):
             return False
         return self.can_seal if kind is PathKind.SEAL else self.can_store
 
@@ -105,6 +111,10 @@ class StorageView:
     paths: Mapping[str, PathStat] = field(default_factory=dict)
     sectors: Mapping[SectorID, Mapping[FileType, frozenset[str]]] = field(default_factory=dict)
     """Sector → single file type → ids of the paths that hold it."""
+
+    def allowed_groups(self, path_ids: Iterable[str]) -> frozenset[str] | None:
+        """The groups files held in ``path_ids`` may move to (their ``AllowTo``)."""
+        return allowed_groups(self.paths[p].allow_to for p in path_ids if p in self.paths)
 
     def locations(self, sector: SectorID, file_types: FileType) -> Locations:
         """For each single type of ``file_types``, the paths holding it (maybe none)."""

@@ -35,6 +35,7 @@ from typing import Any, Final
 from sealagent.errors import ConfigError, StorageError
 from sealagent.storage.layout import space_needed
 from sealagent.storage.meta import FsStat, PathMeta
+from sealagent.vocab.groups import allowed_groups
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
 
@@ -232,13 +233,11 @@ class StorageIndex:
         ]
         return targets
 
-    def allowed_groups(self, holders: Iterable[str]) -> set[str] | None:
-        """The groups files held in ``holders`` may move to (Lotus' ``AllowTo``): None
-        (anywhere) unless every holder names some, else the union of what they name."""
-        allow_to = [self._paths[p].meta.allow_to for p in holders if p in self._paths]
-        if not allow_to or not all(allow_to):
-            return None
-        return {g for a in allow_to for g in a}
+    def allowed_groups(self, holders: Iterable[str]) -> frozenset[str] | None:
+        """The groups files held in ``holders`` may move to (Lotus' ``AllowTo``, see
+        :func:`~sealagent.vocab.groups.allowed_groups`)."""
+        return allowed_groups(self._paths[p].meta.allow_to for p in holders
+                              if p in self._paths)
 
     # ------------------------------------------------------------- allocation
 
