@@ -1,10 +1,18 @@
 """Batched Poseidon compiled with numba, spread over the granted threads.
 
-One compiled kernel (:func:`_hash_groups`) hashes a run of groups with any arity: the
-instance's :class:`~sealagent.proofs.poseidon.SparseSchedule` is converted once to
-Montgomery-form limb tables (:class:`_Tables`) and passed in.  It releases the GIL, so a
-row is cut into one contiguous range of groups per thread and the ranges are hashed at
-once; tree rows and column chunks both go through :meth:`PoseidonRows.hash_level`.
+Two compiled kernels hash a run of groups with any arity, from the instance's
+:class:`~sealagent.proofs.poseidon.SparseSchedule` converted once to Montgomery-form
+tables:
+
+* :func:`_hash_blocks` (CPUs with AVX-512 IFMA, :mod:`sealagent_multicore.field_ifma`)
+  hashes eight groups at once, one per vector lane, with lazily reduced 52-bit limbs and
+  one Montgomery reduction per matrix-row dot product (:class:`_BlockTables`);
+* :func:`_hash_groups` (any CPU, :mod:`sealagent_multicore.field`) hashes one group at a
+  time with 64-bit limbs (:class:`_Tables`).
+
+Both release the GIL, so a row is cut into one contiguous range of groups per thread and
+the ranges are hashed at once; tree rows and column chunks both go through
+:meth:`PoseidonRows.hash_level`.
 """
 
 from __future__ import annotations
@@ -18,12 +26,17 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from sealagent.errors import InvalidInputError
+from sealagent.errors import ConfigError, InvalidInputError
 from sealagent.proofs.kernels import Progress, report
 from sealagent.proofs.merkle import NODE_BYTES, Nodes, TreeHasher
 from sealagent.proofs.poseidon import ARITIES, merkle_tree_tag, sparse_schedule
+from sealagent_multicore import field_ifma as lanes
 from sealagent_multicore.field import (
     MONT_R2,
+    Q0,
+    Q1,
+    Q2,
+    Q3,
     add,
     get,
     is_canonical,
@@ -70,6 +83,44 @@ class _Tables:
     r2: Limbs
     """``(4,)``: ``2⁵¹²`` mod r, to convert into Montgomery form."""
 
+    def run(self, inputs: Limbs, out: Limbs) -> int:
+        """:func:`_hash_groups` on ``(groups·arity, 4)`` limbs; returns non-canonical inputs."""
+        bad: int = _hash_groups(inputs, out, self.tag, self.full, self.mds, self.pre_sparse,
+                                self.partial, self.m00, self.rows, self.columns, self.r2)
+        return bad
+
+
+@dataclass(frozen=True)
+class _BlockTables:
+    """An instance's schedule as Montgomery-form blocks (:mod:`~sealagent_multicore.field_ifma`).
+
+    Matrices are flattened row-major to one block per entry, every value in all lanes.
+    """
+
+    width: int
+    tag: lanes.Blocks
+    """``(1, 5, 8)``."""
+    full: lanes.Blocks
+    """``(R_F·width, 5, 8)``: round ``ρ``'s constants from block ``ρ·width``."""
+    mds: lanes.Blocks
+    """``(width², 5, 8)``."""
+    pre_sparse: lanes.Blocks
+    """``(width², 5, 8)``."""
+    partial: lanes.Blocks
+    """``(R_P, 5, 8)``."""
+    sparse: lanes.Blocks
+    """``(R_P·width, 5, 8)``: per partial round ``m00`` then its ``width − 1`` sparse row."""
+    columns: lanes.Blocks
+    """``(R_P·(width − 1), 5, 8)``."""
+    r2: lanes.Blocks
+    """``(1, 5, 8)``: ``R'²`` mod r (the Montgomery form of ``R'``), to convert into it."""
+
+    def run(self, inputs: lanes.Blocks, out: lanes.Blocks) -> int:
+        """:func:`_hash_blocks` on ``(blocks·arity, 5, 8)`` blocks (inputs checked before)."""
+        _hash_blocks(inputs, out, self.width, self.tag, self.full, self.mds,
+                     self.pre_sparse, self.partial, self.sparse, self.columns, self.r2)
+        return 0
+
 
 def _limbs(values: Any) -> Limbs:
     """Nested lists of field elements as Montgomery-form limbs (last axis of 4)."""
@@ -87,6 +138,24 @@ def tables(arity: int) -> _Tables:
         pre_sparse=_limbs(s.pre_sparse), partial=_limbs(s.partial_constants),
         m00=_limbs(s.m00), rows=_limbs(s.sparse_rows), columns=_limbs(s.sparse_columns),
         r2=np.array(to_limbs(MONT_R2), dtype=np.uint64),
+    )
+
+
+def _flat_blocks(values: Any) -> lanes.Blocks:
+    """Nested lists of field elements as Montgomery-form blocks, flattened row-major."""
+    return lanes.broadcast([int(v) for v in np.array(values, dtype=object).reshape(-1)])
+
+
+@cache
+def block_tables(arity: int) -> _BlockTables:
+    """The block tables of the instance of ``arity`` (cached)."""
+    s = sparse_schedule(arity)
+    return _BlockTables(
+        width=s.width, tag=_flat_blocks([merkle_tree_tag(arity)]),
+        full=_flat_blocks(s.full_constants), mds=_flat_blocks(s.mds),
+        pre_sparse=_flat_blocks(s.pre_sparse), partial=_flat_blocks(s.partial_constants),
+        sparse=_flat_blocks([[s.m00, *row] for row in s.sparse_rows]),
+        columns=_flat_blocks(s.sparse_columns), r2=_flat_blocks([lanes.MONT_R]),
     )
 
 
@@ -154,19 +223,84 @@ def _hash_groups(inputs: Limbs, out: Limbs, tag: Limbs, full: Limbs, mds: Limbs,
     return bad
 
 
-def _run(inputs: Limbs, out: Limbs, t: _Tables) -> int:
-    """Call the compiled kernel with an instance's tables."""
-    bad: int = _hash_groups(inputs, out, t.tag, t.full, t.mds, t.pre_sparse, t.partial,
-                            t.m00, t.rows, t.columns, t.r2)
-    return bad
+@njit(inline="always", cache=True)
+def _block_full_round(state: lanes.Blocks, scratch: lanes.Blocks, constants: lanes.Blocks,
+                      first: int, matrix: lanes.Blocks) -> None:
+    """Add constants from block ``first`` on, S-box every element, multiply by ``matrix``."""
+    width = state.shape[0]
+    for i in range(width):
+        lanes.sbox_add(scratch, i, state, i, constants, first + i)
+    for i in range(width):
+        lanes.dot(state, i, scratch, 0, matrix, i * width, width)
+
+
+@njit(nogil=True, cache=True)
+def _hash_blocks(inputs: lanes.Blocks, out: lanes.Blocks, width: int, tag: lanes.Blocks,
+                 full: lanes.Blocks, mds: lanes.Blocks, pre_sparse: lanes.Blocks,
+                 partial: lanes.Blocks, sparse: lanes.Blocks, columns: lanes.Blocks,
+                 r2: lanes.Blocks) -> None:
+    """MerkleTree-tagged Poseidon of eight groups per block, one per lane.
+
+    ``inputs`` is ``(blocks·arity, 5, 8)`` canonical blocks (group element ``j`` of block
+    ``b`` in block ``b·arity + j``), ``out`` ``(blocks, 5, 8)`` receives canonical digests.
+    """
+    arity = width - 1
+    half = full.shape[0] // (2 * width)
+    state = np.empty((width, lanes.LIMBS, lanes.LANES), dtype=np.uint64)
+    scratch = np.empty((width, lanes.LIMBS, lanes.LANES), dtype=np.uint64)
+    head = np.empty((1, lanes.LIMBS, lanes.LANES), dtype=np.uint64)
+    for b in range(out.shape[0]):
+        state[0] = tag[0]
+        for j in range(arity):
+            lanes.mul(state, j + 1, inputs, b * arity + j, r2, 0)
+        for rnd in range(half - 1):
+            _block_full_round(state, scratch, full, rnd * width, mds)
+        _block_full_round(state, scratch, full, (half - 1) * width, pre_sparse)
+        for k in range(partial.shape[0]):
+            lanes.sbox_add(state, 0, state, 0, partial, k)
+            lanes.dot(head, 0, state, 0, sparse, k * width, width)
+            for i in range(arity):
+                lanes.mul_add(state, i + 1, columns, k * arity + i, state, 0, state, i + 1)
+            state[0] = head[0]
+        for rnd in range(half, 2 * half - 1):
+            _block_full_round(state, scratch, full, rnd * width, mds)
+        # The last round: only element 1 (the digest) is needed.
+        for i in range(width):
+            lanes.sbox_add(scratch, i, state, i, full, (2 * half - 1) * width + i)
+        lanes.dot(head, 0, scratch, 0, mds, width, width)
+        lanes.from_montgomery(out, b, head, 0)
+
+
+def _run(inputs: Limbs, out: Limbs, t: _Tables | _BlockTables) -> int:
+    """Hash one thread's share with an instance's tables; returns non-canonical inputs."""
+    return t.run(inputs, out)
+
+
+def _count_non_canonical(limbs: Limbs) -> int:
+    """How many ``(n, 4)`` little-endian limb rows are not below r."""
+    above = np.zeros(limbs.shape[0], dtype=bool)
+    equal = np.ones(limbs.shape[0], dtype=bool)
+    for k, q in reversed(list(enumerate((Q0, Q1, Q2, Q3)))):
+        above |= equal & (limbs[:, k] > q)
+        equal &= limbs[:, k] == q
+    return int(np.count_nonzero(above | equal))
 
 
 class PoseidonRows(ThreadShares):
     """Poseidon row and column hashing on ``threads`` threads (one pool, made on first use)."""
 
-    def __init__(self, threads: int) -> None:
-        """Use at most ``threads`` threads (the calling one included)."""
+    def __init__(self, threads: int, *, ifma: bool | None = None) -> None:
+        """Use at most ``threads`` threads (the calling one included).
+
+        ``ifma`` picks the kernel: eight lanes with AVX-512 IFMA, or one group at a time;
+        by default the former where this CPU has it.
+
+        :raises ConfigError: ``ifma=True`` on a CPU without AVX-512 IFMA.
+        """
         super().__init__(threads, "poseidon")
+        if ifma and not lanes.available():
+            raise ConfigError("this CPU (or numba's target) has no AVX-512 IFMA")
+        self.ifma = lanes.available() if ifma is None else ifma
 
     def hash_level(self, level: Nodes, arity: int) -> Nodes:
         """Hash a row ``(arity·n, 32)`` uint8 into its parent row ``(n, 32)``.
@@ -181,10 +315,22 @@ class PoseidonRows(ThreadShares):
                                     f"groups of {arity}")
         inputs = np.ascontiguousarray(level).view("<u8").astype(np.uint64, copy=False)
         groups = level.shape[0] // arity
-        out = np.empty((groups, 4), dtype=np.uint64)
-        t = tables(arity)
-        bad = sum(self.spread(groups, MIN_GROUPS_PER_THREAD,
-                              lambda a, b: _run(inputs[a * arity : b * arity], out[a:b], t)))
+        if self.ifma:
+            bad = _count_non_canonical(inputs)
+            blocks_in = lanes.to_blocks(inputs, arity)
+            blocks_out = np.empty((blocks_in.shape[0] // arity, lanes.LIMBS, lanes.LANES),
+                                  dtype=np.uint64)
+            bt = block_tables(arity)
+            if not bad:
+                self.spread(blocks_out.shape[0], MIN_GROUPS_PER_THREAD // lanes.LANES,
+                            lambda a, b: _run(blocks_in[a * arity : b * arity],
+                                              blocks_out[a:b], bt))
+            out = lanes.from_blocks(blocks_out, groups)
+        else:
+            out = np.empty((groups, 4), dtype=np.uint64)
+            t = tables(arity)
+            bad = sum(self.spread(groups, MIN_GROUPS_PER_THREAD, lambda a, b: _run(
+                inputs[a * arity : b * arity], out[a:b], t)))
         if bad:
             raise InvalidInputError("tree row holds a value that is not a canonical field "
                                     "element")
