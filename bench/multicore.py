@@ -59,6 +59,7 @@ def _cpu(fn: Callable[[], object]) -> float:
 def bench_kernels() -> dict[str, Any]:
     """µs of CPU per label and per hash, compiled vs reference."""
     import sealagent_multicore
+    from sealagent_multicore import field_ifma
     from sealagent_multicore.labeler import label_layer as compiled_label_layer
     from sealagent_multicore.poseidon import PoseidonRows
 
@@ -77,15 +78,23 @@ def bench_kernels() -> dict[str, Any]:
     out["reference_label_layer1_us"] = _cpu(lambda: label_layer(
         replica, 1, parents, memoryview(ref), None)) / nodes * 1e6
     out["labels_identical"] = ref == layer1
-    rows = PoseidonRows(1)
+    kernels = {"scalar": PoseidonRows(1, ifma=False)}
+    if field_ifma.available():
+        kernels["ifma"] = PoseidonRows(1, ifma=True)
+    out["poseidon_kernels"] = list(kernels)
     rng = np.random.default_rng(0)
     for arity in (2, 8, 11):
         groups = 1 << 14
         row = rng.integers(0, 256, size=(groups * arity, 32), dtype=np.uint8)
         row[:, 31] &= 0x3F
         few = row[: REFERENCE_SAMPLE_GROUPS * arity]
-        out[f"poseidon{arity}_us"] = _cpu(
-            functools.partial(rows.hash_level, row, arity)) / groups * 1e6
+        expected = poseidon_hash_level(few, arity)
+        for name, rows in kernels.items():
+            rows.warm()
+            out[f"poseidon{arity}_{name}_us"] = _cpu(
+                functools.partial(rows.hash_level, row, arity)) / groups * 1e6
+            out[f"poseidon{arity}_{name}_identical"] = bool(np.array_equal(
+                rows.hash_level(few, arity), expected))
         out[f"reference_poseidon{arity}_us"] = _cpu(
             functools.partial(poseidon_hash_level, few, arity)) / REFERENCE_SAMPLE_GROUPS * 1e6
     return out
@@ -203,11 +212,18 @@ def main(argv: list[str] | None = None) -> int:
              f"{k['reference_label_layer1_us']:.3f}",
              f"{k['reference_label_layer1_us'] / k['label_layer1_us']:.1f}×"],
             ["label, layer 2", f"{k['label_layer2_us']:.3f}", "", ""],
-            *[[f"Poseidon arity {a}", f"{k[f'poseidon{a}_us']:.1f}",
+            *[[f"Poseidon arity {a}, {name}", f"{k[f'poseidon{a}_{name}_us']:.2f}",
                f"{k[f'reference_poseidon{a}_us']:.1f}",
-               f"{k[f'reference_poseidon{a}_us'] / k[f'poseidon{a}_us']:.1f}×"]
-              for a in (2, 8, 11)],
+               f"{k[f'reference_poseidon{a}_us'] / k[f'poseidon{a}_{name}_us']:.1f}×"]
+              for a in (2, 8, 11) for name in k["poseidon_kernels"]],
         ]))
+        if "ifma" in k["poseidon_kernels"]:
+            print("Poseidon, ifma (8 lanes, AVX-512 IFMA) against scalar (one group at a "
+                  "time): " + ", ".join(
+                      f"arity {a} {k[f'poseidon{a}_scalar_us'] / k[f'poseidon{a}_ifma_us']:.1f}×"
+                      for a in (2, 8, 11)))
+        same = all(v for key, v in k.items() if key.endswith("_identical"))
+        print(f"labels and digests identical to the reference: {same}")
     if "pair" not in args.skip:
         p = result["pair"] = bench_pair()
         print(f"\ntwo PC1s of {p['sector']} ({p['labels']} labels in all)")

@@ -34,7 +34,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -81,39 +81,26 @@ def broadcast(values: Sequence[int]) -> Blocks:
     return np.ascontiguousarray(np.broadcast_to(array, (len(values), LIMBS, LANES)))
 
 
-def to_blocks(limbs64: npt.NDArray[np.uint64], arity: int) -> Blocks:
-    """``(groups·arity, 4)`` 64-bit limbs as ``(blocks·arity, 5, 8)`` blocks.
-
-    Group ``g`` of block ``b`` sits in lane ``g mod 8``; element ``j`` of a group in
-    block row ``b·arity + j``.  Groups are padded with zeros to a multiple of eight.
-    """
-    groups = limbs64.shape[0] // arity
-    blocks = -(-groups // LANES)
-    padded = np.zeros((blocks * LANES * arity, 4), dtype=np.uint64)
-    padded[: limbs64.shape[0]] = limbs64
-    a0, a1, a2, a3 = (padded[:, k] for k in range(4))
+@njit(inline="always", cache=True)
+def put_lane(blocks: Blocks, index: int, lane: int, x: tuple[Any, Any, Any, Any]) -> None:
+    """Store a 4×64-bit-limb value (below ``2²⁵⁶``) in one lane of block ``index``."""
     m = np.uint64(_MASK52)
-    limbs = np.stack([
-        a0 & m,
-        ((a0 >> np.uint64(52)) | (a1 << np.uint64(12))) & m,
-        ((a1 >> np.uint64(40)) | (a2 << np.uint64(24))) & m,
-        ((a2 >> np.uint64(28)) | (a3 << np.uint64(36))) & m,
-        a3 >> np.uint64(16),
-    ], axis=-1)
-    lanes = limbs.reshape(blocks, LANES, arity, LIMBS).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(lanes).reshape(blocks * arity, LIMBS, LANES)
+    a0, a1, a2, a3 = x
+    blocks[index, 0, lane] = a0 & m
+    blocks[index, 1, lane] = ((a0 >> np.uint64(52)) | (a1 << np.uint64(12))) & m
+    blocks[index, 2, lane] = ((a1 >> np.uint64(40)) | (a2 << np.uint64(24))) & m
+    blocks[index, 3, lane] = ((a2 >> np.uint64(28)) | (a3 << np.uint64(36))) & m
+    blocks[index, 4, lane] = a3 >> np.uint64(16)
 
 
-def from_blocks(blocks: Blocks, count: int) -> npt.NDArray[np.uint64]:
-    """The first ``count`` lanes of ``(n, 5, 8)`` canonical blocks as ``(count, 4)`` limbs."""
-    limbs = blocks.transpose(0, 2, 1).reshape(-1, LIMBS)[:count]
-    l0, l1, l2, l3, l4 = (limbs[:, k] for k in range(LIMBS))
-    out = np.empty((count, 4), dtype=np.uint64)
-    out[:, 0] = l0 | (l1 << np.uint64(52))
-    out[:, 1] = (l1 >> np.uint64(12)) | (l2 << np.uint64(40))
-    out[:, 2] = (l2 >> np.uint64(24)) | (l3 << np.uint64(28))
-    out[:, 3] = (l3 >> np.uint64(36)) | (l4 << np.uint64(16))
-    return out
+@njit(inline="always", cache=True)
+def get_lane(blocks: Blocks, index: int, lane: int) -> tuple[Any, Any, Any, Any]:
+    """One lane of block ``index`` (normalized, below ``2²⁵⁶``) as 4×64-bit limbs."""
+    l0, l1, l2 = blocks[index, 0, lane], blocks[index, 1, lane], blocks[index, 2, lane]
+    l3, l4 = blocks[index, 3, lane], blocks[index, 4, lane]
+    return (l0 | (l1 << np.uint64(52)), (l1 >> np.uint64(12)) | (l2 << np.uint64(40)),
+            (l2 >> np.uint64(24)) | (l3 << np.uint64(28)),
+            (l3 >> np.uint64(36)) | (l4 << np.uint64(16)))
 
 
 # LLVM IR building blocks (each works on lists of five <8 x i64> limb vectors).

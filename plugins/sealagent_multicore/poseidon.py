@@ -33,10 +33,6 @@ from sealagent.proofs.poseidon import ARITIES, merkle_tree_tag, sparse_schedule
 from sealagent_multicore import field_ifma as lanes
 from sealagent_multicore.field import (
     MONT_R2,
-    Q0,
-    Q1,
-    Q2,
-    Q3,
     add,
     get,
     is_canonical,
@@ -115,11 +111,12 @@ class _BlockTables:
     r2: lanes.Blocks
     """``(1, 5, 8)``: ``R'²`` mod r (the Montgomery form of ``R'``), to convert into it."""
 
-    def run(self, inputs: lanes.Blocks, out: lanes.Blocks) -> int:
-        """:func:`_hash_blocks` on ``(blocks·arity, 5, 8)`` blocks (inputs checked before)."""
-        _hash_blocks(inputs, out, self.width, self.tag, self.full, self.mds,
-                     self.pre_sparse, self.partial, self.sparse, self.columns, self.r2)
-        return 0
+    def run(self, inputs: Limbs, out: Limbs) -> int:
+        """:func:`_hash_blocks` on ``(groups·arity, 4)`` limbs; returns non-canonical inputs."""
+        bad: int = _hash_blocks(inputs, out, self.width, self.tag, self.full, self.mds,
+                                self.pre_sparse, self.partial, self.sparse, self.columns,
+                                self.r2)
+        return bad
 
 
 def _limbs(values: Any) -> Limbs:
@@ -235,24 +232,36 @@ def _block_full_round(state: lanes.Blocks, scratch: lanes.Blocks, constants: lan
 
 
 @njit(nogil=True, cache=True)
-def _hash_blocks(inputs: lanes.Blocks, out: lanes.Blocks, width: int, tag: lanes.Blocks,
+def _hash_blocks(inputs: Limbs, out: Limbs, width: int, tag: lanes.Blocks,
                  full: lanes.Blocks, mds: lanes.Blocks, pre_sparse: lanes.Blocks,
                  partial: lanes.Blocks, sparse: lanes.Blocks, columns: lanes.Blocks,
-                 r2: lanes.Blocks) -> None:
-    """MerkleTree-tagged Poseidon of eight groups per block, one per lane.
+                 r2: lanes.Blocks) -> int:
+    """MerkleTree-tagged Poseidon of each group of ``width − 1`` consecutive ``inputs`` rows.
 
-    ``inputs`` is ``(blocks·arity, 5, 8)`` canonical blocks (group element ``j`` of block
-    ``b`` in block ``b·arity + j``), ``out`` ``(blocks, 5, 8)`` receives canonical digests.
+    The same contract as :func:`_hash_groups`; eight groups are hashed at once, one per
+    lane (the last block's missing groups hash zeros and are dropped).
     """
     arity = width - 1
+    groups = out.shape[0]
     half = full.shape[0] // (2 * width)
-    state = np.empty((width, lanes.LIMBS, lanes.LANES), dtype=np.uint64)
-    scratch = np.empty((width, lanes.LIMBS, lanes.LANES), dtype=np.uint64)
+    shape = (width, lanes.LIMBS, lanes.LANES)
+    state = np.empty(shape, dtype=np.uint64)
+    scratch = np.empty(shape, dtype=np.uint64)
+    raw = np.empty(shape, dtype=np.uint64)
     head = np.empty((1, lanes.LIMBS, lanes.LANES), dtype=np.uint64)
-    for b in range(out.shape[0]):
+    zero = (np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
+    bad = 0
+    for b in range((groups + lanes.LANES - 1) // lanes.LANES):
+        for lane in range(lanes.LANES):
+            g = b * lanes.LANES + lane
+            for j in range(arity):
+                x = get(inputs, g * arity + j) if g < groups else zero
+                if not is_canonical(x):
+                    bad += 1
+                lanes.put_lane(raw, j, lane, x)
         state[0] = tag[0]
         for j in range(arity):
-            lanes.mul(state, j + 1, inputs, b * arity + j, r2, 0)
+            lanes.mul(state, j + 1, raw, j, r2, 0)
         for rnd in range(half - 1):
             _block_full_round(state, scratch, full, rnd * width, mds)
         _block_full_round(state, scratch, full, (half - 1) * width, pre_sparse)
@@ -268,22 +277,15 @@ def _hash_blocks(inputs: lanes.Blocks, out: lanes.Blocks, width: int, tag: lanes
         for i in range(width):
             lanes.sbox_add(scratch, i, state, i, full, (2 * half - 1) * width + i)
         lanes.dot(head, 0, scratch, 0, mds, width, width)
-        lanes.from_montgomery(out, b, head, 0)
+        lanes.from_montgomery(head, 0, head, 0)
+        for lane in range(min(lanes.LANES, groups - b * lanes.LANES)):
+            put(out, b * lanes.LANES + lane, lanes.get_lane(head, 0, lane))
+    return bad
 
 
 def _run(inputs: Limbs, out: Limbs, t: _Tables | _BlockTables) -> int:
     """Hash one thread's share with an instance's tables; returns non-canonical inputs."""
     return t.run(inputs, out)
-
-
-def _count_non_canonical(limbs: Limbs) -> int:
-    """How many ``(n, 4)`` little-endian limb rows are not below r."""
-    above = np.zeros(limbs.shape[0], dtype=bool)
-    equal = np.ones(limbs.shape[0], dtype=bool)
-    for k, q in reversed(list(enumerate((Q0, Q1, Q2, Q3)))):
-        above |= equal & (limbs[:, k] > q)
-        equal &= limbs[:, k] == q
-    return int(np.count_nonzero(above | equal))
 
 
 class PoseidonRows(ThreadShares):
@@ -315,22 +317,10 @@ class PoseidonRows(ThreadShares):
                                     f"groups of {arity}")
         inputs = np.ascontiguousarray(level).view("<u8").astype(np.uint64, copy=False)
         groups = level.shape[0] // arity
-        if self.ifma:
-            bad = _count_non_canonical(inputs)
-            blocks_in = lanes.to_blocks(inputs, arity)
-            blocks_out = np.empty((blocks_in.shape[0] // arity, lanes.LIMBS, lanes.LANES),
-                                  dtype=np.uint64)
-            bt = block_tables(arity)
-            if not bad:
-                self.spread(blocks_out.shape[0], MIN_GROUPS_PER_THREAD // lanes.LANES,
-                            lambda a, b: _run(blocks_in[a * arity : b * arity],
-                                              blocks_out[a:b], bt))
-            out = lanes.from_blocks(blocks_out, groups)
-        else:
-            out = np.empty((groups, 4), dtype=np.uint64)
-            t = tables(arity)
-            bad = sum(self.spread(groups, MIN_GROUPS_PER_THREAD, lambda a, b: _run(
-                inputs[a * arity : b * arity], out[a:b], t)))
+        out = np.empty((groups, 4), dtype=np.uint64)
+        t = block_tables(arity) if self.ifma else tables(arity)
+        bad = sum(self.spread(groups, MIN_GROUPS_PER_THREAD,
+                              lambda a, b: _run(inputs[a * arity : b * arity], out[a:b], t)))
         if bad:
             raise InvalidInputError("tree row holds a value that is not a canonical field "
                                     "element")

@@ -73,9 +73,23 @@ def test_backend_info_names_the_kernel_cache(_kernel_cache: Path) -> None:
     assert info.kernel_cache == str(_kernel_cache)
 
 
+def _has_ifma() -> bool:
+    from sealagent_multicore import field_ifma
+
+    return field_ifma.available()
+
+
+POSEIDON_KERNELS = [
+    pytest.param(False, id="scalar"),
+    pytest.param(True, id="ifma", marks=pytest.mark.skipif(
+        not _has_ifma(), reason="this CPU has no AVX-512 IFMA")),
+]
+
+
+@pytest.mark.parametrize("ifma", POSEIDON_KERNELS)
 @pytest.mark.parametrize("arity", [2, 4, 8, 11])
 @pytest.mark.parametrize("groups", [1, 7, 300])
-def test_poseidon_rows_match_the_reference(arity: int, groups: int) -> None:
+def test_poseidon_rows_match_the_reference(arity: int, groups: int, ifma: bool) -> None:
     from sealagent_multicore.poseidon import PoseidonRows
 
     rng = np.random.default_rng(arity * 1000 + groups)
@@ -83,24 +97,44 @@ def test_poseidon_rows_match_the_reference(arity: int, groups: int) -> None:
     row[:, 31] &= 0x3F
     row[0] = 0
     row[-1] = np.frombuffer((R - 1).to_bytes(32, "little"), dtype=np.uint8)
-    assert np.array_equal(PoseidonRows(2).hash_level(row, arity),
+    assert np.array_equal(PoseidonRows(2, ifma=ifma).hash_level(row, arity),
                           poseidon_hash_level(row, arity))
 
 
-def test_poseidon_rejects_a_non_canonical_element() -> None:
+@pytest.mark.parametrize("ifma", POSEIDON_KERNELS)
+def test_poseidon_rejects_a_non_canonical_element(ifma: bool) -> None:
     from sealagent_multicore.poseidon import PoseidonRows
 
+    rows = PoseidonRows(2, ifma=ifma)
     row = np.zeros((8 * 200, 32), dtype=np.uint8)
     row[777] = 0xFF
     with pytest.raises(InvalidInputError, match="canonical"):
-        PoseidonRows(2).hash_level(row, 8)
+        rows.hash_level(row, 8)
+    row[777] = np.frombuffer(R.to_bytes(32, "little"), dtype=np.uint8)  # r itself
+    with pytest.raises(InvalidInputError, match="canonical"):
+        rows.hash_level(row, 8)
     with pytest.raises(InvalidInputError):
-        PoseidonRows(2).hash_level(row[:7], 8)
+        rows.hash_level(row[:7], 8)
 
 
+def test_poseidon_defaults_to_ifma_where_the_cpu_has_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sealagent.errors import ConfigError
+    from sealagent_multicore import field_ifma
+    from sealagent_multicore.poseidon import PoseidonRows
+
+    assert PoseidonRows(1).ifma == field_ifma.available()
+    # A CPU without IFMA (not reachable on this machine otherwise).
+    monkeypatch.setattr(field_ifma, "available", lambda: False)
+    assert not PoseidonRows(1).ifma
+    with pytest.raises(ConfigError, match="IFMA"):
+        PoseidonRows(1, ifma=True)
+
+
+@pytest.mark.parametrize("ifma", POSEIDON_KERNELS)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_poseidon_uses_exactly_the_granted_threads(monkeypatch: pytest.MonkeyPatch,
-                                                   threads: int) -> None:
+                                                   threads: int, ifma: bool) -> None:
     from sealagent_multicore import poseidon
 
     seen: set[int] = set()
@@ -113,7 +147,8 @@ def test_poseidon_uses_exactly_the_granted_threads(monkeypatch: pytest.MonkeyPat
         return original(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(poseidon, "_run", recording)
-    poseidon.PoseidonRows(threads).hash_level(np.zeros((8 * 4096, 32), dtype=np.uint8), 8)
+    poseidon.PoseidonRows(threads, ifma=ifma).hash_level(
+        np.zeros((8 * 4096, 32), dtype=np.uint8), 8)
     assert len(seen) == threads
     assert threading.get_ident() in seen
 
