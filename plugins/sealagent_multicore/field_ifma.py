@@ -29,7 +29,7 @@ callers fall back to :mod:`sealagent_multicore.field` where it has not.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +64,7 @@ def available() -> bool:
     import llvmlite.binding as llvm
     from numba.core import config
 
-    if config.CPU_NAME or config.CPU_FEATURES:
+    if getattr(config, "CPU_NAME", None) or getattr(config, "CPU_FEATURES", None):
         return False  # numba targets another CPU: IFMA may not be enabled there
     return bool(llvm.get_host_cpu_features().get("avx512ifma"))
 
@@ -114,8 +114,8 @@ def _madd52(builder: ir.IRBuilder, high: bool, acc: ir.Value, x: ir.Value,
             y: ir.Value) -> ir.Value:
     """``acc + (low or high 52 bits of x·y)``, with x and y taken modulo ``2⁵²``."""
     name = f"llvm.x86.avx512.vpmadd52{'h' if high else 'l'}.uq.512"
-    fn = cgutils.get_or_insert_function(builder.module,
-                                        ir.FunctionType(_VEC, [_VEC, _VEC, _VEC]), name)
+    fn = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
+        builder.module, ir.FunctionType(_VEC, [_VEC, _VEC, _VEC]), name)
     return builder.call(fn, [acc, x, y])
 
 
@@ -172,7 +172,7 @@ def _subtract_if_not_below(builder: ir.IRBuilder, limbs: _Limbs, modulus: int) -
     return [builder.select(below, x, d) for x, d in zip(limbs, diff, strict=True)]
 
 
-def _mul(builder: ir.IRBuilder, x: _Limbs, y: _Limbs) -> _Limbs:
+def _product(builder: ir.IRBuilder, x: _Limbs, y: _Limbs) -> _Limbs:
     """Normalized Montgomery product of ``x, y < 3r`` (below ``1.26r``)."""
     zero = _splat(0)
     return _normalize(builder, _reduce(builder, _add_product(builder, [zero] * 10, x, y)))
@@ -228,14 +228,14 @@ def _blockwise(args: tuple[Any, ...], body: _Body) -> Any:
 
 def _mul_body(builder: ir.IRBuilder, blocks: list[_Limbs]) -> _Limbs:
     x, y = blocks
-    return _mul(builder, x, y)
+    return _product(builder, x, y)
 
 
 def _sbox_add_body(builder: ir.IRBuilder, blocks: list[_Limbs]) -> _Limbs:
     a, c = blocks
     x = _normalize(builder, [builder.add(u, v) for u, v in zip(a, c, strict=True)])
-    x2 = _mul(builder, x, x)
-    return _mul(builder, _mul(builder, x2, x2), x)
+    x2 = _product(builder, x, x)
+    return _product(builder, _product(builder, x2, x2), x)
 
 
 def _mul_add_body(builder: ir.IRBuilder, blocks: list[_Limbs]) -> _Limbs:
@@ -248,36 +248,43 @@ def _mul_add_body(builder: ir.IRBuilder, blocks: list[_Limbs]) -> _Limbs:
 
 def _from_montgomery_body(builder: ir.IRBuilder, blocks: list[_Limbs]) -> _Limbs:
     one = [_splat(1)] + [_splat(0)] * (LIMBS - 1)
-    return _subtract_if_not_below(builder, _mul(builder, blocks[0], one), R)
+    return _subtract_if_not_below(builder, _product(builder, blocks[0], one), R)
 
 
-@intrinsic
-def mul(typingctx: Any, out: Any, o: Any, x: Any, i: Any, y: Any, j: Any) -> Any:
+def _mul(typingctx: Any, out: Any, o: Any, x: Any, i: Any, y: Any, j: Any) -> Any:
     """``out[o] = x[i]·y[j]/R'`` for ``x[i], y[j] < 3r`` (below ``1.26r``)."""
     return _blockwise((out, o, x, i, y, j), _mul_body)
 
 
-@intrinsic
-def sbox_add(typingctx: Any, out: Any, o: Any, x: Any, i: Any, c: Any, j: Any) -> Any:
+mul = cast(Callable[..., None], intrinsic(_mul))
+
+
+def _sbox_add(typingctx: Any, out: Any, o: Any, x: Any, i: Any, c: Any, j: Any) -> Any:
     """``out[o] = (x[i] + c[j])⁵`` for ``x[i] < 2r``, ``c[j] < r`` (below ``1.1r``)."""
     return _blockwise((out, o, x, i, c, j), _sbox_add_body)
 
 
-@intrinsic
-def mul_add(typingctx: Any, out: Any, o: Any, x: Any, i: Any, y: Any, j: Any, z: Any,
+sbox_add = cast(Callable[..., None], intrinsic(_sbox_add))
+
+
+def _mul_add(typingctx: Any, out: Any, o: Any, x: Any, i: Any, y: Any, j: Any, z: Any,
             k: Any) -> Any:
     """``out[o] = x[i]·y[j]/R' + z[k]`` for values below ``2r`` (below ``2r``)."""
     return _blockwise((out, o, x, i, y, j, z, k), _mul_add_body)
 
 
-@intrinsic
-def from_montgomery(typingctx: Any, out: Any, o: Any, x: Any, i: Any) -> Any:
+mul_add = cast(Callable[..., None], intrinsic(_mul_add))
+
+
+def _from_montgomery(typingctx: Any, out: Any, o: Any, x: Any, i: Any) -> Any:
     """``out[o] = x[i]/R'`` reduced to ``[0, r)`` for ``x[i] < 2r``."""
     return _blockwise((out, o, x, i), _from_montgomery_body)
 
 
-@intrinsic
-def dot(typingctx: Any, out: Any, o: Any, x: Any, i: Any, y: Any, j: Any, n: Any) -> Any:
+from_montgomery = cast(Callable[..., None], intrinsic(_from_montgomery))
+
+
+def _dot(typingctx: Any, out: Any, o: Any, x: Any, i: Any, y: Any, j: Any, n: Any) -> Any:
     """``out[o] = Σₖ x[i+k]·y[j+k]/R'`` over ``k < n ≤ 12``, values below ``2r`` (below ``2r``).
 
     One Montgomery reduction for the whole sum.
@@ -289,7 +296,8 @@ def dot(typingctx: Any, out: Any, o: Any, x: Any, i: Any, y: Any, j: Any, n: Any
         t = signature.args
         target = _block_pointer(context, builder, t[0], values[0], t[1], values[1])
         count = context.cast(builder, values[6], t[6], types.intp)
-        slots = [cgutils.alloca_once_value(builder, _splat(0)) for _ in range(2 * LIMBS)]
+        slots = [cgutils.alloca_once_value(builder, _splat(0))  # type: ignore[no-untyped-call]
+                 for _ in range(2 * LIMBS)]
         with cgutils.for_range(builder, count) as loop:
             xs = _load(builder, _block_pointer(
                 context, builder, t[2], values[2], types.intp,
@@ -305,3 +313,6 @@ def dot(typingctx: Any, out: Any, o: Any, x: Any, i: Any, y: Any, j: Any, n: Any
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+dot = cast(Callable[..., None], intrinsic(_dot))

@@ -46,27 +46,27 @@ def _lanes(rng: np.random.Generator, bound: int, edges: list[int]) -> list[int]:
     return (edges + randoms)[: lanes.LANES]
 
 
-@njit
+@njit(cache=False)
 def _mul(out: Blocks, x: Blocks, y: Blocks) -> None:
     lanes.mul(out, 0, x, 0, y, 0)
 
 
-@njit
+@njit(cache=False)
 def _sbox_add(out: Blocks, x: Blocks, c: Blocks) -> None:
     lanes.sbox_add(out, 0, x, 0, c, 0)
 
 
-@njit
+@njit(cache=False)
 def _mul_add(out: Blocks, x: Blocks, y: Blocks, z: Blocks) -> None:
     lanes.mul_add(out, 0, x, 0, y, 0, z, 0)
 
 
-@njit
+@njit(cache=False)
 def _dot(out: Blocks, x: Blocks, y: Blocks, first: int, n: int) -> None:
     lanes.dot(out, 0, x, first, y, first, n)
 
 
-@njit
+@njit(cache=False)
 def _from_montgomery(out: Blocks, x: Blocks) -> None:
     lanes.from_montgomery(out, 0, x, 0)
 
@@ -141,7 +141,7 @@ def test_from_montgomery_is_canonical() -> None:
     assert _values(out)[1] == 0  # r stands for 0
 
 
-@njit
+@njit(cache=False)
 def _put_get(blocks: Blocks, limbs64: npt.NDArray[np.uint64], index: int,
              lane: int) -> npt.NDArray[np.uint64]:
     x = (limbs64[0], limbs64[1], limbs64[2], limbs64[3])
