@@ -120,7 +120,8 @@ def tree_kernels(threads: int) -> SealKernels:
     return SealKernels(column_hasher=rows.hash_columns,
                        tree_c_builder=tree_builder_with(hasher),
                        tree_r_last_builder=replica_tree_builder_with(hasher),
-                       name=f"multicore Poseidon ({threads} threads)")
+                       name=f"multicore Poseidon ({threads} threads, "
+                            f"{'8 lanes, AVX-512 IFMA' if rows.ifma else 'scalar'})")
 
 
 @functools.cache
