@@ -28,6 +28,7 @@ callers fall back to :mod:`sealagent_multicore.field` where it has not.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
@@ -46,8 +47,6 @@ LIMB_BITS: Final = 52
 _MASK52: Final = (1 << LIMB_BITS) - 1
 MONT_R: Final = (1 << (LIMB_BITS * LIMBS)) % R
 """``R' = 2²⁶⁰ mod r``: the Montgomery form of 1."""
-MONT_R2: Final = pow(1 << (LIMB_BITS * LIMBS), 2, R)
-"""``R'² mod r``: multiplying by it converts into Montgomery form."""
 _K0: Final = (-pow(R, -1, 1 << LIMB_BITS)) % (1 << LIMB_BITS)
 """``−r⁻¹ mod 2⁵²``."""
 
@@ -59,14 +58,21 @@ _VEC: Final = ir.VectorType(_I64, LANES)
 _Limbs = list[ir.Value]
 
 
+@functools.cache
+def _host_has_ifma() -> bool:
+    """Whether this CPU (and its operating system) supports AVX-512 IFMA."""
+    import llvmlite.binding as llvm
+
+    return bool(llvm.get_host_cpu_features().get("avx512ifma"))
+
+
 def available() -> bool:
     """Whether this CPU has AVX-512 IFMA and numba compiles for it (host CPU, default)."""
-    import llvmlite.binding as llvm
     from numba.core import config
 
     if getattr(config, "CPU_NAME", None) or getattr(config, "CPU_FEATURES", None):
         return False  # numba targets another CPU: IFMA may not be enabled there
-    return bool(llvm.get_host_cpu_features().get("avx512ifma"))
+    return _host_has_ifma()
 
 
 def limbs52(value: int) -> list[int]:
