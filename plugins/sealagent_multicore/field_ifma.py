@@ -135,6 +135,20 @@ def _add_product(builder: ir.IRBuilder, acc: _Limbs, x: _Limbs, y: _Limbs) -> _L
     return acc
 
 
+def _square_wide(builder: ir.IRBuilder, x: _Limbs) -> _Limbs:
+    """The unreduced square ``x²`` in ten limbs: each cross product once, then doubled."""
+    acc: _Limbs = [_splat(0)] * (2 * LIMBS)
+    for i in range(LIMBS):
+        for j in range(i + 1, LIMBS):
+            acc[i + j] = _madd52(builder, False, acc[i + j], x[i], x[j])
+            acc[i + j + 1] = _madd52(builder, True, acc[i + j + 1], x[i], x[j])
+    acc = [builder.add(a, a) for a in acc]
+    for i in range(LIMBS):
+        acc[2 * i] = _madd52(builder, False, acc[2 * i], x[i], x[i])
+        acc[2 * i + 1] = _madd52(builder, True, acc[2 * i + 1], x[i], x[i])
+    return acc
+
+
 def _reduce(builder: ir.IRBuilder, acc: _Limbs) -> _Limbs:
     """Montgomery reduction of a ten-limb accumulator: five limbs ``≡ acc/R'``, unnormalized.
 
@@ -182,6 +196,11 @@ def _product(builder: ir.IRBuilder, x: _Limbs, y: _Limbs) -> _Limbs:
     """Normalized Montgomery product of ``x, y < 3r`` (below ``1.26r``)."""
     zero = _splat(0)
     return _normalize(builder, _reduce(builder, _add_product(builder, [zero] * 10, x, y)))
+
+
+def _square(builder: ir.IRBuilder, x: _Limbs) -> _Limbs:
+    """Normalized Montgomery square of ``x < 3r`` (below ``1.26r``): 30 IFMA instead of 50."""
+    return _normalize(builder, _reduce(builder, _square_wide(builder, x)))
 
 
 def _block_pointer(context: Any, builder: ir.IRBuilder, array_type: Any, array: ir.Value,
@@ -240,8 +259,7 @@ def _mul_body(builder: ir.IRBuilder, blocks: list[_Limbs]) -> _Limbs:
 def _sbox_add_body(builder: ir.IRBuilder, blocks: list[_Limbs]) -> _Limbs:
     a, c = blocks
     x = _normalize(builder, [builder.add(u, v) for u, v in zip(a, c, strict=True)])
-    x2 = _product(builder, x, x)
-    return _product(builder, _product(builder, x2, x2), x)
+    return _product(builder, _square(builder, _square(builder, x)), x)
 
 
 def _mul_add_body(builder: ir.IRBuilder, blocks: list[_Limbs]) -> _Limbs:
