@@ -63,7 +63,7 @@ def bench_kernels() -> dict[str, Any]:
     from sealagent_multicore.labeler import label_layer as compiled_label_layer
     from sealagent_multicore.poseidon import PoseidonRows
 
-    sealagent_multicore.labeling_kernels()
+    sealagent_multicore.labeling_kernels(1)
     parents = load_parents(PROOF_8MIB)
     nodes = parents.shape[0]
     replica = bytes(range(32))
@@ -105,7 +105,7 @@ def bench_pair() -> dict[str, Any]:
     import sealagent_multicore
     from sealagent_multicore.labeler import label_layer as compiled_label_layer
 
-    sealagent_multicore.labeling_kernels()
+    sealagent_multicore.labeling_kernels(1)
     proof = resolve_proof(PROOF_8MIB)
     labels = 2 * proof.nodes * proof.layers
     with tempfile.TemporaryDirectory(prefix="bench-pair-") as tmp:

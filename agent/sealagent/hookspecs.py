@@ -43,6 +43,7 @@ observes every phase without running one.  docs/plugins.md is the backend author
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -64,6 +65,9 @@ from sealagent.phases import (
     UnsealRequest,
     UnsealResult,
 )
+
+if TYPE_CHECKING:
+    from sealagent.proofs.parent_cache import ParentsBuilder
 
 _hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -97,6 +101,22 @@ def sealagent_warm(progress: Callable[[str], None]) -> None:
 
     :param progress: receives one line of text per step (``"compiling Poseidon …"``).
     :returns: nothing; raising fails the warm-up (its message reaches the operator).
+    """
+
+
+@_hookspec
+def sealagent_parents_builder() -> ParentsBuilder | None:
+    """A faster builder of the parent cache's contents, or ``None``.
+
+    The parent cache file (docs/porep.md §5.4) is built once per host, when the first
+    PreCommit1/Unseal of a sector size needs it or when ``sealagent bench`` prepares it;
+    the core keeps its format, name, location, locking and digest check and asks the
+    builder only for the parents of ranges of nodes
+    (:class:`~sealagent.proofs.parent_cache.ParentsBuilder`, byte for byte
+    :meth:`~sealagent.proofs.graph.StackedGraph.all_parents`).  Called in the process
+    that builds, only on an available backend the operator chose; it may compile or load
+    kernels and use the threads that process was granted.  A backend's own phases pass
+    their builder through :class:`~sealagent.proofs.kernels.SealKernels` instead.
     """
 
 

@@ -7,6 +7,8 @@ registered through the ``sealagent`` entry point.  Commit2 proves with the Groth
 :mod:`sealagent.snark` (NTTs in Python, MSMs through py-arkworks) and needs the circuit's
 parameters (``sealagent params generate``).
 
+PreCommit1, PreCommit2 and Unseal report their progress (:mod:`sealagent.phase_progress`).
+
 The proofs core is reached as ``proofs.<name>``: :mod:`sealagent.proofs` imports a module
 (and numpy) only when a phase first uses it, so a phase's child process starts quickly.
 """
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import sealagent
 from sealagent import hookimpl, proofs
 from sealagent.errors import CommitmentMismatchError
+from sealagent.phase_progress import phase_progress
 from sealagent.phases import (
     AddPieceRequest,
     AddPieceResult,
@@ -92,7 +95,7 @@ def precommit1(request: PreCommit1Request,
         request.sector.proof, paths.cache, paths.unsealed, paths.sealed,
         prover_id=request.sector.prover_id, sector_id=request.sector.number,
         ticket=bytes.fromhex(request.ticket), pieces=_pieces(request.pieces),
-        kernels=kernels or proofs.REFERENCE_KERNELS)
+        progress=phase_progress(), kernels=kernels or proofs.REFERENCE_KERNELS)
     return PreCommit1Result(json.dumps(out.to_json()))
 
 
@@ -101,6 +104,7 @@ def precommit2(request: PreCommit2Request,
     """``proofs.seal_pre_commit_phase2`` with ``kernels``: trees, replica, comm_d, comm_r."""
     pc1 = proofs.PreCommit1Output.from_json(request.pc1_output)
     out = proofs.seal_pre_commit_phase2(pc1, request.paths.cache, request.paths.sealed,
+                                        progress=phase_progress(),
                                         kernels=kernels or proofs.REFERENCE_KERNELS)
     return PreCommit2Result(proofs.unsealed_commitment_to_cid(out.comm_d),
                             proofs.sealed_commitment_to_cid(out.comm_r))
@@ -113,7 +117,7 @@ def unseal(request: UnsealRequest, kernels: proofs.SealKernels | None = None) ->
         sector.proof, paths.cache, paths.sealed, request.output, prover_id=sector.prover_id,
         sector_id=sector.number, comm_d=proofs.cid_to_unsealed_commitment(request.comm_d),
         ticket=bytes.fromhex(request.ticket), offset=request.offset, num_bytes=request.size,
-        kernels=kernels or proofs.REFERENCE_KERNELS)
+        kernels=kernels or proofs.REFERENCE_KERNELS, progress=phase_progress())
     return UnsealResult(written)
 
 

@@ -6,6 +6,9 @@ same checks, byte-identical results); only their kernels are swapped
 
 * the SDR labeler is a numba-compiled loop calling OpenSSL's SHA-256
   (:mod:`sealagent_multicore.labeler`), for PreCommit1 and for Unseal's key;
+* the parent cache, where a host has none yet, is built by a numba-compiled ChaCha8 and
+  Feistel loop on the phase's threads (:mod:`sealagent_multicore.parents`), also for
+  ``sealagent bench`` (the ``sealagent_parents_builder`` hook);
 * the column hashes, tree_c and tree_r_last use a numba-compiled, batched Poseidon
   (:mod:`sealagent_multicore.poseidon`), each row split over the phase's threads;
 * Commit2's seven transforms of the H polynomial are a numba-compiled NTT over Fr
@@ -42,6 +45,7 @@ from sealagent.phases import (
     UnsealResult,
 )
 from sealagent.proofs.kernels import SealKernels, replica_tree_builder_with, tree_builder_with
+from sealagent.proofs.parent_cache import ParentsBuilder
 from sealagent.snark.kernels import ProverKernels
 from sealagent_cpu import commit2, precommit1, precommit2, unseal
 from sealagent_multicore.environment import (
@@ -80,7 +84,10 @@ def _cache_lock() -> Iterator[Path]:
 
 def _load(progress: Callable[[str], None], *, labeler: bool = True,
           poseidon: bool = True, ntt: bool = True) -> None:
-    """Compile or load the chosen kernels, holding the cache lock."""
+    """Compile or load the chosen kernels, holding the cache lock.
+
+    ``labeler`` loads the SDR labeler and the parents builder (PreCommit1, Unseal).
+    """
     with _cache_lock() as path:
         progress(f"kernel cache {path}")
         if labeler:
@@ -88,6 +95,10 @@ def _load(progress: Callable[[str], None], *, labeler: bool = True,
             from sealagent_multicore import labeler as compiled_labeler
 
             compiled_labeler.warm()
+            progress("parent cache builder (ChaCha8, Feistel) …")
+            from sealagent_multicore import parents
+
+            parents.warm()
         if poseidon:
             progress("Poseidon (arities 2, 4, 8, 11) …")
             from sealagent_multicore.poseidon import PoseidonRows
@@ -101,12 +112,25 @@ def _load(progress: Callable[[str], None], *, labeler: bool = True,
 
 
 @functools.cache
-def labeling_kernels() -> SealKernels:
-    """The reference kernels with the compiled labeler (PreCommit1, Unseal)."""
+def parents_builder(threads: int) -> ParentsBuilder:
+    """The compiled parent cache builder on ``threads`` threads."""
     _load(lambda line: None, poseidon=False, ntt=False)
+    from sealagent_multicore.parents import CompiledParents
+
+    return CompiledParents(threads)
+
+
+@functools.cache
+def labeling_kernels(threads: int) -> SealKernels:
+    """The reference kernels with the compiled labeler and parents builder (PC1, Unseal).
+
+    Labeling uses one thread; building the parent cache, when it is missing, ``threads``.
+    """
+    builder = parents_builder(threads)
     from sealagent_multicore.labeler import label_layer
 
-    return SealKernels(labeler=label_layer, name="multicore labeler")
+    return SealKernels(parents_builder=builder, labeler=label_layer,
+                       name="multicore labeler")
 
 
 @functools.cache
@@ -136,14 +160,20 @@ def prover_kernels(threads: int) -> ProverKernels:
 
 @hookimpl
 def sealagent_warm(progress: Callable[[str], None]) -> None:
-    """Compile the labeler, the Poseidon kernel and the NTT into the kernel cache, or load them."""
+    """Compile the labeler, the parents builder, the Poseidon kernel and the NTT, or load them."""
     _load(progress)
+
+
+@hookimpl
+def sealagent_parents_builder() -> ParentsBuilder:
+    """The compiled parent cache builder on the granted threads."""
+    return parents_builder(granted_threads())
 
 
 @hookimpl
 def sealagent_precommit1(request: PreCommit1Request) -> PreCommit1Result:
     """PreCommit1 with the compiled labeler (one thread per sector: labels are sequential)."""
-    return precommit1(request, labeling_kernels())
+    return precommit1(request, labeling_kernels(granted_threads()))
 
 
 @hookimpl
@@ -161,4 +191,4 @@ def sealagent_commit2(request: Commit2Request) -> Commit2Result:
 @hookimpl
 def sealagent_unseal(request: UnsealRequest) -> UnsealResult:
     """Unseal; the key, when the cache no longer holds it, comes from the compiled labeler."""
-    return unseal(request, labeling_kernels())
+    return unseal(request, labeling_kernels(granted_threads()))

@@ -147,10 +147,11 @@ def _build_in_child(cache_dir: str, log: str, go: multiprocessing.synchronize.Ev
     os.environ["FIL_PROOFS_PARENT_CACHE"] = cache_dir
     real_build = parent_cache._build
 
-    def logged_build(path: Path, graph: StackedGraph) -> None:
+    def logged_build(path: Path, graph: StackedGraph, builder: parent_cache.ParentsBuilder,
+                     progress: parent_cache.Progress | None) -> None:
         with open(log, "a") as f:
             f.write(f"{os.getpid()}\n")
-        real_build(path, graph)
+        real_build(path, graph, builder, progress)
 
     parent_cache._build = logged_build
     go.wait(30)

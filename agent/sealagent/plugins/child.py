@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from sealagent.errors import PhaseFailedError, PluginError
+from sealagent.phase_progress import RateLimited, progress_sink
 from sealagent.phases import Phase
 from sealagent.plugins.loading import PluginSet, PluginTarget
+from sealagent.plugins.progress_file import PROGRESS_FILE, ProgressFileWriter
 from sealagent.plugins.running import run_phase
 from sealagent.plugins.selection import Selection
 
@@ -46,7 +48,8 @@ def child_main(argv: Sequence[str]) -> int:
         request = phase.request_type.from_json(job["request"])
         selection = Selection.of_chain(plugins, phase, job["backends"])
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        run = run_phase(phase, request, selection)
+        with progress_sink(RateLimited(ProgressFileWriter(workdir / PROGRESS_FILE))):
+            run = run_phase(phase, request, selection)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         answer: dict[str, Any] = {
             "ok": True, "backend": run.backend, "result": run.result.to_json(),
@@ -65,11 +68,36 @@ def child_main(argv: Sequence[str]) -> int:
 
 
 def peak_rss_bytes(*, children: bool = False) -> int:
-    """This process' peak resident set size so far, in bytes (``getrusage``).
+    """This process' peak resident set size so far, in bytes.
+
+    On Linux the peak of this process' own memory (``VmHWM``): ``getrusage`` would report
+    at least the peak of the process that forked it, since the kernel keeps
+    ``ru_maxrss`` across ``exec``.  Elsewhere ``getrusage``'s.
 
     :param children: also consider its finished children (the largest of them).
     """
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _own_peak_bytes()
+    if peak is None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_UNIT
     if children:
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return peak * (1 if sys.platform == "darwin" else 1024)
+        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * _MAXRSS_UNIT)
+    return peak
+
+
+_MAXRSS_UNIT: Final = 1 if sys.platform == "darwin" else 1024
+"""Bytes per unit of ``ru_maxrss`` (kilobytes on Linux, bytes on macOS)."""
+_STATUS_FILE: Final = Path("/proc/self/status")
+
+
+def _own_peak_bytes() -> int | None:
+    """``VmHWM`` from ``/proc/self/status`` in bytes, or ``None`` where there is none."""
+    try:
+        status = _STATUS_FILE.read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            value, unit = line.split()[1:3]
+            if unit == "kB":
+                return int(value) * 1024
+    return None

@@ -3,8 +3,10 @@
 The agent runs each phase in a child process with the thread count and GPUs it was
 granted (:func:`run_phase_in_subprocess`, or :class:`PhaseJob` for an async caller).  The
 request and the result travel as JSON files in a small working directory; the child's
-output goes to a log file there.  Killing the child's process group aborts the phase.
-The child's side is :mod:`sealagent.plugins.child`.
+output goes to a log file there, and its progress reports
+(:mod:`sealagent.phase_progress`) to a file of JSON lines the parent reads as they come
+(:meth:`PhaseJob.progress_reader`, :meth:`PhaseProcess.progress`).  Killing the child's
+process group aborts the phase.  The child's side is :mod:`sealagent.plugins.child`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from types import TracebackType
 from typing import Final
 
 from sealagent.errors import InvalidInputError, PhaseCancelledError, PhaseFailedError
+from sealagent.phase_progress import ProgressEvent
 from sealagent.phases import Phase, PhaseRequest, PhaseResult
 from sealagent.plugins.child import JOB_FILE, LOG_FILE, RESULT_FILE
+from sealagent.plugins.progress_file import PROGRESS_FILE, ProgressFileReader
 from sealagent.plugins.running import PhaseRun
 from sealagent.plugins.selection import Selection
 
@@ -118,6 +122,7 @@ class PhaseJob:
         path.mkdir(parents=True, exist_ok=True)
         (path / JOB_FILE).write_text(job)
         (path / RESULT_FILE).unlink(missing_ok=True)
+        (path / PROGRESS_FILE).unlink(missing_ok=True)
         argv = [sys.executable, "-c",
                 "import sys; from sealagent.plugins.child import child_main; "
                 "sys.exit(child_main(sys.argv[1:]))", str(path)]
@@ -127,6 +132,10 @@ class PhaseJob:
     def log_path(self) -> Path:
         """The file for the child's stdout and stderr."""
         return self.workdir / LOG_FILE
+
+    def progress_reader(self) -> ProgressFileReader:
+        """A reader of the child's progress reports (each reader reads them all once)."""
+        return ProgressFileReader(self.workdir / PROGRESS_FILE)
 
     def log_tail(self) -> str:
         """The end of the child's output, for error messages."""
@@ -174,6 +183,8 @@ class PhaseProcess:
         """Start ``job``'s child in its own process group."""
         self.job = job
         self._killed = False
+        self._progress = job.progress_reader()
+        self._unread: list[ProgressEvent] = []
         try:
             with job.log_path.open("wb") as log:
                 self._popen = subprocess.Popen(job.argv, env=job.env,
@@ -188,6 +199,11 @@ class PhaseProcess:
     def pid(self) -> int:
         """The child's process id (also its process group id)."""
         return self._popen.pid
+
+    def progress(self) -> list[ProgressEvent]:
+        """The child's progress reports since the last call (also after :meth:`wait`)."""
+        unread, self._unread = self._unread, []
+        return unread + self._progress.read()
 
     def done(self) -> bool:
         """True once the child has exited."""
@@ -209,6 +225,7 @@ class PhaseProcess:
             returncode = self._popen.wait()
             return self.job.collect(returncode, killed=self._killed)
         finally:
+            self._unread.extend(self._progress.read())
             self.job.cleanup()
 
     def __enter__(self) -> PhaseProcess:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 import pluggy
 
@@ -28,6 +28,9 @@ from sealagent import PROJECT_NAME, hookspecs
 from sealagent.errors import PluginError, PluginNotFoundError, PluginUnavailableError
 from sealagent.phases import BackendInfo, Phase, PhaseRequest
 from sealagent.plugins.selection import Selection
+
+if TYPE_CHECKING:
+    from sealagent.proofs.parent_cache import ParentsBuilder
 
 ENTRY_POINT_GROUP: Final = PROJECT_NAME
 """The entry-point group third-party backends register under."""
@@ -277,6 +280,31 @@ class PluginSet:
             raise PluginError(f"warming plugin {name!r} failed: "
                               f"{type(exc).__name__}: {exc}") from exc
         return True
+
+    def parents_builder(self, names: Sequence[str]) -> tuple[str, ParentsBuilder] | None:
+        """The first of plugins ``names`` whose ``sealagent_parents_builder`` gives one.
+
+        Unavailable plugins are passed over.  Returns the plugin's name and its builder,
+        or ``None`` (the reference builder then builds).
+
+        :raises PluginError: a hook failed (the message names the plugin and the error).
+        """
+        for name in names:
+            impl = self._hookimpl(name, "sealagent_parents_builder")
+            if impl is None or not self.info(name).available:
+                continue
+            try:
+                builder = impl.function()
+            except Exception as exc:
+                raise PluginError(f"plugin {name!r} could not give its parents builder: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            if builder is None:
+                continue
+            if not callable(builder):
+                raise PluginError(f"plugin {name!r} gave a parents builder that is not "
+                                  f"callable: {type(builder).__name__}")
+            return name, cast("ParentsBuilder", builder)
+        return None
 
     def records(self) -> list[PluginRecord]:
         """Every plugin, loaded or broken, sorted by name."""

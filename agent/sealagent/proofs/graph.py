@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Final
@@ -282,13 +281,17 @@ class StackedGraph:
         result: npt.NDArray[np.uint64] = t // np.uint64(EXP_DEGREE)
         return result
 
-    def all_parents(self, start: int = 0, stop: int | None = None) -> ParentsArray:
-        """Parents of nodes ``[start, stop)`` (default: the whole graph), shape ``(n, 14)``."""
-        stop = self.nodes if stop is None else stop
+    def check_node_range(self, start: int, stop: int) -> None:
+        """Reject a node range ``[start, stop)`` that is not inside the graph."""
         if not 0 <= start <= stop <= self.nodes:
             raise InvalidInputError(
                 f"node range [{start}, {stop}) is outside the graph of {self.nodes} nodes"
             )
+
+    def all_parents(self, start: int = 0, stop: int | None = None) -> ParentsArray:
+        """Parents of nodes ``[start, stop)`` (default: the whole graph), shape ``(n, 14)``."""
+        stop = self.nodes if stop is None else stop
+        self.check_node_range(start, stop)
         out = np.empty((stop - start, DEGREE), dtype=np.uint32)
         # Sub-ranges bound the temporaries (ChaCha states, Feistel walks) whatever the range.
         for lo in range(start, stop, _DEFAULT_CHUNK):
@@ -296,10 +299,3 @@ class StackedGraph:
             out[lo - start : hi - start, :BASE_DEGREE] = self._drg_array(lo, hi)
             out[lo - start : hi - start, BASE_DEGREE:] = self._expander_array(lo, hi)
         return out
-
-    def parent_chunks(self, chunk_nodes: int = _DEFAULT_CHUNK) -> Iterator[ParentsArray]:
-        """:meth:`all_parents` of the whole graph, ``chunk_nodes`` nodes at a time."""
-        if chunk_nodes < 1:
-            raise InvalidInputError(f"chunk size must be positive, got {chunk_nodes}")
-        for start in range(0, self.nodes, chunk_nodes):
-            yield self.all_parents(start, min(start + chunk_nodes, self.nodes))

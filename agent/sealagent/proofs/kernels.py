@@ -5,7 +5,7 @@ The phase functions (:func:`~sealagent.proofs.seal.seal_pre_commit_phase1`,
 :func:`~sealagent.proofs.unseal.unseal_range`) own everything that must stay exactly as
 rust-fil-proofs has it: argument checks, file names and formats, resuming, discarded rows,
 ``p_aux``/``t_aux`` and the commitment checks.  The arithmetic they spend their time in is
-done by four kernels, passed together as one :class:`SealKernels` (``kernels=`` argument,
+done by five kernels, passed together as one :class:`SealKernels` (``kernels=`` argument,
 default :data:`REFERENCE_KERNELS`, the pure Python + numpy implementations):
 
 ========================  ==============================================  ==============
@@ -15,6 +15,8 @@ kernel                    computes                                        phase
 ``column_hasher``         ``Poseidon_L(label_1[j], …, label_L[j])``       PC2
 ``tree_c_builder``        tree_c's files and root over the column hashes  PC2
 ``tree_r_last_builder``   the replica ``key + data (mod r)`` and tree_r   PC2
+``parents_builder``       the graph's parents, when the parent cache      PC1, Unseal
+                          file must be built (once per host)
 ========================  ==============================================  ==============
 
 Contracts common to every kernel:
@@ -39,9 +41,9 @@ reference's tree files by passing a :class:`~sealagent.proofs.merkle.TreeHasher`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, TypeAlias
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -49,11 +51,14 @@ from sealagent.proofs.encoding import encode_nodes
 from sealagent.proofs.graph import ParentsArray
 from sealagent.proofs.labels import LabelsArray, ProgressCallback, label_layer
 from sealagent.proofs.merkle import NODE_BYTES, Nodes, TreeHasher, TreeLayout
+from sealagent.proofs.parent_cache import ParentsBuilder as ParentsBuilder
+from sealagent.proofs.parent_cache import Progress as Progress
+from sealagent.proofs.parent_cache import reference_parents
 from sealagent.proofs.poseidon import poseidon_hash_level
 
-Progress: TypeAlias = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``: stages are ``tree-d``, ``layer-<l>``, ``tree-c``,
-``encode``, ``tree-r-last``; ``done``/``total`` count nodes (or 0/1, 1/1 for a whole step)."""
+# Progress is ``progress(stage, done, total)``: stages are ``parents`` (building the parent
+# cache), ``tree-d``, ``layer-<l>``, ``tree-c``, ``encode``, ``tree-r-last``, ``unseal``;
+# ``done``/``total`` count nodes (or 0/1, 1/1 for a whole step).
 
 CHUNK_NODES: Final = 1 << 16
 """Nodes the reference kernels process per step when streaming a sector (2 MiB per layer)."""
@@ -206,6 +211,7 @@ class SealKernels:
     column_hasher: ColumnHasher = hash_columns
     tree_c_builder: TreeBuilder = build_tree
     tree_r_last_builder: ReplicaTreeBuilder = build_replica_tree
+    parents_builder: ParentsBuilder = reference_parents
     name: str = "reference"
     """What these kernels are (``"multicore Poseidon (2 threads)"``), for logs and reports."""
 

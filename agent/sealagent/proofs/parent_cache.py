@@ -12,6 +12,11 @@ goes to a temporary file, is fsynced and renamed into place).  A file is checked
 per process: its size always, and its SHA-256 against rust-fil-proofs' manifest
 (``parent_cache.json``) when the manifest lists it.  Graphs the manifest does not know
 (synthetic and non-interactive proof ids) are built and trusted.
+
+The parents themselves come from a :class:`ParentsBuilder` (default
+:func:`reference_parents`, numpy); a backend may pass a faster one that computes the same
+parents (the ``multicore`` backend's is compiled).  Format, name, location, locking and
+the digest check stay this module's whatever the builder.
 """
 
 from __future__ import annotations
@@ -23,15 +28,15 @@ import io
 import os
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, TypeAlias
 
 import numpy as np
 
 from sealagent.durable import fsync_directory
-from sealagent.errors import CorruptDataError, StorageError
+from sealagent.errors import CorruptDataError, InvalidInputError, StorageError
 from sealagent.proofs.graph import DEGREE, HASHER_NAME, ParentsArray, StackedGraph
 from sealagent.vocab.registry import GIB, KIB, MIB, RegisteredSealProof, resolve_proof
 
@@ -44,7 +49,35 @@ CACHE_DIR_ENV: Final = "FIL_PROOFS_CACHE_DIR"
 DEFAULT_CACHE_BASE: Final = "/var/tmp/"
 CACHE_DIR_NAME: Final = "filecoin-parents"
 
-_BUILD_CHUNK_NODES: Final = 1 << 16
+BUILD_CHUNK_NODES: Final = 1 << 16
+"""Nodes a builder is asked for at a time (3.5 MiB of cache file)."""
+BUILD_STAGE: Final = "parents"
+"""The stage name of the cache build's progress reports."""
+
+Progress: TypeAlias = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``, as the phases report (:mod:`sealagent.proofs.kernels`)."""
+
+
+class ParentsBuilder(Protocol):
+    """Compute the parents of a range of nodes of an SDR graph (the parent cache's contents).
+
+    :param graph: the graph (its DRG seed, Feistel keys and round tables, API version).
+    :param start: the first node; ``0 <= start <= stop <= graph.nodes`` (else
+        :class:`~sealagent.errors.InvalidInputError`).
+    :param stop: one past the last node.
+    :returns: ``(stop − start, 14)`` uint32, row ``i`` the parents of node ``start + i``
+        exactly as :meth:`StackedGraph.all_parents` gives them.
+
+    May use the threads it was built with; returns when every one is done.
+    """
+
+    def __call__(self, graph: StackedGraph, start: int, stop: int) -> ParentsArray:
+        """Parents of nodes ``[start, stop)``."""
+
+
+def reference_parents(graph: StackedGraph, start: int, stop: int) -> ParentsArray:
+    """The reference :class:`ParentsBuilder`: :meth:`StackedGraph.all_parents` (numpy)."""
+    return graph.all_parents(start, stop)
 
 
 @dataclass(frozen=True)
@@ -187,7 +220,8 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def _build(path: Path, graph: StackedGraph) -> None:
+def _build(path: Path, graph: StackedGraph, builder: ParentsBuilder,
+           progress: Progress | None) -> None:
     """Write the cache to a temporary file, check it, fsync it, rename it into place.
 
     Runs under the build lock, so temporary files left by a builder that died are stale
@@ -199,10 +233,13 @@ def _build(path: Path, graph: StackedGraph) -> None:
     digest = hashlib.sha256()
     try:
         with tmp.open("wb") as f:
-            for chunk in graph.parent_chunks(_BUILD_CHUNK_NODES):
-                data = chunk.astype("<u4", copy=False).tobytes()
+            for start in range(0, graph.nodes, BUILD_CHUNK_NODES):
+                stop = min(start + BUILD_CHUNK_NODES, graph.nodes)
+                data = _checked_rows(builder(graph, start, stop), start, stop).tobytes()
                 digest.update(data)
                 f.write(data)
+                if progress is not None:
+                    progress(BUILD_STAGE, stop, graph.nodes)
             f.flush()
             os.fsync(f.fileno())
         entry = PARENT_CACHE_MANIFEST.get(path.name.removesuffix(".cache"))
@@ -218,8 +255,26 @@ def _build(path: Path, graph: StackedGraph) -> None:
     _mark_verified(path)
 
 
-def parent_cache_file(registered_proof: RegisteredSealProof | str | int) -> Path:
-    """The proof's parent cache file, built if missing and verified once per process."""
+def _checked_rows(rows: ParentsArray, start: int, stop: int) -> ParentsArray:
+    """A builder's answer as little-endian ``u32`` rows; a wrong shape or type is an error."""
+    if not isinstance(rows, np.ndarray) or rows.shape != (stop - start, DEGREE) or (
+            rows.dtype.kind != "u" or rows.dtype.itemsize != 4):
+        shape = getattr(rows, "shape", None)
+        raise InvalidInputError(
+            f"the parents builder returned {type(rows).__name__} {shape} for nodes "
+            f"[{start}, {stop}), expected ({stop - start}, {DEGREE}) uint32")
+    return rows.astype("<u4", copy=False)
+
+
+def parent_cache_file(registered_proof: RegisteredSealProof | str | int, *,
+                      builder: ParentsBuilder = reference_parents,
+                      progress: Progress | None = None) -> Path:
+    """The proof's parent cache file, built if missing and verified once per process.
+
+    :param builder: computes the parents when the file must be built.
+    :param progress: called as ``progress("parents", nodes_done, nodes)`` while building
+        (not called when the file exists).
+    """
     graph = StackedGraph.for_proof(registered_proof)
     path = parent_cache_dir() / parent_cache_name(graph)
     if not path.exists():
@@ -227,7 +282,7 @@ def parent_cache_file(registered_proof: RegisteredSealProof | str | int) -> Path
             path.parent.mkdir(parents=True, exist_ok=True)
             with _exclusive_lock(path):
                 if not path.exists():
-                    _build(path, graph)
+                    _build(path, graph, builder, progress)
         except OSError as exc:
             raise StorageError(f"cannot build parent cache file {path}: {exc}") from exc
     try:
@@ -237,9 +292,14 @@ def parent_cache_file(registered_proof: RegisteredSealProof | str | int) -> Path
     return path
 
 
-def load_parents(registered_proof: RegisteredSealProof | str | int) -> ParentsArray:
-    """The proof's parents as a read-only ``(nodes, 14)`` uint32 memory map of its cache file."""
+def load_parents(registered_proof: RegisteredSealProof | str | int, *,
+                 builder: ParentsBuilder = reference_parents,
+                 progress: Progress | None = None) -> ParentsArray:
+    """The proof's parents as a read-only ``(nodes, 14)`` uint32 memory map of its cache file.
+
+    ``builder`` and ``progress`` serve a build, as in :func:`parent_cache_file`.
+    """
     proof = resolve_proof(registered_proof)
-    path = parent_cache_file(proof)
+    path = parent_cache_file(proof, builder=builder, progress=progress)
     parents: ParentsArray = np.memmap(path, dtype="<u4", mode="r", shape=(proof.nodes, DEGREE))
     return parents

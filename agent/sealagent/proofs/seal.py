@@ -59,6 +59,7 @@ from sealagent.proofs.merkle import (
     tree_d_layout,
     tree_r_last_layout,
 )
+from sealagent.proofs.parent_cache import load_parents
 from sealagent.proofs.pieces import PieceInfo, generate_data_commitment
 from sealagent.proofs.poseidon import poseidon_hash
 from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
@@ -247,7 +248,8 @@ def seal_pre_commit_phase1(
     in it, in order; space after them counts as zero filler pieces.  The unsealed file is
     copied to ``sealed_path``, which PC2 encodes in place.  Layers already complete for
     this replica are kept (an interrupted PC1 resumes).  ``kernels.labeler`` computes the
-    layers (:mod:`sealagent.proofs.kernels`).
+    layers, ``kernels.parents_builder`` the parent cache if this host has none yet
+    (:mod:`sealagent.proofs.kernels`).
     """
     proof = resolve_proof(registered_proof)
     prover_id, ticket = bytes32("prover_id", prover_id), bytes32("ticket", ticket)
@@ -270,8 +272,9 @@ def seal_pre_commit_phase1(
     replica_id = generate_replica_id(prover_id, sector_id, ticket, comm_d, proof.porep_id)
     done = completed_layers(cache, proof, replica_id)
     if done < proof.layers:
+        parents = load_parents(proof, builder=kernels.parents_builder, progress=progress)
         create_label_layers(
-            proof, replica_id, cache, start_layer=done + 1,
+            parents, replica_id, cache, layers=proof.layers, start_layer=done + 1,
             progress=None if progress is None
             else lambda layer, n, total: progress(layer_id(layer), n, total),
             labeler=kernels.labeler,

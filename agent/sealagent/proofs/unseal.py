@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from sealagent.errors import InvalidInputError
-from sealagent.proofs.cache_files import existing_dir, layer_path, sector_file
+from sealagent.proofs.cache_files import existing_dir, layer_id, layer_path, sector_file
 from sealagent.proofs.encoding import decode_nodes
 from sealagent.proofs.fr32 import iter_unpadded
-from sealagent.proofs.kernels import REFERENCE_KERNELS, LayerLabeler, SealKernels
+from sealagent.proofs.kernels import REFERENCE_KERNELS, Progress, SealKernels
 from sealagent.proofs.labels import completed_layers
 from sealagent.proofs.merkle import NODE_BYTES
 from sealagent.proofs.parent_cache import load_parents
@@ -72,14 +72,16 @@ class _DecodedSector(io.RawIOBase):
 
 
 def _recomputed_key(proof: RegisteredSealProof, replica_id: bytes, scratch: Path,
-                    labeler: LayerLabeler) -> Nodes:
+                    kernels: SealKernels, progress: Progress | None) -> Nodes:
     """Label every layer from the parent cache; return the last one (a scratch memmap)."""
-    parents = load_parents(proof)
+    parents = load_parents(proof, builder=kernels.parents_builder, progress=progress)
+    layer_progress = None if progress is None else (
+        lambda layer, n, total: progress(layer_id(layer), n, total))
     prev: Nodes | None = None
     for layer in range(1, proof.layers + 1):
         buf = np.memmap(scratch / f"layer-{layer % 2}.dat", dtype=np.uint8, mode="w+",
                         shape=(proof.nodes * NODE_BYTES,))
-        labeler(replica_id, layer, parents, buf.data, prev)
+        kernels.labeler(replica_id, layer, parents, buf.data, prev, layer_progress)
         prev = buf.reshape(proof.nodes, NODE_BYTES)
     assert prev is not None
     return prev
@@ -98,12 +100,14 @@ def unseal_range(
     offset: int,
     num_bytes: int,
     kernels: SealKernels = REFERENCE_KERNELS,
+    progress: Progress | None = None,
 ) -> int:
     """Write the original bytes ``[offset, offset + num_bytes)`` (unpadded) of the sector.
 
     ``unsealed_output`` is a path (created or truncated) or a writable binary file.
     Returns the number of bytes written (``num_bytes``).  When the cache no longer holds
-    the key, ``kernels.labeler`` computes it again (:mod:`sealagent.proofs.kernels`).
+    the key, ``kernels.labeler`` computes it again (:mod:`sealagent.proofs.kernels`),
+    reporting each layer to ``progress`` (stages ``parents`` and ``layer-<l>``).
     """
     proof = resolve_proof(registered_proof)
     replica_id = generate_replica_id(prover_id, sector_id, ticket, comm_d, proof.porep_id)
@@ -121,7 +125,7 @@ def unseal_range(
         else:
             scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="unseal-",
                                                                       dir=cache))
-            key = _recomputed_key(proof, replica_id, Path(scratch), kernels.labeler)
+            key = _recomputed_key(proof, replica_id, Path(scratch), kernels, progress)
         decoded = io.BufferedReader(_DecodedSector(key, map_nodes(sealed, proof.nodes)))
         if isinstance(unsealed_output, str | os.PathLike):
             output: BinaryIO = stack.enter_context(open(unsealed_output, "wb"))
