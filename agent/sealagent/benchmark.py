@@ -36,6 +36,13 @@ import psutil
 
 from sealagent.errors import ConfigError, PluginError
 from sealagent.phase_chain import SealState, phase_request
+from sealagent.phase_progress import (
+    ProgressCallback,
+    ProgressDescriber,
+    ProgressEvent,
+    RateLimited,
+    progress_sink,
+)
 from sealagent.phases import (
     AddPieceRequest,
     Commit2Result,
@@ -60,6 +67,7 @@ from sealagent.proofs import (
     default_proof,
     parent_cache_file,
     parse_sector_size,
+    reference_parents,
     verify_seal_commit_phase1,
 )
 from sealagent.snark.parameters import parameters_exist
@@ -72,7 +80,9 @@ LIBRARY: Final = "proofs"
 """The ``backend`` of steps the proofs library runs itself (parent cache, verification)."""
 
 HEARTBEAT_S: Final = 15.0
-"""Seconds between progress lines while one step runs."""
+"""Seconds without a progress line after which a ``… still running`` line is printed."""
+POLL_S: Final = 0.5
+"""Seconds between two reads of an isolated phase's progress reports."""
 
 _SAMPLE_S: Final = 0.005
 _CHUNK: Final = 1 << 20
@@ -186,23 +196,62 @@ class _Meter:
         self.peak_rss_bytes = lifetime if lifetime > self._maxrss_before else peak
 
 
-@contextlib.contextmanager
-def _heartbeat(progress: Progress, name: str) -> Iterator[None]:
-    """Report ``name … still running`` every :data:`HEARTBEAT_S` seconds of a long step."""
-    stop = threading.Event()
-    start = time.perf_counter()
+class _StepWatch:
+    """Progress lines while one step runs: the step's own reports, else a heartbeat.
 
-    def beat() -> None:
-        while not stop.wait(HEARTBEAT_S):
-            progress(f"{name} … still running ({time.perf_counter() - start:.0f} s)")
+    Reports (:mod:`sealagent.phase_progress`) come either through :meth:`report`
+    (in-process steps; wrap it in :class:`RateLimited`) or from ``poll`` (an isolated
+    phase's child, read every :data:`POLL_S`).  When no line was printed for
+    :data:`HEARTBEAT_S`, a ``… still running`` line says the step is alive.
+    """
 
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    def __init__(self, progress: Progress, name: str,
+                 poll: Callable[[], list[ProgressEvent]] | None = None) -> None:
+        """Print through ``progress``, prefixing lines with ``name``."""
+        self._progress = progress
+        self._name = name
+        self._poll = poll
+        self._describer = ProgressDescriber()
+        self._lock = threading.Lock()
+        self._start = self._last_line = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def report(self, event: ProgressEvent) -> None:
+        """Print one progress report of the step."""
+        with self._lock:
+            line = self._describer.describe(event)
+            self._last_line = time.monotonic()
+        self._progress(f"{self._name}: {line}")
+
+    def _drain(self) -> None:
+        """Print the reports ``poll`` has for us."""
+        for event in self._poll() if self._poll is not None else ():
+            self.report(event)
+
+    def _watch(self) -> None:
+        """Poll for reports; beat when the step has been quiet too long."""
+        while not self._stop.wait(min(POLL_S, HEARTBEAT_S)):
+            self._drain()
+            now = time.monotonic()
+            with self._lock:
+                quiet = now - self._last_line >= HEARTBEAT_S
+                if quiet:
+                    self._last_line = now
+            if quiet:
+                self._progress(f"{self._name} … still running ({now - self._start:.0f} s)")
+
+    def __enter__(self) -> _StepWatch:
+        """Start watching."""
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Stop watching; print the reports that came in last."""
+        self._stop.set()
+        self._thread.join()
+        self._drain()
 
 
 class _Bench:
@@ -219,27 +268,37 @@ class _Bench:
         self.paths = SectorPaths.under(root, self.sector)
         self.steps: list[StepResult] = []
 
-    def library_step(self, name: str, fn: Callable[[], Any]) -> Any:
-        """Run a proofs-library step in this process and record it."""
+    def library_step(self, name: str, fn: Callable[[ProgressCallback], Any], *,
+                     backend: str = LIBRARY) -> Any:
+        """Run a step in this process and record it; ``fn`` gets a progress callback."""
         self.progress(f"{name} …")
-        with _heartbeat(self.progress, name), _Meter() as meter:
-            value = fn()
-        self._record(StepResult(name, LIBRARY, meter.wall_s, meter.cpu_s,
+        with _StepWatch(self.progress, name) as watch, _Meter() as meter:
+            value = fn(RateLimited(watch.report))
+        self._record(StepResult(name, backend, meter.wall_s, meter.cpu_s,
                                 meter.peak_rss_bytes))
         return value
+
+    def parents(self) -> None:
+        """Build (or verify) the parent cache, with the chosen backend's builder if any."""
+        found = self.selection.plugins.parents_builder(self.selection.runnable)
+        backend, builder = found if found is not None else (LIBRARY, reference_parents)
+        self.library_step("Parents", lambda report: parent_cache_file(
+            self.proof, builder=builder, progress=report), backend=backend)
 
     def phase(self, request: PhaseRequest) -> PhaseResult:
         """Run one phase on the selected backend and record it."""
         phase = request.phase
         self.progress(f"{phase.label} …")
         if self.isolate:
-            with _heartbeat(self.progress, phase.label):
-                outcome = run_phase_in_subprocess(phase, request, self.selection).wait()
+            process = run_phase_in_subprocess(phase, request, self.selection)
+            with _StepWatch(self.progress, phase.label, process.progress):
+                outcome = process.wait()
             run = outcome.as_run()
             step = StepResult(phase.label, run.backend, outcome.wall_s, outcome.cpu_s,
                               outcome.peak_rss_bytes)
         else:
-            with _heartbeat(self.progress, phase.label), _Meter() as meter:
+            with (_StepWatch(self.progress, phase.label) as watch,
+                  progress_sink(RateLimited(watch.report)), _Meter() as meter):
                 run = run_phase(phase, request, self.selection)
             step = StepResult(phase.label, run.backend, meter.wall_s, meter.cpu_s,
                               meter.peak_rss_bytes)
@@ -272,7 +331,7 @@ class _Bench:
         piece_file = None if cc else self.root / "piece.dat"
         if piece_file is not None:
             _write_random(piece_file, unpadded)
-        self.library_step("Parents", lambda: parent_cache_file(self.proof))
+        self.parents()
         s, paths = self.sector, self.paths
         source = None if piece_file is None else str(piece_file)
         state = SealState(ticket=os.urandom(32).hex(), seed=os.urandom(32).hex())
@@ -280,7 +339,7 @@ class _Bench:
         for phase in (Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.COMMIT1):
             state = state.after(self.phase(phase_request(phase, s, paths, state)))
         c1_output = state.c1_output or ""
-        verified = bool(self.library_step("Verify", lambda: verify_seal_commit_phase1(
+        verified = bool(self.library_step("Verify", lambda _: verify_seal_commit_phase1(
             SealCommitPhase1Output.from_json(c1_output), s.prover_id, s.number)))
         skip = self._commit2_skip_reason()
         if skip:
@@ -288,7 +347,7 @@ class _Bench:
         else:
             c2 = self.phase(phase_request(Phase.COMMIT2, s, paths, state))
             assert isinstance(c2, Commit2Result)
-            verified = bool(self.library_step("VerifySeal", lambda: verify_seal(
+            verified = bool(self.library_step("VerifySeal", lambda _: verify_seal(
                 self.proof, cid_to_sealed_commitment(state.comm_r or ""),
                 cid_to_unsealed_commitment(state.comm_d or ""), s.prover_id, s.number,
                 bytes.fromhex(state.ticket or ""), bytes.fromhex(state.seed or ""),

@@ -16,8 +16,9 @@ Who listens:
 * the agent writes them into its log with the task.
 
 Stages used by the reference phases: ``parents`` (building the parent cache),
-``tree-d``, ``layer-<l>``, ``tree-c``, ``encode``, ``tree-r-last``; ``done`` and
-``total`` count nodes (or 0/1 and 1/1 for a step without finer progress).
+``tree-d``, ``layer-<l>`` (PreCommit1, and Unseal when it labels the key again),
+``tree-c`` (the column hashes), ``tree-c-build``, ``encode``, ``tree-r-last``; ``done``
+and ``total`` count nodes (or 0/1 and 1/1 for a step without finer progress).
 """
 
 from __future__ import annotations
@@ -148,16 +149,18 @@ class ProgressDescriber:
         self._previous: ProgressEvent | None = None
 
     def describe(self, event: ProgressEvent) -> str:
-        """``"layer-3 131072/262144 (50 %), 215,000 /s"``; the rate is since the last event."""
+        """``"layer-3 131072/262144 (50 %), 215,000 /s"``.
+
+        The rate is over the time since the stage's previous event (none on its first).
+        """
         previous = self._previous
         self._previous = event
         if event.total <= 1:
             return f"{event.stage} {'done' if event.complete else 'started'}"
         share = 100 * event.done / event.total
         line = f"{event.stage} {event.done}/{event.total} ({share:.0f} %)"
-        if previous is not None:
-            since = previous.done if previous.stage == event.stage else 0
+        if previous is not None and previous.stage == event.stage:
             seconds = event.elapsed_s - previous.elapsed_s
-            if seconds > 0 and event.done > since:
-                line += f", {(event.done - since) / seconds:,.0f} /s"
+            if seconds > 0 and event.done > previous.done:
+                line += f", {(event.done - previous.done) / seconds:,.0f} /s"
         return line

@@ -285,7 +285,7 @@ def test_pc2_reports_progress_and_runs_again_identically(sector: Sealed) -> None
     again = seal_pre_commit_phase2(sector.pc1, sector.cache, sector.sealed,
                                    progress=lambda stage, done, total: stages.add(stage))
     assert again == sector.pc2
-    assert stages == {"tree-c", "encode", "tree-r-last"}
+    assert stages == {"tree-c", "tree-c-build", "encode", "tree-r-last"}
 
 
 def test_pc1_wrong_pieces(tmp_path: Path) -> None:

@@ -76,10 +76,12 @@ if TYPE_CHECKING:
     )
     from sealagent.proofs.parent_cache import (
         PARENT_CACHE_MANIFEST,
+        ParentsBuilder,
         load_parents,
         parent_cache_dir,
         parent_cache_file,
         parent_cache_path,
+        reference_parents,
     )
     from sealagent.proofs.pieces import (
         AddPieceOutput,
@@ -148,6 +150,7 @@ __all__ = [
     "Feature",
     "MerkleProof",
     "ParameterFiles",
+    "ParentsBuilder",
     "PathElement",
     "PersistentAux",
     "PieceInfo",
@@ -211,6 +214,7 @@ __all__ = [
     "poseidon_hash_ints",
     "poseidon_hash_level",
     "poseidon_hash_md",
+    "reference_parents",
     "resolve_api_version",
     "resolve_proof",
     "seal_commit_phase1",
@@ -275,8 +279,8 @@ _HOMES: Final[dict[str, tuple[str, ...]]] = {
         "ParameterFiles", "parameter_file_stem", "parameter_files", "parameter_identifier",
     ),
     ".parent_cache": (
-        "PARENT_CACHE_MANIFEST", "load_parents", "parent_cache_dir", "parent_cache_file",
-        "parent_cache_path",
+        "PARENT_CACHE_MANIFEST", "ParentsBuilder", "load_parents", "parent_cache_dir",
+        "parent_cache_file", "parent_cache_path", "reference_parents",
     ),
     ".pieces": (
         "AddPieceOutput", "PieceInfo", "add_piece", "check_padded_piece_size",

@@ -57,8 +57,8 @@ from sealagent.proofs.parent_cache import reference_parents
 from sealagent.proofs.poseidon import poseidon_hash_level
 
 # Progress is ``progress(stage, done, total)``: stages are ``parents`` (building the parent
-# cache), ``tree-d``, ``layer-<l>``, ``tree-c``, ``encode``, ``tree-r-last``, ``unseal``;
-# ``done``/``total`` count nodes (or 0/1, 1/1 for a whole step).
+# cache), ``tree-d``, ``layer-<l>``, ``tree-c``, ``tree-c-build``, ``encode``,
+# ``tree-r-last``; ``done``/``total`` count nodes (or 0/1, 1/1 for a whole step).
 
 CHUNK_NODES: Final = 1 << 16
 """Nodes the reference kernels process per step when streaming a sector (2 MiB per layer)."""

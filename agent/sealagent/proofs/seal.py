@@ -326,7 +326,9 @@ def seal_pre_commit_phase2(
         columns = np.memmap(columns_path, dtype=np.uint8, mode="w+",
                             shape=(proof.nodes, NODE_BYTES))
         kernels.column_hasher(layers, columns, progress)
+        report(progress, "tree-c-build", 0, 1)
         comm_c = kernels.tree_c_builder(tree_c, columns)
+        report(progress, "tree-c-build", 1, 1)
         del columns
     finally:
         columns_path.unlink(missing_ok=True)
