@@ -83,6 +83,8 @@ def test_keep_and_cc_leave_a_sealed_zero_sector(tmp_path: Path,
     report = run_bench("2KiB", cc=True, keep=keep, progress=lines.append)
     assert report.ok
     assert any(line.startswith("Commit1 … still running (") for line in lines)
+    assert "PreCommit1: layer-2 64/64 (100 %)" in lines
+    assert "PreCommit2: tree-r-last done" in lines
     assert f"Commit2: skipped: {NO_PARAMS}" in lines
     assert report.comm_d == unsealed_commitment_to_cid(zero_piece_commitment(2048))
     assert (keep / "sealed" / "s-t01000-1").stat().st_size == 2048
@@ -99,7 +101,12 @@ def test_keep_refuses_a_non_empty_directory(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_isolated_phases_report_their_own_processes(tmp_path: Path) -> None:
-    report = run_bench("2KiB", isolate=True)
+    lines: list[str] = []
+    report = run_bench("2KiB", isolate=True, progress=lines.append)
     assert report.ok
     assert report.step("PreCommit1").backend == "cpu"
     assert (report.step("PreCommit1").peak_rss_bytes or 0) > 1 << 20
+    assert "PreCommit1: layer-2 64/64 (100 %)" in lines
+    # Finalize's child needs less than this process, which has run every library step.
+    assert (report.step("Finalize").peak_rss_bytes or 0) < (report.step("Verify").peak_rss_bytes
+                                                          or 0)

@@ -243,3 +243,15 @@ def test_the_example_plugin_matches_the_reference(sector_inputs: SectorInputs,
     (result,) = assert_backend_matches_reference(module, Phase.PRECOMMIT2, sector_inputs,
                                                  tmp_path)
     assert isinstance(result, PreCommit2Result)
+
+
+def test_a_phase_child_reports_its_stages(sealed: Sealed, cpu: Selection) -> None:
+    process = run_phase_in_subprocess(
+        Phase.PRECOMMIT2, PreCommit2Request(sealed.sector, sealed.paths,
+                                            sealed.pc1.pc1_output), cpu)
+    assert process.wait().result == sealed.pc2
+    events = process.progress()
+    assert [e.stage for e in events] == ["tree-c", "tree-c-build", "tree-c-build", "encode",
+                                         "tree-r-last"]
+    assert all(e.complete for e in events if e.stage != "tree-c-build")
+    assert [e.elapsed_s for e in events] == sorted(e.elapsed_s for e in events)

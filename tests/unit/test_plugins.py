@@ -6,6 +6,7 @@ import importlib
 import json
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +22,7 @@ from sealagent.errors import (
     PluginNotFoundError,
     PluginUnavailableError,
 )
+from sealagent.phase_progress import ProgressEvent
 from sealagent.phases import (
     FinalizeRequest,
     FinalizeResult,
@@ -35,6 +37,7 @@ from sealagent.plugins import (
     PluginSet,
     PluginTarget,
     Selection,
+    peak_rss_bytes,
     phase_environment,
     run_phase,
     run_phase_in_subprocess,
@@ -49,6 +52,7 @@ import os
 import time
 
 from sealagent import hookimpl
+from sealagent.phase_progress import report_progress
 from sealagent.phases import BackendInfo, FinalizeResult
 
 
@@ -74,6 +78,14 @@ def sealagent_finalize(request):
         return None
     if action == "wrong":
         return "not a result"
+    if action == "progress":  # half done, wait for the parent's go, then done
+        report_progress("work", 1, 2)
+        go = os.environ["GO_FILE"]
+        for _ in range(3000):
+            if os.path.exists(go):
+                break
+            time.sleep(0.01)
+        report_progress("work", 2, 2)
     return FinalizeResult((__name__,))
 '''
 
@@ -334,6 +346,42 @@ def test_child_gets_threads_and_gpus(selection: Selection, tmp_path: Path) -> No
     assert outcome.peak_rss_bytes > 1 << 20
     assert outcome.wall_s >= 0 and outcome.cpu_s >= 0
     assert (tmp_path / "job" / "child.log").exists()
+
+
+def test_child_progress_reaches_the_parent_while_it_runs(selection: Selection,
+                                                        tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    process = run_phase_in_subprocess(Phase.FINALIZE, finalize("progress"), selection,
+                                      env={"GO_FILE": str(go)})
+    seen: list[ProgressEvent] = []
+    deadline = time.monotonic() + 60
+    while not seen and time.monotonic() < deadline:
+        seen = process.progress()
+        time.sleep(0.02)
+    assert not process.done()
+    assert [(e.stage, e.done, e.total) for e in seen] == [("work", 1, 2)]
+    go.touch()
+    outcome = process.wait()
+    assert outcome.backend == "fake"
+    rest = process.progress()
+    assert [(e.stage, e.done, e.total, e.complete) for e in rest] == [("work", 2, 2, True)]
+    assert rest[0].elapsed_s >= seen[0].elapsed_s
+    assert process.progress() == []
+
+
+def test_a_child_that_reports_nothing_has_no_progress(selection: Selection) -> None:
+    process = run_phase_in_subprocess(Phase.FINALIZE, finalize("ok"), selection)
+    assert process.wait().backend == "fake"
+    assert process.progress() == []
+
+
+def test_child_peak_rss_is_its_own_not_the_parents(selection: Selection) -> None:
+    ballast = bytearray(b"\x01") * (256 << 20)  # resident pages in this process
+    parent_peak = peak_rss_bytes()
+    outcome = run_phase_in_subprocess(Phase.FINALIZE, finalize("ok"), selection).wait()
+    assert len(ballast) == 256 << 20
+    assert parent_peak > 256 << 20
+    assert 1 << 20 < outcome.peak_rss_bytes < parent_peak - (128 << 20)
 
 
 def test_child_error_comes_back_with_its_message(selection: Selection) -> None:
