@@ -9,12 +9,17 @@ Three parts (each can be skipped):
 ``pair``      two PreCommit1 label runs of two sectors: one after the other, then side by
               side on two threads of one process (the compiled labeler releases the GIL);
               throughput in labels per wall second and CPU µs per label.
+``parents``   building the parent cache file of each ``--parents-size`` (default 8MiB)
+              in an empty directory with the reference (numpy) builder and with the
+              compiled one on 1 and on 2 threads: wall and CPU seconds, and whether the
+              file has rust-fil-proofs' digest.
 ``seal``      ``sealagent bench`` (every phase in its own child process) with ``cpu`` and
               with ``multicore`` for each ``--seal-size`` (``--seal-multicore-only`` for
               sizes where ``cpu`` would take hours).
 
     python bench/multicore.py --json bench/results/multicore-<date>.json
     python bench/multicore.py --skip kernels pair --seal-size 512MiB --seal-multicore-only
+    python bench/multicore.py --skip kernels pair seal --parents-size 8MiB 512MiB
 
 On a shared machine wall times are noisy: compare CPU times and same-run ratios.
 """
@@ -40,9 +45,16 @@ import numpy as np
 from sealagent.benchmark import BenchReport, run_bench
 from sealagent.cli.formatting import format_table
 from sealagent.proofs.labels import create_label_layers, label_layer
-from sealagent.proofs.parent_cache import load_parents
+from sealagent.proofs.parent_cache import (
+    PARENT_CACHE_ENV,
+    PARENT_CACHE_MANIFEST,
+    ParentsBuilder,
+    load_parents,
+    parent_cache_file,
+    reference_parents,
+)
 from sealagent.proofs.poseidon import poseidon_hash_level
-from sealagent.vocab.registry import resolve_proof
+from sealagent.vocab.registry import default_proof, parse_sector_size, resolve_proof, size_name
 
 PROOF_8MIB = "StackedDrg8MiBV1_1"
 REFERENCE_SAMPLE_GROUPS = 1024
@@ -159,6 +171,56 @@ def bench_seal(size: str, backends: list[str]) -> dict[str, Any]:
     return {b: r.to_json() for b, r in reports.items()}
 
 
+def _build_parents(proof: str, builder: ParentsBuilder) -> dict[str, Any]:
+    """Build ``proof``'s parent cache file in an empty directory; time and check it."""
+    with tempfile.TemporaryDirectory(prefix="parents-") as directory:
+        before = os.environ.get(PARENT_CACHE_ENV)
+        os.environ[PARENT_CACHE_ENV] = directory
+        try:
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            path = parent_cache_file(proof, builder=builder)
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        finally:
+            if before is None:
+                del os.environ[PARENT_CACHE_ENV]
+            else:
+                os.environ[PARENT_CACHE_ENV] = before
+        listed = path.name.removesuffix(".cache") in PARENT_CACHE_MANIFEST
+        return {"wall_s": wall, "cpu_s": cpu, "bytes": path.stat().st_size,
+                "manifest_digest_checked": listed}
+
+
+def bench_parents(sizes: list[str]) -> dict[str, Any]:
+    """Parent cache builds per size: reference, compiled on 1 and on 2 threads."""
+    import sealagent_multicore
+
+    out: dict[str, Any] = {}
+    for size in sizes:
+        proof = default_proof(parse_sector_size(size)).name
+        runs = {"reference": _build_parents(proof, reference_parents)}
+        for threads in (1, 2):
+            runs[f"compiled_{threads}t"] = _build_parents(
+                proof, sealagent_multicore.parents_builder(threads))
+        out[size_name(parse_sector_size(size))] = {"proof": proof, **runs}
+    return out
+
+
+def _print_parents(result: dict[str, Any]) -> None:
+    """One row per size and builder, with the wall and CPU ratios to the reference."""
+    rows = []
+    for size, runs in result.items():
+        ref = runs["reference"]
+        for name in ("reference", "compiled_1t", "compiled_2t"):
+            run = runs[name]
+            rows.append([size, name, f"{run['wall_s']:.2f}", f"{run['cpu_s']:.2f}",
+                         f"{ref['wall_s'] / run['wall_s']:.1f}×",
+                         f"{ref['cpu_s'] / run['cpu_s']:.1f}×",
+                         "yes" if run["manifest_digest_checked"] else "not listed"])
+    print("\nparent cache file build (write, fsync and SHA-256 included)")
+    print(format_table(["SIZE", "BUILDER", "WALL S", "CPU S", "WALL RATIO", "CPU RATIO",
+                        "DIGEST CHECKED"], rows))
+
+
 def _print_seal(size: str, result: dict[str, Any]) -> None:
     """One row per phase: wall, CPU and peak RSS per backend, and the CPU ratio."""
     backends = list(result)
@@ -192,7 +254,10 @@ def _print_seal(size: str, result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen parts, print tables, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--skip", nargs="*", default=[], choices=["kernels", "pair", "seal"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["kernels", "pair", "parents", "seal"])
+    parser.add_argument("--parents-size", nargs="+", default=["8MiB"],
+                        help="sizes whose parent cache is built (default 8MiB)")
     parser.add_argument("--seal-size", action="append", default=None,
                         help="sizes to seal (default 8MiB)")
     parser.add_argument("--seal-multicore-only", action="store_true",
@@ -232,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{p[how]['labels_per_s']:,.0f}", f"{p[how]['cpu_us_per_label']:.3f}"]
             for how in ("sequential", "side_by_side")]))
         print(f"side-by-side throughput: {p['throughput_ratio']:.2f}× one at a time")
+    if "parents" not in args.skip:
+        result["parents"] = bench_parents(args.parents_size)
+        _print_parents(result["parents"])
     if "seal" not in args.skip:
         backends = ["multicore"] if args.seal_multicore_only else ["cpu", "multicore"]
         result["seal"] = {}

@@ -45,6 +45,7 @@ from sealagent.phases import (
 )
 
 if TYPE_CHECKING:
+    from sealagent.proofs.sha_tree import PairHasher
     from sealagent.snark.kernels import ProverKernels
 
 NAME = "cpu"
@@ -70,15 +71,24 @@ def _piece_source(path: str | None) -> Iterator[BinaryIO]:
         yield source
 
 
-@hookimpl
-def sealagent_addpiece(request: AddPieceRequest) -> AddPieceResult:
-    """``proofs.add_piece`` into the unsealed file (created, with its directory, if missing)."""
+def addpiece(request: AddPieceRequest, pair_hasher: PairHasher | None = None) -> AddPieceResult:
+    """``proofs.add_piece`` into the unsealed file (created, with its directory, if missing).
+
+    ``pair_hasher`` hashes CommP's pairs (default: the reference's, hashlib).
+    """
     Path(request.paths.unsealed).parent.mkdir(parents=True, exist_ok=True)
     with _piece_source(request.piece_file) as source:
         out = proofs.add_piece(request.sector.proof, source, request.paths.unsealed,
-                        request.piece_size, request.existing_piece_sizes)
+                               request.piece_size, request.existing_piece_sizes,
+                               **({} if pair_hasher is None else {"pair_hasher": pair_hasher}))
     return AddPieceResult(PieceRef(size=out.piece.size, cid=out.piece.cid), out.offset,
                           out.written)
+
+
+@hookimpl
+def sealagent_addpiece(request: AddPieceRequest) -> AddPieceResult:
+    """``proofs.add_piece`` into the unsealed file (created, with its directory, if missing)."""
+    return addpiece(request)
 
 
 def precommit1(request: PreCommit1Request,

@@ -1,4 +1,4 @@
-"""``multicore``: PreCommit1, PreCommit2, Commit2 and Unseal with compiled kernels.
+"""``multicore``: AddPiece, PreCommit1, PreCommit2, Commit2 and Unseal with compiled kernels.
 
 The phases are the reference's (:mod:`sealagent_cpu`, :mod:`sealagent.proofs`: same files,
 same checks, byte-identical results); only their kernels are swapped
@@ -6,6 +6,8 @@ same checks, byte-identical results); only their kernels are swapped
 
 * the SDR labeler is a numba-compiled loop calling OpenSSL's SHA-256
   (:mod:`sealagent_multicore.labeler`), for PreCommit1 and for Unseal's key;
+* the SHA256-trunc254 trees (CommP in AddPiece, tree_d in PreCommit1) hash their pairs
+  with OpenSSL's SHA-256 from compiled code (:mod:`sealagent_multicore.sha256`);
 * the parent cache, where a host has none yet, is built by a numba-compiled ChaCha8 and
   Feistel loop on the phase's threads (:mod:`sealagent_multicore.parents`), also for
   ``sealagent bench`` (the ``sealagent_parents_builder`` hook);
@@ -30,10 +32,12 @@ import fcntl
 import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sealagent import __version__, hookimpl
 from sealagent.phases import (
+    AddPieceRequest,
+    AddPieceResult,
     BackendInfo,
     Commit2Request,
     Commit2Result,
@@ -47,7 +51,10 @@ from sealagent.phases import (
 from sealagent.proofs.kernels import SealKernels, replica_tree_builder_with, tree_builder_with
 from sealagent.proofs.parent_cache import ParentsBuilder
 from sealagent.snark.kernels import ProverKernels
-from sealagent_cpu import commit2, precommit1, precommit2, unseal
+
+if TYPE_CHECKING:
+    from sealagent_multicore.sha256 import CompiledSha256
+from sealagent_cpu import addpiece, commit2, precommit1, precommit2, unseal
 from sealagent_multicore.environment import (
     granted_threads,
     kernel_cache_dir,
@@ -64,8 +71,9 @@ def sealagent_backend_info() -> BackendInfo:
     """Available where numba and libcrypto are; names the kernel cache."""
     reason = missing_requirement()
     return BackendInfo(name=NAME, version=__version__,
-                       description="compiled SDR labeling (OpenSSL SHA-256), batched "
-                                   "Poseidon and Commit2's NTT on the granted cores (numba)",
+                       description="compiled SDR labeling and SHA-256 trees (OpenSSL), "
+                                   "parent cache, batched Poseidon and Commit2's NTT on the "
+                                   "granted cores (numba)",
                        available=reason is None, reason=reason,
                        kernel_cache=str(kernel_cache_dir()))
 
@@ -86,7 +94,8 @@ def _load(progress: Callable[[str], None], *, labeler: bool = True,
           poseidon: bool = True, ntt: bool = True) -> None:
     """Compile or load the chosen kernels, holding the cache lock.
 
-    ``labeler`` loads the SDR labeler and the parents builder (PreCommit1, Unseal).
+    ``labeler`` loads the SDR labeler, the pair hasher and the parents builder (AddPiece,
+    PreCommit1, Unseal).
     """
     with _cache_lock() as path:
         progress(f"kernel cache {path}")
@@ -95,6 +104,10 @@ def _load(progress: Callable[[str], None], *, labeler: bool = True,
             from sealagent_multicore import labeler as compiled_labeler
 
             compiled_labeler.warm()
+            progress("SHA256-trunc254 pairs (AddPiece, tree_d) …")
+            from sealagent_multicore import sha256
+
+            sha256.warm()
             progress("parent cache builder (ChaCha8, Feistel) …")
             from sealagent_multicore import parents
 
@@ -121,15 +134,25 @@ def parents_builder(threads: int) -> ParentsBuilder:
 
 
 @functools.cache
-def labeling_kernels(threads: int) -> SealKernels:
-    """The reference kernels with the compiled labeler and parents builder (PC1, Unseal).
+def sha256_pairs(threads: int) -> CompiledSha256:
+    """The compiled SHA256-trunc254 pair hasher on ``threads`` threads."""
+    _load(lambda line: None, poseidon=False, ntt=False)
+    from sealagent_multicore.sha256 import CompiledSha256
 
-    Labeling uses one thread; building the parent cache, when it is missing, ``threads``.
+    return CompiledSha256(threads)
+
+
+@functools.cache
+def labeling_kernels(threads: int) -> SealKernels:
+    """The reference kernels with the compiled labeler, tree_d and parents (PC1, Unseal).
+
+    Labeling uses one thread; tree_d and the parent cache (when it is missing) ``threads``.
     """
     builder = parents_builder(threads)
+    tree_d = tree_builder_with(sha256_pairs(threads).tree_hasher())
     from sealagent_multicore.labeler import label_layer
 
-    return SealKernels(parents_builder=builder, labeler=label_layer,
+    return SealKernels(parents_builder=builder, labeler=label_layer, tree_d_builder=tree_d,
                        name="multicore labeler")
 
 
@@ -168,6 +191,12 @@ def sealagent_warm(progress: Callable[[str], None]) -> None:
 def sealagent_parents_builder() -> ParentsBuilder:
     """The compiled parent cache builder on the granted threads."""
     return parents_builder(granted_threads())
+
+
+@hookimpl
+def sealagent_addpiece(request: AddPieceRequest) -> AddPieceResult:
+    """AddPiece with CommP's pairs hashed by compiled code (OpenSSL's SHA-256)."""
+    return addpiece(request, sha256_pairs(granted_threads()).hash_pairs)
 
 
 @hookimpl

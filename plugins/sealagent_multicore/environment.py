@@ -35,8 +35,8 @@ KERNEL_CACHE_ENV: Final = "SEALAGENT_KERNEL_CACHE"
 THREADS_ENV: Final = "SEALAGENT_THREADS"
 """The thread count granted to a phase (set by the agent in each phase's child process)."""
 
-COMPILED_MODULES: Final = ("field.py", "field_ifma.py", "labeler.py", "parents.py",
-                          "poseidon.py", "ntt.py")
+COMPILED_MODULES: Final = ("field.py", "field_ifma.py", "labeler.py", "sha256.py",
+                          "parents.py", "poseidon.py", "ntt.py")
 """The package's modules holding numba-compiled code (they key the kernel cache)."""
 
 _LIBCRYPTO_NAMES: Final = ("libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so")

@@ -4,21 +4,18 @@ The compiled loop does what the reference does per node (``sealagent.proofs.labe
 it writes the node number into the 64-byte prefix, gathers the 37 parent labels (base
 parents from the layer being written, expander parents from the previous one) behind it,
 and hashes the 1,248 bytes with ``SHA256_Init/Update/Final`` called directly from compiled
-code.  The functions are bound by symbol name (numba's external functions, resolved in
-libcrypto, which :func:`~sealagent_multicore.environment.find_libcrypto` loaded with global
-symbols first), so the compiled code is cached on disk like any other.
+code (bound in :mod:`sealagent_multicore.sha256`).
 
 The loop releases the GIL: two layers of different sectors label on two threads at once.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
-import llvmlite.binding
 import numpy as np
 import numpy.typing as npt
-from numba import njit, types
+from numba import njit
 
 from sealagent.proofs.graph import BASE_DEGREE, DEGREE, ParentsArray
 from sealagent.proofs.labels import (
@@ -30,21 +27,10 @@ from sealagent.proofs.labels import (
     check_layer_arguments,
     check_parents,
 )
-from sealagent_multicore.environment import find_libcrypto
-
-llvmlite.binding.load_library_permanently(find_libcrypto())
-
-# Pointers are passed as ``uintp`` (``ndarray.ctypes.data``), which the ABI passes alike.
-_sha256_init: Any = types.ExternalFunction("SHA256_Init", types.intc(types.uintp))
-_sha256_update: Any = types.ExternalFunction(
-    "SHA256_Update", types.intc(types.uintp, types.uintp, types.uintp))
-_sha256_final: Any = types.ExternalFunction("SHA256_Final",
-                                            types.intc(types.uintp, types.uintp))
+from sealagent_multicore.sha256 import SHA256_CTX_BYTES, sha256_final, sha256_init, sha256_update
 
 MESSAGE_BYTES: Final = PREFIX_BYTES + PARENTS_HASHED * LABEL_BYTES
 """1,248: the prefix and 37 parent labels."""
-SHA256_CTX_BYTES: Final = 128
-"""Room for OpenSSL's ``SHA256_CTX`` (112 bytes)."""
 CHUNK_NODES: Final = 1 << 16
 """Nodes labelled between progress reports and parent checks."""
 
@@ -83,9 +69,9 @@ def _label_range(replica_id: npt.NDArray[np.uint8], layer: int, parents: Parents
                         words[at + w] = prev_layer[parent + w]
             length = MESSAGE_BYTES
         digest = out.ctypes.data + v * LABEL_BYTES
-        _sha256_init(context.ctypes.data)
-        _sha256_update(context.ctypes.data, message.ctypes.data, length)
-        _sha256_final(digest, context.ctypes.data)
+        sha256_init(context.ctypes.data)
+        sha256_update(context.ctypes.data, message.ctypes.data, length)
+        sha256_final(digest, context.ctypes.data)
         out[v * LABEL_BYTES + 31] &= 0x3F
 
 

@@ -71,19 +71,14 @@ def _chacha_block(state: npt.NDArray[np.uint32], work: npt.NDArray[np.uint32],
 
 
 @njit(inline="always")
-def _permute(index: np.uint64, tables: npt.NDArray[np.uint64], half_bits: np.uint64,
-             limit: np.uint64) -> np.uint64:
-    """The Feistel permutation of ``index`` with cycle walking (``FeistelParams.permute``)."""
-    mask = (np.uint64(1) << half_bits) - np.uint64(1)
-    value = index
-    while True:
-        left = (value >> half_bits) & mask
-        right = value & mask
-        for r in range(tables.shape[0]):
-            left, right = right, left ^ tables[r, right]
-        value = (left << half_bits) | right
-        if value < limit:
-            return value
+def _encode(value: np.uint64, tables: npt.NDArray[np.uint64], half_bits: np.uint64,
+            mask: np.uint64) -> np.uint64:
+    """One pass of the Feistel rounds over ``value`` (``FeistelParams.encode``)."""
+    left = (value >> half_bits) & mask
+    right = value & mask
+    for r in range(tables.shape[0]):
+        left, right = right, left ^ tables[r, right]
+    return (left << half_bits) | right
 
 
 @njit(nogil=True, cache=True)
@@ -101,12 +96,15 @@ def _parents_range(seed: npt.NDArray[np.uint32], tables: npt.NDArray[np.uint64],
     work = np.zeros(16, dtype=np.uint32)
     words = np.zeros(32, dtype=np.uint64)
     rng = np.zeros(10, dtype=np.uint64)
+    once = np.zeros(EXP_DEGREE, dtype=np.uint64)
+    twice = np.zeros(EXP_DEGREE, dtype=np.uint64)
     for i in range(4):
         state[i] = CONSTANTS[i]
     for i in range(7):
         state[4 + i] = seed[i]
     shift = np.uint64(half_bits)
     limit = np.uint64(num_elements)
+    mask = (np.uint64(1) << shift) - np.uint64(1)
     one, two = np.uint64(1), np.uint64(2)
     m_prime = np.uint64(BASE_DEGREE - 1)
     exp_degree = np.uint64(EXP_DEGREE)
@@ -130,8 +128,9 @@ def _parents_range(seed: npt.NDArray[np.uint32], tables: npt.NDArray[np.uint64],
             while rest > np.uint64(0):
                 rest >>= one
                 n_buckets += one
-            first = 1 if legacy else 0
-            out[row, 0 if not legacy else BASE_DEGREE - 1] = np.uint32(node - one)
+            # V1_1: [v − 1, sampled…]; V1 (legacy): [sampled…, v − 1].
+            shifted = 0 if legacy else 1
+            out[row, BASE_DEGREE - 1 if legacy else 0] = np.uint32(node - one)
             for k in range(BASE_DEGREE - 1):
                 bucket = rng[2 * k] % n_buckets + one
                 largest = min(meta, one << bucket)
@@ -140,9 +139,19 @@ def _parents_range(seed: npt.NDArray[np.uint32], tables: npt.NDArray[np.uint64],
                 parent = (meta - distance) // m_prime
                 if parent == node:
                     parent = node - one
-                out[row, k + 1 - first] = np.uint32(parent)
+                out[row, k + shifted] = np.uint32(parent)
+        # Cycle walking (FeistelParams.permute): the eight edges' first two passes are
+        # computed unconditionally (independent chains, no unpredictable branch); only a
+        # value still outside the domain after two passes keeps walking.
+        edge = node * exp_degree
         for i in range(EXP_DEGREE):
-            t = _permute(node * exp_degree + np.uint64(i), tables, shift, limit)
+            once[i] = _encode(edge + np.uint64(i), tables, shift, mask)
+        for i in range(EXP_DEGREE):
+            twice[i] = _encode(once[i], tables, shift, mask)
+        for i in range(EXP_DEGREE):
+            t = once[i] if once[i] < limit else twice[i]
+            while t >= limit:
+                t = _encode(t, tables, shift, mask)
             if legacy:
                 t &= np.uint64(_WORD)
             out[row, BASE_DEGREE + i] = np.uint32(t // exp_degree)

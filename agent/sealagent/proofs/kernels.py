@@ -17,6 +17,8 @@ kernel                    computes                                        phase
 ``tree_r_last_builder``   the replica ``key + data (mod r)`` and tree_r   PC2
 ``parents_builder``       the graph's parents, when the parent cache      PC1, Unseal
                           file must be built (once per host)
+``tree_d_builder``        tree_d's file and ``comm_d`` over the staged    PC1
+                          data (SHA256-trunc254, binary)
 ========================  ==============================================  ==============
 
 Contracts common to every kernel:
@@ -108,7 +110,7 @@ class ColumnHasher(Protocol):
 
 
 class TreeBuilder(Protocol):
-    """Build a tree's files from its leaves (PreCommit2: tree_c over the column hashes).
+    """Build a tree's files from its leaves (PC2: tree_c over the column hashes; PC1: tree_d).
 
     :param layout: where and how the tree is stored (:class:`TreeLayout`: files, shape,
         hasher, level cache and discarded rows); the files are written exactly as
@@ -212,6 +214,7 @@ class SealKernels:
     tree_c_builder: TreeBuilder = build_tree
     tree_r_last_builder: ReplicaTreeBuilder = build_replica_tree
     parents_builder: ParentsBuilder = reference_parents
+    tree_d_builder: TreeBuilder = build_tree
     name: str = "reference"
     """What these kernels are (``"multicore Poseidon (2 threads)"``), for logs and reports."""
 

@@ -42,7 +42,7 @@ from sealagent.proofs.cache_files import (
     split_ids,
 )
 from sealagent.proofs.poseidon import ARITIES, poseidon_hash_level
-from sealagent.proofs.sha_tree import sha256_hash_level
+from sealagent.proofs.sha_tree import PairHasher, hash_pairs, sha256_hash_level
 from sealagent.vocab.registry import SectorShape
 
 NODE_BYTES: Final = 32
@@ -91,17 +91,22 @@ class TreeHasher:
         return self.hash_row(row, len(children)).tobytes()
 
 
-def _sha256_level(row: Nodes, arity: int) -> Nodes:
-    """SHA256-trunc254 is only used for binary trees."""
-    if arity != 2:
-        raise InvalidInputError(f"sha256 trees are binary, not {arity}-ary")
-    return sha256_hash_level(row)
+def sha256_tree_hasher(pair_hasher: PairHasher = hash_pairs) -> TreeHasher:
+    """SHA256-trunc254 binary hashing with ``pair_hasher`` (:data:`SHA256_HASHER`'s is
+    :func:`~sealagent.proofs.sha_tree.hash_pairs`; a faster one must give the same digests)."""
+
+    def hash_level(row: Nodes, arity: int) -> Nodes:
+        if arity != 2:
+            raise InvalidInputError(f"sha256 trees are binary, not {arity}-ary")
+        return sha256_hash_level(row, pair_hasher)
+
+    return TreeHasher("sha256", (2,), hash_level)
 
 
 POSEIDON_HASHER: Final = TreeHasher("poseidon", ARITIES, poseidon_hash_level)
 """Poseidon MerkleTree-tagged hashing (tree_c, tree_r_last)."""
 
-SHA256_HASHER: Final = TreeHasher("sha256", (2,), _sha256_level)
+SHA256_HASHER: Final = sha256_tree_hasher()
 """SHA256-trunc254 binary hashing (tree_d, CommP)."""
 
 

@@ -26,7 +26,7 @@ from sealagent.proofs.fr32 import (
     to_padded_size,
     to_unpadded_size,
 )
-from sealagent.proofs.sha_tree import NODE_BYTES, Sha256TreeBuilder
+from sealagent.proofs.sha_tree import NODE_BYTES, PairHasher, Sha256TreeBuilder, hash_pairs
 from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 
 MIN_PIECE_PADDED: Final = 128
@@ -145,9 +145,9 @@ def zero_piece(padded_size: int) -> PieceInfo:
     return PieceInfo(zero_piece_commitment(padded_size), padded_size)
 
 
-def _piece_tree(unpadded_size: int) -> Sha256TreeBuilder:
+def _piece_tree(unpadded_size: int, pair_hasher: PairHasher = hash_pairs) -> Sha256TreeBuilder:
     """A tree builder for the padded nodes of an ``unpadded_size``-byte piece."""
-    return Sha256TreeBuilder(to_padded_size(unpadded_size) // NODE_BYTES)
+    return Sha256TreeBuilder(to_padded_size(unpadded_size) // NODE_BYTES, pair_hasher)
 
 
 def generate_piece_commitment(data: BinaryIO | BytesLike, unpadded_size: int) -> PieceInfo:
@@ -301,13 +301,16 @@ def add_piece(
     unsealed_path: str | os.PathLike[str],
     piece_size: int,
     existing_piece_sizes: Sequence[int] = (),
+    *,
+    pair_hasher: PairHasher = hash_pairs,
 ) -> AddPieceOutput:
     """Write a piece into the unsealed sector file and return its commitment.
 
     The unsealed file is the padded sector layout (created sparse at the sector size
     if missing, never truncated).  ``piece_size`` and ``existing_piece_sizes`` are
     unpadded ``127·2^k`` sizes; the piece goes at its aligned offset after the existing
-    pieces, the alignment gap is zeroed, and CommP is computed while streaming.
+    pieces, the alignment gap is zeroed, and CommP is computed while streaming, its
+    pairs hashed by ``pair_hasher`` (:data:`~sealagent.proofs.sha_tree.PairHasher`).
     """
     proof = resolve_proof(registered_proof)
     check_unpadded_piece_size(piece_size)
@@ -321,7 +324,7 @@ def add_piece(
             f"a {piece_size}-byte piece at padded offset {offset} overflows the"
             f" {proof.sector_size}-byte sector"
         )
-    builder = _piece_tree(piece_size)
+    builder = _piece_tree(piece_size, pair_hasher)
     with _open_unsealed(Path(unsealed_path), proof.sector_size) as file:
         _zero_region(file, to_padded_size(written_before), offset)
         file.seek(offset)

@@ -248,8 +248,8 @@ def seal_pre_commit_phase1(
     in it, in order; space after them counts as zero filler pieces.  The unsealed file is
     copied to ``sealed_path``, which PC2 encodes in place.  Layers already complete for
     this replica are kept (an interrupted PC1 resumes).  ``kernels.labeler`` computes the
-    layers, ``kernels.parents_builder`` the parent cache if this host has none yet
-    (:mod:`sealagent.proofs.kernels`).
+    layers, ``kernels.tree_d_builder`` tree_d, ``kernels.parents_builder`` the parent cache
+    if this host has none yet (:mod:`sealagent.proofs.kernels`).
     """
     proof = resolve_proof(registered_proof)
     prover_id, ticket = bytes32("prover_id", prover_id), bytes32("ticket", ticket)
@@ -263,7 +263,7 @@ def seal_pre_commit_phase1(
     _copy_file(unsealed, sealed)
     tree_d = tree_d_layout(cache, proof.sector_size)
     report(progress, "tree-d", 0, 1)
-    comm_d = tree_d.build(map_nodes(sealed, proof.nodes))
+    comm_d = kernels.tree_d_builder(tree_d, map_nodes(sealed, proof.nodes))
     report(progress, "tree-d", 1, 1)
     if comm_d != expected_comm_d:
         raise CommitmentMismatchError(

@@ -7,6 +7,8 @@ with numpy, which is as fast as CPython allows.
 
 For inputs too big to hold, :class:`Sha256TreeBuilder` takes the leaves chunk by chunk
 and keeps only the unpaired tail of each row (at most one node per row) between chunks.
+It hashes with a :data:`PairHasher`, :func:`hash_pairs` unless a faster one computing the
+same digests is given (the ``multicore`` backend's is compiled).
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ _PAIRS_PER_BATCH: Final = 1 << 14
 
 Buffer: TypeAlias = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
 """Anything that holds whole 32-byte nodes back to back."""
+PairHasher: TypeAlias = Callable[[memoryview], npt.NDArray[np.uint8]]
+"""Hashes the ``n`` consecutive 64-byte pairs of a flat byte view into the ``(n, 32)`` row of
+their trimmed parents (:func:`hash_pairs`)."""
 
 
-def _as_bytes_view(data: Buffer) -> memoryview:
+def as_bytes_view(data: Buffer) -> memoryview:
     """A flat byte view of ``data`` without copying where the layout allows it."""
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8:
@@ -39,8 +44,8 @@ def _as_bytes_view(data: Buffer) -> memoryview:
     return view.cast("B") if view.ndim != 1 or view.format != "B" else view
 
 
-def _hash_pairs(view: memoryview) -> npt.NDArray[np.uint8]:
-    """Hash consecutive 64-byte pairs of ``view`` into an ``(n, 32)`` row of trimmed parents.
+def hash_pairs(view: memoryview) -> npt.NDArray[np.uint8]:
+    """The reference :data:`PairHasher`: ``trim(SHA256(pair))`` of each 64-byte pair, hashlib.
 
     Works in batches so that only a batch of digests exists as Python objects at a time.
     """
@@ -71,12 +76,13 @@ def _check_power_of_two(n_leaves: int) -> None:
         raise InvalidInputError(f"a binary tree needs a power-of-two leaf count, got {n_leaves}")
 
 
-def sha256_hash_level(nodes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+def sha256_hash_level(nodes: npt.NDArray[np.uint8],
+                      pair_hasher: PairHasher = hash_pairs) -> npt.NDArray[np.uint8]:
     """Hash a ``(2n, 32)`` row into its ``(n, 32)`` parent row: ``trim(SHA256(l || r))``."""
     _check_nodes(nodes)
     if nodes.shape[0] == 0 or nodes.shape[0] % 2:
         raise InvalidInputError(f"a tree row needs an even, non-zero size, got {nodes.shape[0]}")
-    return _hash_pairs(_as_bytes_view(nodes))
+    return pair_hasher(as_bytes_view(nodes))
 
 
 def sha256_tree_levels(leaves: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
@@ -91,7 +97,7 @@ def sha256_tree_levels(leaves: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uin
 
 def sha256_tree_root(leaves: Buffer) -> bytes:
     """The root of the tree over ``leaves`` (``2^k`` nodes, as an array or raw bytes)."""
-    builder = Sha256TreeBuilder(len(_as_bytes_view(leaves)) // NODE_BYTES)
+    builder = Sha256TreeBuilder(len(as_bytes_view(leaves)) // NODE_BYTES)
     builder.update(leaves)
     return builder.root()
 
@@ -103,16 +109,18 @@ class Sha256TreeBuilder:
     so memory is one chunk plus ``O(log n)`` nodes whatever the tree size.
     """
 
-    def __init__(self, n_leaves: int) -> None:
-        """Prepare for exactly ``n_leaves`` leaves (a power of two)."""
+    def __init__(self, n_leaves: int, pair_hasher: PairHasher = hash_pairs) -> None:
+        """Prepare for exactly ``n_leaves`` leaves (a power of two), hashing with
+        ``pair_hasher``."""
         _check_power_of_two(n_leaves)
         self.n_leaves = n_leaves
+        self._hash_pairs = pair_hasher
         self.fed = 0
         self._tails: list[bytes] = []
 
     def update(self, leaves: Buffer) -> None:
         """Feed the next leaves (a multiple of 32 bytes)."""
-        view = _as_bytes_view(leaves)
+        view = as_bytes_view(leaves)
         if len(view) % NODE_BYTES:
             raise InvalidInputError(f"leaf data must be whole 32-byte nodes, got {len(view)} bytes")
         count = len(view) // NODE_BYTES
@@ -131,7 +139,7 @@ class Sha256TreeBuilder:
             self._tails[level] = bytes(row[usable:])
             if not usable:
                 break
-            row = _hash_pairs(memoryview(row)[:usable]).reshape(-1).data
+            row = self._hash_pairs(memoryview(row)[:usable]).reshape(-1).data
             level += 1
 
     def root(self) -> bytes:
@@ -154,7 +162,7 @@ def sha256_root_of_stream(
     while builder.fed < n_leaves:
         want = min(chunk_leaves, n_leaves - builder.fed) * NODE_BYTES
         chunk = read_chunk(want)
-        if not len(_as_bytes_view(chunk)):
+        if not len(as_bytes_view(chunk)):
             raise InvalidInputError(f"stream ended after {builder.fed} of {n_leaves} leaves")
         builder.update(chunk)
     return builder.root()

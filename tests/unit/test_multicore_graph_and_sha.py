@@ -1,4 +1,4 @@
-"""The compiled parent cache builder: byte-identical to the reference, through the seam."""
+"""The compiled parent cache builder and SHA-256 pairs: byte-identical to the reference."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ import pytest
 from sealagent.errors import InvalidInputError
 from sealagent.plugins import PluginSet
 from sealagent.proofs.graph import StackedGraph
+from sealagent.proofs.merkle import SHA256_HASHER
 from sealagent.proofs.parent_cache import (
     PARENT_CACHE_MANIFEST,
     ParentsBuilder,
     parent_cache_file,
     parent_cache_path,
 )
+from sealagent.proofs.pieces import add_piece
+from sealagent.proofs.sha_tree import sha256_hash_level
 from sealagent.vocab.registry import RegisteredSealProof
 
 pytest.importorskip("numba", reason="the multicore backend needs numba (sealagent[multicore])")
@@ -113,3 +116,38 @@ def test_the_plugin_set_offers_the_compiled_builder() -> None:
     assert found is not None and found[0] == "multicore"
     assert isinstance(found[1], CompiledParents)
     assert plugins.parents_builder(["cpu"]) is None
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("pairs", [1, 7, (1 << 14) + 3, 3 << 15])
+def test_compiled_sha256_pairs_match_hashlib(threads: int, pairs: int) -> None:
+    from sealagent_multicore.sha256 import CompiledSha256
+
+    rng = np.random.default_rng(pairs * 10 + threads)
+    data = rng.integers(0, 256, size=(2 * pairs, 32), dtype=np.uint8)
+    got = CompiledSha256(threads).hash_pairs(data)
+    assert np.array_equal(got, sha256_hash_level(data))
+    assert np.array_equal(CompiledSha256(threads).hash_pairs(data.tobytes()), got)
+
+
+def test_compiled_sha256_trees_and_addpiece_match_the_reference(tmp_path: Path) -> None:
+    from sealagent_multicore.sha256 import CompiledSha256
+
+    hasher = CompiledSha256(2)
+    leaves = np.random.default_rng(1).integers(0, 256, size=(1 << 12, 32), dtype=np.uint8)
+    fast = hasher.tree_hasher()
+    assert fast.hash_row(leaves, 2).tobytes() == SHA256_HASHER.hash_row(leaves, 2).tobytes()
+    with pytest.raises(InvalidInputError, match="not 8"):
+        fast.hash_row(leaves, 8)
+    with pytest.raises(InvalidInputError, match="whole 64-byte pairs"):
+        hasher.hash_pairs(bytes(96))
+    piece = tmp_path / "piece"
+    piece.write_bytes(np.random.default_rng(2).bytes(127 * 1024))
+    outputs = []
+    for name, pair_hasher in (("ref", None), ("fast", hasher.hash_pairs)):
+        with piece.open("rb") as source:
+            extra = {} if pair_hasher is None else {"pair_hasher": pair_hasher}
+            out = add_piece("StackedDrg8MiBV1_1", source, tmp_path / name, 127 * 1024,
+                            **extra)
+        outputs.append((out, (tmp_path / name).read_bytes()))
+    assert outputs[0] == outputs[1]
