@@ -20,7 +20,7 @@ from sealagent.proofs.parent_cache import (
     parent_cache_path,
 )
 from sealagent.proofs.pieces import add_piece
-from sealagent.proofs.sha_tree import sha256_hash_level
+from sealagent.proofs.sha_tree import hash_pairs, sha256_hash_level
 from sealagent.vocab.registry import RegisteredSealProof
 
 pytest.importorskip("numba", reason="the multicore backend needs numba (sealagent[multicore])")
@@ -144,10 +144,9 @@ def test_compiled_sha256_trees_and_addpiece_match_the_reference(tmp_path: Path) 
     piece = tmp_path / "piece"
     piece.write_bytes(np.random.default_rng(2).bytes(127 * 1024))
     outputs = []
-    for name, pair_hasher in (("ref", None), ("fast", hasher.hash_pairs)):
+    for name, pair_hasher in (("ref", hash_pairs), ("fast", hasher.hash_pairs)):
         with piece.open("rb") as source:
-            extra = {} if pair_hasher is None else {"pair_hasher": pair_hasher}
             out = add_piece("StackedDrg8MiBV1_1", source, tmp_path / name, 127 * 1024,
-                            **extra)
+                            pair_hasher=pair_hasher)
         outputs.append((out, (tmp_path / name).read_bytes()))
     assert outputs[0] == outputs[1]
