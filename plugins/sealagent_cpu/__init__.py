@@ -45,7 +45,6 @@ from sealagent.phases import (
 )
 
 if TYPE_CHECKING:
-    from sealagent.proofs.sha_tree import PairHasher
     from sealagent.snark.kernels import ProverKernels
 
 NAME = "cpu"
@@ -71,7 +70,8 @@ def _piece_source(path: str | None) -> Iterator[BinaryIO]:
         yield source
 
 
-def addpiece(request: AddPieceRequest, pair_hasher: PairHasher | None = None) -> AddPieceResult:
+def addpiece(request: AddPieceRequest,
+             pair_hasher: proofs.PairHasher | None = None) -> AddPieceResult:
     """``proofs.add_piece`` into the unsealed file (created, with its directory, if missing).
 
     ``pair_hasher`` hashes CommP's pairs (default: the reference's, hashlib).
@@ -80,7 +80,7 @@ def addpiece(request: AddPieceRequest, pair_hasher: PairHasher | None = None) ->
     with _piece_source(request.piece_file) as source:
         out = proofs.add_piece(request.sector.proof, source, request.paths.unsealed,
                                request.piece_size, request.existing_piece_sizes,
-                               **({} if pair_hasher is None else {"pair_hasher": pair_hasher}))
+                               pair_hasher=pair_hasher or proofs.hash_pairs)
     return AddPieceResult(PieceRef(size=out.piece.size, cid=out.piece.cid), out.offset,
                           out.written)
 

@@ -114,7 +114,9 @@ if TYPE_CHECKING:
         seal_pre_commit_phase2,
     )
     from sealagent.proofs.sha_tree import (
+        PairHasher,
         Sha256TreeBuilder,
+        hash_pairs,
         sha256_hash_level,
         sha256_root_of_chunks,
         sha256_root_of_stream,
@@ -149,6 +151,7 @@ __all__ = [
     "ApiVersion",
     "Feature",
     "MerkleProof",
+    "PairHasher",
     "ParameterFiles",
     "ParentsBuilder",
     "PathElement",
@@ -192,6 +195,7 @@ __all__ = [
     "generate_labels",
     "generate_piece_commitment",
     "generate_replica_id",
+    "hash_pairs",
     "interactive_challenges",
     "iter_padded",
     "iter_unpadded",
@@ -297,8 +301,9 @@ _HOMES: Final[dict[str, tuple[str, ...]]] = {
         "seal_pre_commit_phase2",
     ),
     ".sha_tree": (
-        "Sha256TreeBuilder", "sha256_hash_level", "sha256_root_of_chunks", "sha256_root_of_stream",
-        "sha256_tree_levels", "sha256_tree_root",
+        "PairHasher", "Sha256TreeBuilder", "hash_pairs", "sha256_hash_level",
+        "sha256_root_of_chunks", "sha256_root_of_stream", "sha256_tree_levels",
+        "sha256_tree_root",
     ),
     ".unseal": ("unseal_range",),
     ".vanilla": ("VanillaProof", "verify_vanilla_proof"),
