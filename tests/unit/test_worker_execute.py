@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 import trio
 import trio.testing
 
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 from sealagent import hookimpl
+from sealagent.phase_progress import report_progress
 from sealagent.phases import BackendInfo, FinalizeResult
 
 
@@ -47,6 +50,10 @@ def sealagent_finalize(request):
         time.sleep(60)
     if action == "fail":
         raise ValueError("the disk is on fire")
+    if action == "progress":
+        for done in range(1, 5):
+            report_progress("work", done, 4)
+        report_progress("next", 1, 2)
     return FinalizeResult((os.environ.get("OMP_NUM_THREADS", "<unset>"),
                            os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
                            os.environ.get("EXTRA", "<unset>")))
@@ -114,6 +121,17 @@ def test_gpu_ledger_spreads_shares() -> None:
     ledger.give_back(both, 2.0)
     assert ledger.used == {"a": 0.5, "b": 0.5}
     assert ledger.take(0.0) == [] and GpuLedger(()).take(1.0) == []
+
+
+async def test_phase_progress_goes_into_the_log(tmp_path: Path, selection: Selection) -> None:
+    executor = Executor(worker(), selection)
+    with structlog.testing.capture_logs() as logs:
+        outcome = await run(executor, finalize("t-1"), request(tmp_path, "progress"))
+    assert outcome.backend == "fake"
+    lines = [(e["stage"], e["done"], e["total"]) for e in logs
+             if e["event"] == "phase progress"]
+    # The child passes each stage's first report and its end; so does the agent's log.
+    assert lines == [("work", 1, 4), ("work", 4, 4), ("next", 1, 2)]
 
 
 async def test_failed_phase_raises(tmp_path: Path, selection: Selection) -> None:

@@ -51,7 +51,7 @@ class ProgressFileReader:
                 with self.path.open("rb") as f:
                     f.seek(self._offset)
                     data = f.read()
-            except FileNotFoundError:
+            except OSError:  # not written yet, or unreadable: progress never fails a phase
                 return []
             complete = data[: data.rfind(b"\n") + 1]
             self._offset += len(complete)

@@ -12,7 +12,8 @@ the thread limit the scheduler granted (``OMP_NUM_THREADS`` and friends,
 :func:`sealagent.plugins.phase_environment`) and only its granted GPUs visible
 (``CUDA_VISIBLE_DEVICES``, by UUID; none at all for a task without GPU).  The guard makes
 the child die with the agent.  :meth:`Executor.abort` kills the group; the phase then
-fails with :class:`~sealagent.errors.PhaseCancelledError`.
+fails with :class:`~sealagent.errors.PhaseCancelledError`.  The child's progress reports
+(:mod:`sealagent.phase_progress`) go into the agent's log as ``phase progress`` lines.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from typing import Final
 import structlog
 import trio
 
+from sealagent.phase_progress import ProgressEvent
 from sealagent.phases import PhaseRequest
 from sealagent.plugins import PhaseJob, PhaseOutcome, Selection
+from sealagent.plugins.progress_file import ProgressFileReader
 from sealagent.protocol import Assignment
 from sealagent.sched.fit import ActiveResources, Need
 from sealagent.sched.resources import WorkerResources
@@ -42,6 +45,10 @@ GUARD_SCRIPT: Final = guard.__file__
 """Run as a script (not ``-m``): it then imports nothing of sealagent and starts fast."""
 CLEANUP_WAIT: Final = 5.0
 """Seconds a phase's end waits for its working directory to be removed."""
+PROGRESS_POLL_S: Final = 2.0
+"""Seconds between two reads of a running phase's progress reports."""
+PROGRESS_LOG_S: Final = 60.0
+"""Seconds between two logged progress lines of a phase, stage ends aside."""
 _log = structlog.get_logger(__name__)
 
 
@@ -53,6 +60,45 @@ async def _remove_workdir(job: PhaseJob) -> None:
     """
     with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_WAIT):
         await trio.to_thread.run_sync(job.cleanup, abandon_on_cancel=True)
+
+
+class _ProgressLog:
+    """Puts a phase child's progress reports into the agent's log, with the task.
+
+    Every stage's first report and its end are logged; in between, at most one report
+    every :data:`PROGRESS_LOG_S` (the latest), so that an hour-long layer stays a few lines.
+    """
+
+    def __init__(self, reader: ProgressFileReader) -> None:
+        """Log what ``reader`` reads."""
+        self._reader = reader
+        self._stage: str | None = None
+        self._last = -math.inf
+
+    async def follow(self) -> None:
+        """Read and log the child's reports every :data:`PROGRESS_POLL_S` until cancelled."""
+        while True:
+            await trio.sleep(PROGRESS_POLL_S)
+            await self.read()
+
+    async def read(self) -> None:
+        """Log the reports that came in since the last read."""
+        events = await trio.to_thread.run_sync(self._reader.read)
+        latest = None
+        for event in events:
+            if event.complete or event.stage != self._stage:
+                self._log(event)
+                latest = None
+            else:
+                latest = event
+        if latest is not None and trio.current_time() - self._last >= PROGRESS_LOG_S:
+            self._log(latest)
+
+    def _log(self, event: ProgressEvent) -> None:
+        """One log line for ``event``."""
+        self._stage, self._last = event.stage, trio.current_time()
+        _log.info("phase progress", stage=event.stage, done=event.done, total=event.total,
+                  elapsed_s=round(event.elapsed_s, 1))
 
 
 def resolve_need(assignment: Assignment, worker: WorkerResources) -> Need:
@@ -211,8 +257,13 @@ class Executor:
             lifeline_read = -1
             _log.info("phase started", pid=running.process.pid, threads=job.env.get(
                 "OMP_NUM_THREADS"), gpus=job.env.get("CUDA_VISIBLE_DEVICES") or None)
+            progress = _ProgressLog(job.progress_reader())
             try:
-                returncode = await running.process.wait()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(progress.follow)
+                    returncode = await running.process.wait()
+                    nursery.cancel_scope.cancel()
+                await progress.read()
             except BaseException:
                 running.kill()
                 with trio.CancelScope(shield=True):
