@@ -6,8 +6,9 @@ same checks, byte-identical results); only their kernels are swapped
 
 * the SDR labeler is a numba-compiled loop calling OpenSSL's SHA-256
   (:mod:`sealagent_multicore.labeler`), for PreCommit1 and for Unseal's key;
-* the SHA256-trunc254 trees (CommP in AddPiece, tree_d in PreCommit1) hash their pairs
-  with OpenSSL's SHA-256 from compiled code (:mod:`sealagent_multicore.sha256`);
+* the SHA256-trunc254 trees (CommP in AddPiece of pieces from 32 MiB, tree_d in
+  PreCommit1) hash their pairs with OpenSSL's SHA-256 from compiled code
+  (:mod:`sealagent_multicore.sha256`);
 * the parent cache, where a host has none yet, is built by a numba-compiled ChaCha8 and
   Feistel loop on the phase's threads (:mod:`sealagent_multicore.parents`), also for
   ``sealagent bench`` (the ``sealagent_parents_builder`` hook);
@@ -48,6 +49,7 @@ from sealagent.phases import (
     UnsealRequest,
     UnsealResult,
 )
+from sealagent.proofs.fr32 import to_padded_size
 from sealagent.proofs.kernels import SealKernels, replica_tree_builder_with, tree_builder_with
 from sealagent.proofs.parent_cache import ParentsBuilder
 from sealagent.snark.kernels import ProverKernels
@@ -63,6 +65,11 @@ from sealagent_multicore.environment import (
 )
 
 NAME: Final = "multicore"
+MIN_COMPILED_PIECE: Final = 32 << 20
+"""Smallest padded piece AddPiece hashes with compiled code.  Loading numba and the kernel
+costs a child about 0.3 s of CPU; hashlib hashes CommP's pairs at about 1 µs each, the
+compiled loop at about 0.15 µs, so the compiled path pays from about half a million
+pairs (16 MiB) on."""
 _LOCK_FILE: Final = ".warm.lock"
 
 
@@ -194,8 +201,14 @@ def sealagent_parents_builder() -> ParentsBuilder:
 
 
 @hookimpl
-def sealagent_addpiece(request: AddPieceRequest) -> AddPieceResult:
-    """AddPiece with CommP's pairs hashed by compiled code (OpenSSL's SHA-256)."""
+def sealagent_addpiece(request: AddPieceRequest) -> AddPieceResult | None:
+    """AddPiece with CommP's pairs hashed by compiled code (OpenSSL's SHA-256).
+
+    Declines pieces under :data:`MIN_COMPILED_PIECE` (``cpu`` adds them): loading the
+    compiled code costs more than it saves there.
+    """
+    if to_padded_size(request.piece_size) < MIN_COMPILED_PIECE:
+        return None
     return addpiece(request, sha256_pairs(granted_threads()).hash_pairs)
 
 

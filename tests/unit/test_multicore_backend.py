@@ -32,7 +32,7 @@ pytest.importorskip("numba", reason="the multicore backend needs numba (sealagen
 import sealagent_multicore
 from sealagent_multicore import environment
 
-COMPILED = {Phase.ADD_PIECE, Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.UNSEAL}
+COMPILED = {Phase.PRECOMMIT1, Phase.PRECOMMIT2, Phase.UNSEAL}
 
 
 def _inputs(directory: Path, proof: str, data: str) -> SectorInputs:

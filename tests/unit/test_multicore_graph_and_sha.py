@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sealagent.errors import InvalidInputError
+from sealagent.phases import AddPieceRequest, SectorPaths, SectorRef
 from sealagent.plugins import PluginSet
 from sealagent.proofs.graph import StackedGraph
 from sealagent.proofs.merkle import SHA256_HASHER
@@ -150,3 +151,23 @@ def test_compiled_sha256_trees_and_addpiece_match_the_reference(tmp_path: Path) 
                             pair_hasher=pair_hasher)
         outputs.append((out, (tmp_path / name).read_bytes()))
     assert outputs[0] == outputs[1]
+
+
+def test_addpiece_hook_declines_small_pieces_and_matches_cpu_on_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sealagent_cpu
+
+    sector = SectorRef(miner=1000, number=3, proof="StackedDrg2KiBV1_1")
+    piece = tmp_path / "piece"
+    piece.write_bytes(np.random.default_rng(3).bytes(1016))
+
+    def request(name: str) -> AddPieceRequest:
+        return AddPieceRequest(sector, SectorPaths.under(tmp_path / name, sector), 1016,
+                               str(piece), (1016,))
+
+    assert sealagent_multicore.sealagent_addpiece(request("small")) is None
+    monkeypatch.setattr(sealagent_multicore, "MIN_COMPILED_PIECE", 0)
+    fast = sealagent_multicore.sealagent_addpiece(request("fast"))
+    assert fast == sealagent_cpu.sealagent_addpiece(request("ref"))
+    assert Path(request("fast").paths.unsealed).read_bytes() == Path(
+        request("ref").paths.unsealed).read_bytes()
