@@ -13,6 +13,9 @@ Three parts (each can be skipped):
               in an empty directory with the reference (numpy) builder and with the
               compiled one on 1 and on 2 threads: wall and CPU seconds, and whether the
               file has rust-fil-proofs' digest.
+``addpiece``  AddPiece of one random piece of each ``--addpiece-size`` (padded; default
+              128MiB) into a 512 MiB sector, CommP hashed by hashlib (``cpu``) and by
+              the compiled pair hasher on 1 thread: wall and CPU seconds.
 ``seal``      ``sealagent bench`` (every phase in its own child process) with ``cpu`` and
               with ``multicore`` for each ``--seal-size`` (``--seal-multicore-only`` for
               sizes where ``cpu`` would take hours).
@@ -20,6 +23,7 @@ Three parts (each can be skipped):
     python bench/multicore.py --json bench/results/multicore-<date>.json
     python bench/multicore.py --skip kernels pair --seal-size 512MiB --seal-multicore-only
     python bench/multicore.py --skip kernels pair seal --parents-size 8MiB 512MiB
+    python bench/multicore.py --skip kernels pair parents seal --addpiece-size 512MiB
 
 On a shared machine wall times are noisy: compare CPU times and same-run ratios.
 """
@@ -44,6 +48,7 @@ import numpy as np
 
 from sealagent.benchmark import BenchReport, run_bench
 from sealagent.cli.formatting import format_table
+from sealagent.proofs.fr32 import to_unpadded_size
 from sealagent.proofs.labels import create_label_layers, label_layer
 from sealagent.proofs.parent_cache import (
     PARENT_CACHE_ENV,
@@ -53,7 +58,10 @@ from sealagent.proofs.parent_cache import (
     parent_cache_file,
     reference_parents,
 )
+from sealagent.proofs.pieces import add_piece
 from sealagent.proofs.poseidon import poseidon_hash_level
+from sealagent.proofs.sha_tree import hash_pairs
+from sealagent.units import parse_size
 from sealagent.vocab.registry import default_proof, parse_sector_size, resolve_proof, size_name
 
 PROOF_8MIB = "StackedDrg8MiBV1_1"
@@ -221,6 +229,50 @@ def _print_parents(result: dict[str, Any]) -> None:
                         "DIGEST CHECKED"], rows))
 
 
+def bench_addpiece(sizes: list[str]) -> dict[str, Any]:
+    """AddPiece of a random piece per padded size: hashlib vs compiled CommP hashing."""
+    import sealagent_multicore
+
+    compiled = sealagent_multicore.sha256_pairs(1).hash_pairs
+    out: dict[str, Any] = {}
+    for size in sizes:
+        padded = parse_size(size)
+        unpadded = to_unpadded_size(padded)
+        with tempfile.TemporaryDirectory(prefix="addpiece-") as directory:
+            piece = Path(directory) / "piece"
+            with piece.open("wb") as f:
+                for _ in range(0, unpadded, 1 << 20):
+                    f.write(os.urandom(min(1 << 20, unpadded - f.tell())))
+            runs: dict[str, Any] = {}
+            for name, hasher in (("hashlib", hash_pairs), ("compiled_1t", compiled)):
+                target = Path(directory) / name
+                with piece.open("rb") as source:
+                    wall0, cpu0 = time.perf_counter(), time.process_time()
+                    result = add_piece("StackedDrg512MiBV1_1", source, target, unpadded,
+                                       pair_hasher=hasher)
+                    runs[name] = {"wall_s": time.perf_counter() - wall0,
+                                  "cpu_s": time.process_time() - cpu0,
+                                  "comm_p": result.piece.cid}
+                target.unlink()
+            runs["same_comm_p"] = runs["hashlib"]["comm_p"] == runs["compiled_1t"]["comm_p"]
+            out[size] = runs
+    return out
+
+
+def _print_addpiece(result: dict[str, Any]) -> None:
+    """One row per size: hashlib and compiled, with the ratios."""
+    rows = []
+    for size, runs in result.items():
+        ref, fast = runs["hashlib"], runs["compiled_1t"]
+        rows.append([size, f"{ref['wall_s']:.2f}", f"{ref['cpu_s']:.2f}",
+                     f"{fast['wall_s']:.2f}", f"{fast['cpu_s']:.2f}",
+                     f"{ref['cpu_s'] / fast['cpu_s']:.1f}×",
+                     "yes" if runs["same_comm_p"] else "NO"])
+    print("\nAddPiece into a 512 MiB sector (fr32, CommP, file writes)")
+    print(format_table(["PIECE", "HASHLIB WALL S", "HASHLIB CPU S", "COMPILED WALL S",
+                        "COMPILED CPU S", "CPU RATIO", "SAME CommP"], rows))
+
+
 def _print_seal(size: str, result: dict[str, Any]) -> None:
     """One row per phase: wall, CPU and peak RSS per backend, and the CPU ratio."""
     backends = list(result)
@@ -255,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen parts, print tables, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["kernels", "pair", "parents", "seal"])
+                        choices=["kernels", "pair", "parents", "addpiece", "seal"])
+    parser.add_argument("--addpiece-size", nargs="+", default=["128MiB"],
+                        help="padded piece sizes AddPiece is timed for (default 128MiB)")
     parser.add_argument("--parents-size", nargs="+", default=["8MiB"],
                         help="sizes whose parent cache is built (default 8MiB)")
     parser.add_argument("--seal-size", action="append", default=None,
@@ -300,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     if "parents" not in args.skip:
         result["parents"] = bench_parents(args.parents_size)
         _print_parents(result["parents"])
+    if "addpiece" not in args.skip:
+        result["addpiece"] = bench_addpiece(args.addpiece_size)
+        _print_addpiece(result["addpiece"])
     if "seal" not in args.skip:
         backends = ["multicore"] if args.seal_multicore_only else ["cpu", "multicore"]
         result["seal"] = {}
