@@ -43,7 +43,6 @@ observes every phase without running one.  docs/plugins.md is the backend author
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -65,9 +64,7 @@ from sealagent.phases import (
     UnsealRequest,
     UnsealResult,
 )
-
-if TYPE_CHECKING:
-    from sealagent.proofs.parent_cache import ParentsBuilder
+from sealagent.proofs.parents_builder import ParentsBuilder
 
 _hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -117,6 +114,8 @@ def sealagent_parents_builder() -> ParentsBuilder | None:
     that builds, only on an available backend the operator chose; it may compile or load
     kernels and use the threads that process was granted.  A backend's own phases pass
     their builder through :class:`~sealagent.proofs.kernels.SealKernels` instead.
+
+    :returns: the builder, or ``None`` for the reference's.
     """
 
 

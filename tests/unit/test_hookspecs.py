@@ -71,7 +71,8 @@ EXAMPLES: list[Message] = [
 
 def test_hooks_exist_and_are_prefixed() -> None:
     names = {name for name, _ in HOOKS}
-    assert names == {"sealagent_backend_info", "sealagent_warm", *(p.hook_name for p in Phase)}
+    assert names == {"sealagent_backend_info", "sealagent_warm", "sealagent_parents_builder",
+                     *(p.hook_name for p in Phase)}
 
 
 @pytest.mark.parametrize(("name", "fn"), HOOKS, ids=[n for n, _ in HOOKS])

@@ -31,13 +31,14 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol, TypeAlias
+from typing import Final, TypeAlias
 
 import numpy as np
 
 from sealagent.durable import fsync_directory
 from sealagent.errors import CorruptDataError, InvalidInputError, StorageError
 from sealagent.proofs.graph import DEGREE, HASHER_NAME, ParentsArray, StackedGraph
+from sealagent.proofs.parents_builder import ParentsBuilder as ParentsBuilder
 from sealagent.vocab.registry import GIB, KIB, MIB, RegisteredSealProof, resolve_proof
 
 CACHE_VERSION: Final = 28
@@ -56,23 +57,6 @@ BUILD_STAGE: Final = "parents"
 
 Progress: TypeAlias = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, as the phases report (:mod:`sealagent.proofs.kernels`)."""
-
-
-class ParentsBuilder(Protocol):
-    """Compute the parents of a range of nodes of an SDR graph (the parent cache's contents).
-
-    :param graph: the graph (its DRG seed, Feistel keys and round tables, API version).
-    :param start: the first node; ``0 <= start <= stop <= graph.nodes`` (else
-        :class:`~sealagent.errors.InvalidInputError`).
-    :param stop: one past the last node.
-    :returns: ``(stop − start, 14)`` uint32, row ``i`` the parents of node ``start + i``
-        exactly as :meth:`StackedGraph.all_parents` gives them.
-
-    May use the threads it was built with; returns when every one is done.
-    """
-
-    def __call__(self, graph: StackedGraph, start: int, stop: int) -> ParentsArray:
-        """Parents of nodes ``[start, stop)``."""
 
 
 def reference_parents(graph: StackedGraph, start: int, stop: int) -> ParentsArray:
