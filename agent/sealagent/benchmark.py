@@ -16,6 +16,10 @@ Measurements, per step:
   With ``isolate=True`` each phase runs in its own child process
   (:func:`~sealagent.plugins.run_phase_in_subprocess`) and reports that process' own
   peak; wall and CPU time are then measured inside the child around the phase alone.
+
+While a step runs, its progress reports (:mod:`sealagent.phase_progress`: the parent cache
+build, each layer, the trees) are printed with the share done and the rate; a step that
+says nothing for :data:`HEARTBEAT_S` gets a ``… still running`` line.
 """
 
 from __future__ import annotations

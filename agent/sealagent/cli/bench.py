@@ -29,8 +29,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "missing: 'sealagent params generate'), Finalize, and Unseal compared "
                     "with the data. "
                     "Prints wall seconds, CPU seconds and peak RSS per step; progress goes "
-                    "to stderr.  Peak RSS is the process' highest resident set during the "
-                    "step (with --isolate: the phase's own child process).",
+                    "to stderr (each step's own reports: parent cache, layers, trees; a "
+                    "'still running' line after 15 s without one).  Peak RSS is the "
+                    "process' highest resident set during the step (with --isolate: the "
+                    "phase's own child process).",
     )
     parser.add_argument("--sector-size", required=True, choices=SECTOR_SIZES,
                         metavar="SIZE", help="2KiB, 8MiB or 512MiB")
