@@ -63,9 +63,9 @@ def test_selectors_follow_lotus() -> None:
         ExistingSelector(FileType.CACHE, allow_fetch=True)
     stored = FileType.SEALED | FileType.CACHE
     assert selector_for(StorageJob.MOVE_STORAGE, sector, disallow_remote_finalize=False) == \
-        MoveSelector(stored, allow_remote=True)
+        MoveSelector(stored, allow_remote=True, carries=FileType.UNSEALED)
     assert selector_for(StorageJob.MOVE_STORAGE, sector, disallow_remote_finalize=True) == \
-        MoveSelector(stored, allow_remote=False)
+        MoveSelector(stored, allow_remote=False, carries=FileType.UNSEALED)
 
 
 def test_a_move_report_becomes_files_stored_or_a_failure() -> None:

@@ -416,6 +416,25 @@ class TestMoveSelector:
         assert sched.schedule(full) == []
         assert "in group cold (AllowTo)" in (sched.waiting_reason("mv", full) or "")
 
+    def test_an_unsealed_copy_that_goes_along_needs_room_too(self) -> None:
+        carrying = MoveSelector(SEAL, carries=FileType.UNSEALED)
+        with_unsealed = self.room + store_space(FileType.UNSEALED, 32 * GIB)
+
+        def view(available: int, held: FileType) -> StorageView:
+            return StorageView({"p1": PathStat("p1"), "s2": self.store("s2", available)},
+                               {SectorID(1000, 7): {t: frozenset({"p1"}) for t in held.split()}})
+
+        def schedule(snapshot: StorageView) -> tuple[dict[str, str], str | None]:
+            sched = scheduler(worker("w1", paths=("p1",)), worker("w2", paths=("s2",)))
+            sched.add_task(req("mv", T.FETCH, 7, selector=carrying), snapshot)
+            return placed(sched.schedule(snapshot)), sched.waiting_reason("mv", snapshot)
+
+        assert schedule(view(self.room, SEAL))[0] == {"mv": "w2"}  # no unsealed copy
+        assert schedule(view(with_unsealed, SEAL | FileType.UNSEALED))[0] == {"mv": "w2"}
+        placed_on, reason = schedule(view(with_unsealed - 1, SEAL | FileType.UNSEALED))
+        assert placed_on == {}
+        assert "room for the finalized unsealed, sealed, cache files" in (reason or "")
+
 
 class TestWaitingReasons:
     fetch = ExistingSelector(SEAL, allow_fetch=True)

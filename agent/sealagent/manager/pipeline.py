@@ -68,7 +68,8 @@ def selector_for(phase: TaskKind, sector: SectorInfo, *,
     ``DisallowRemoteFinalize`` keeps it on a holder).
     """
     if isinstance(phase, StorageJob):
-        return MoveSelector(phase.reads, allow_remote=not disallow_remote_finalize)
+        return MoveSelector(phase.reads, allow_remote=not disallow_remote_finalize,
+                            carries=phase.moves & ~phase.reads)
     if phase is Phase.ADD_PIECE and sector.next_piece:
         return ExistingSelector(FileType.UNSEALED, allow_fetch=False)
     if phase in (Phase.ADD_PIECE, Phase.PRECOMMIT1):

@@ -29,7 +29,8 @@ Selectors (Lotus' names):
                    whichever worker had the lowest utilization); without it any holder of
                    any of the types is acceptable.
 ``MoveSelector``   (Lotus' ``moveSelector``) a worker with room on a healthy store path
-                   for the sector's finalized files.  Workers holding all of them are
+                   for the sector's finalized files (the unsealed copy included where
+                   the sector has one).  Workers holding all of them are
                    *preferred* (the move is a rename there); with ``allow_remote`` any
                    worker with room is the fallback and fetches them, otherwise only
                    workers holding some of the files.
@@ -62,6 +63,8 @@ from sealagent.sched.storage_view import (
 )
 from sealagent.vocab.registry import RegisteredSealProof
 from sealagent.vocab.sectors import FileType, SectorID
+
+_NO_FILES: Final = FileType(0)
 
 
 class SpaceNeed(NamedTuple):
@@ -237,24 +240,38 @@ class ExistingSelector:
 
 
 class MoveLocality(NamedTuple):
-    """Where the files to move are, and the groups their holders' ``AllowTo`` lets them
-    go to (None: anywhere)."""
+    """Where the files to move are, the groups their holders' ``AllowTo`` lets them go to
+    (None: anywhere), and which of the optional files exist and go along."""
 
     locations: Locations
     groups: frozenset[str] | None
+    carried: FileType = _NO_FILES
 
 
 @dataclass(frozen=True, slots=True)
 class MoveSelector:
-    """A worker with room on a store path for the sector's finalized ``file_types``."""
+    """A worker with room on a store path for the sector's finalized ``file_types``, and
+    for those of the ``carries`` types the sector has (the unsealed copy moves along).
+
+    The room asked for counts a carried file even where the chosen store path's
+    ``DenyTypes`` will leave it behind: the scheduler's view has no per-type rules, so it
+    may ask for more than the agent reserves, never less.
+    """
 
     file_types: FileType
     allow_remote: bool = True
+    carries: FileType = _NO_FILES
 
     def locality(self, sector: SectorID, view: StorageView, affinity: bool) -> Hashable:
-        """The paths holding each file type to move, and where ``AllowTo`` lets them go."""
+        """The paths holding each file type to move, where ``AllowTo`` lets them go, and
+        which ``carries`` types some path holds."""
         locations = view.locations(sector, self.file_types)
-        return MoveLocality(locations, view.allowed_groups(locations.all_paths()))
+        optional = view.locations(sector, self.carries).by_type
+        carried = _NO_FILES
+        for file_type, paths in optional:
+            if paths:
+                carried |= file_type
+        return MoveLocality(locations, view.allowed_groups(locations.all_paths()), carried)
 
     def pools(self, proof: RegisteredSealProof, locality: Hashable, holders: HolderLookup,
               affinity: bool) -> Pools:
@@ -265,8 +282,8 @@ class MoveSelector:
         if found is None:
             return Pools(None, None)
         any_holder, full = found
-        space = SpaceNeed(store_space(self.file_types, proof.sector_size), PathKind.STORE,
-                          locality.groups)
+        space = SpaceNeed(store_space(self.file_types | locality.carried, proof.sector_size),
+                          PathKind.STORE, locality.groups)
         preferred = PoolSpec(workers=full, space=space) if full else None
         local_only = affinity or not self.allow_remote
         return Pools(preferred, PoolSpec(workers=any_holder if local_only else None,
@@ -274,7 +291,10 @@ class MoveSelector:
 
     def requirement(self, locality: Hashable, affinity: bool) -> str:
         """A store path with room (on an agent holding the files unless remote is allowed)."""
-        names = ", ".join(self.file_types.names)
+        moved = self.file_types
+        if isinstance(locality, MoveLocality):
+            moved |= locality.carried
+        names = ", ".join(moved.names)
         room = f"a {PathKind.STORE} path with room for the finalized {names} files"
         if isinstance(locality, MoveLocality) and locality.groups is not None:
             room += f" in group {' or '.join(sorted(locality.groups))} (AllowTo)"
