@@ -145,3 +145,36 @@ async def test_without_a_store_path_files_stay_until_one_is_attached(tmp_path: P
     assert cold.id == attached["id"] and cold.meta.can_store and not cold.meta.can_seal
     assert seal.sectors() == {SECTOR: EVERY_FILE}  # sector 0 stayed
     assert cold.sectors() == {SectorID(1000, 1): EVERY_FILE}
+
+
+async def test_a_path_detached_while_the_manager_runs_is_dropped_by_its_built_in_agent(
+        tmp_path: Path) -> None:
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    store = init_path(tmp_path / "store", can_seal=False, can_store=True)
+    repo = sealing_manager(tmp_path / "miner", seal, store)
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(functools.partial(serve_manager, repo))
+        async with ManagerProbe.open(running, repo) as probe:
+            await probe.client.call("Storage.Detach", [str(store.root)])
+            agent = running.service.local_agent
+            assert agent is not None
+            in_use = [p.id for p in agent.storage.paths()]
+            detached_at = running.service.clock()
+
+            async def heartbeat() -> bool:
+                return any(s.worker_id == agent.identity and s.last_seen > detached_at
+                           for s in running.service.sessions.values())
+
+            await probe.wait(heartbeat, 30, "a heartbeat of the built-in agent")
+            await probe.pledge()
+            await probe.wait(lambda: probe.all_proving(1), 120, "the sector in Proving")
+            status = await probe.client.call("Sectors.Status", [0, True])
+            indexed = [p["id"] for p in await probe.client.call("Storage.List", [])]
+        running.stop()
+        nursery.cancel_scope.cancel()
+
+    assert in_use == [seal.id]  # at once, not after a restart
+    assert indexed == [seal.id]  # the built-in agent's heartbeats did not index it again
+    assert store.sectors() == {} and seal.sectors() == {SECTOR: EVERY_FILE}
+    assert [e["message"] for e in status["log"] if e["kind"] == "FilesStored"] == [
+        f"no store path attached: sealed and cache stay in {seal.id}: sector is proving"]

@@ -134,7 +134,7 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
             if config.storage.local_worker:
                 local_agent = await nursery.start(functools.partial(
                     run_agent, local_agent_config(config, repo, repo.api_info(), public)))
-                service.local_agent_attach = local_agent.storage.attach
+                service.local_agent = local_agent
             _log.info("manager listening", url=public, api=str(repo.api_file),
                       dashboard=f"{public}{DASHBOARD}/",
                       miner=config.miner.actor_id, proof=service.proof.name)

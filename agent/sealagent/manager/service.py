@@ -54,6 +54,7 @@ from sealagent.sched.storage_view import StorageView
 from sealagent.storage.paths import LocalPath
 from sealagent.vocab.registry import resolve_proof
 from sealagent.vocab.sectors import FileType, SectorID
+from sealagent.worker.agent import Agent
 
 _log = structlog.get_logger("sealagent.manager")
 
@@ -82,8 +83,9 @@ class ManagerService:
                                      self.agents, proof_checker)
         self.unseals = UnsealRequests(context, self.sched, self.sectors, self.tasks,
                                       self.files, self.agents)
-        self.local_agent_attach: Callable[[Path], object] | None = None
-        """Gives the built-in agent a path attached while it runs (set by the server)."""
+        self.local_agent: Agent | None = None
+        """The built-in agent once it runs (set by the server): paths attached or
+        detached while it runs are passed to it."""
 
     # ------------------------------------------------------------- what views read
 
@@ -301,7 +303,9 @@ class ManagerService:
                            forget: Callable[[Path], None]) -> str:
         """``storage detach``: stop using one of this host's paths; ``forget`` drops it
         from the repo's list.  Refused while it holds the only copy of a sector's file,
-        unless ``force``.  Returns its id."""
+        unless ``force``.  The index drops it, on disk, then the built-in agent stops
+        using it.  Returns its id."""
+        agent = self.local_agent
         async with self._context.lock:
             found = [p for p in self.files.local_paths if p.root == directory]
             if not found:
@@ -309,17 +313,21 @@ class ManagerService:
             path = found[0]
             sole = self.files.refuse_sole_copies(path.id, str(directory), force=force)
             await trio.to_thread.run_sync(forget, directory)
+            if agent is not None:
+                self.agents.path_detached(agent.identity, path.id)
             self.tasks.files_moved(self.files.detach_local(path))
             await self.files.save()
-            _log.warning("storage path detached", path=path.id, directory=str(directory),
-                         sole_copies=sole)
-            return path.id
+        if agent is not None:
+            await trio.to_thread.run_sync(agent.storage.forget, path.id)
+        _log.warning("storage path detached", path=path.id, directory=str(directory),
+                     sole_copies=sole)
+        return path.id
 
     async def attach_local(self, path: LocalPath) -> None:
-        """Serve a storage path of this host and index it; the built-in agent uses it
-        from its next heartbeat on (a new store path takes moves at once)."""
+        """Serve a storage path of this host and index it; the built-in agent uses it at
+        once (a new store path takes moves at once)."""
         async with self._context.lock:
             self.tasks.files_moved(self.files.add_local(path))
             await self.files.save()
-        if self.local_agent_attach is not None:
-            await trio.to_thread.run_sync(self.local_agent_attach, path.root)
+        if self.local_agent is not None:
+            await trio.to_thread.run_sync(self.local_agent.storage.attach, path.root)

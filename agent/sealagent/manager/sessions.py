@@ -241,13 +241,26 @@ class SessionRegistry:
                 raise ManagerError(f"worker {session.report.name} reports no path {path_id}")
             sole = self._files.refuse_sole_copies(
                 path_id, f"path {path_id} of worker {session.report.name}", force=force)
-            session.detached.add(path_id)
-            session.take_report(session.report)
-            self._update_worker(session)
+            self._leave_out(session, path_id)
             self._tasks.files_moved(self._files.detach_path(path_id))
             await self._files.save()
         _log.warning("storage path detached", path=path_id, worker=session.worker_id,
                      sole_copies=sole)
+
+    def path_detached(self, worker_id: str, path_id: str) -> None:
+        """The manager detached one of its own paths, which the agent ``worker_id`` (its
+        built-in agent) reports too: leave it out of that agent's reports from now on.
+        Lock held."""
+        for session in list(self._sessions.values()):
+            if session.worker_id == worker_id and any(
+                    p.meta.id == path_id for p in session.report.paths):
+                self._leave_out(session, path_id)
+
+    def _leave_out(self, session: Session, path_id: str) -> None:
+        """Drop ``path_id`` from the agent's report, and from those still on their way."""
+        session.detached.add(path_id)
+        session.take_report(session.report)
+        self._update_worker(session)
 
     async def declare_files(self, session_id: str, number: int, move: FileMove) -> None:
         """``Sealing.StorageDeclare``: an agent moved sector files (a fetch); the index

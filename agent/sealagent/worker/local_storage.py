@@ -61,8 +61,13 @@ class LocalStorage:
     def detach(self, path: LocalPath) -> None:
         """Remove ``path`` from the repo's list, then stop using it (its files stay)."""
         self.repo.detach(path.root)
+        self.forget(path.id)
+
+    def forget(self, path_id: str) -> None:
+        """Stop using the path ``path_id`` (its files stay; the repo's list is left alone:
+        the manager's built-in agent shares the list the manager already changed)."""
         with self._lock:
-            self._paths = [p for p in self._paths if p.id != path.id]
+            self._paths = [p for p in self._paths if p.id != path_id]
 
     def find(self, file_type: FileType, sector: SectorID) -> LocalPath | None:
         """The path holding the ``file_type`` file of ``sector``, if any."""
