@@ -6,8 +6,10 @@ the same run, on the same machine, each ``--repeat`` times (median):
 
 - ``pad``: the agent's step after a backend's Unseal, Fr32-padding the unpadded output
   into the sector's unsealed file (``worker/unseal_output.write_unsealed``);
-- ``pieces-read``: the whole piece through ``Pieces.Read`` in 1 MiB chunks, as
-  ``pieces get`` reads it (JSON-RPC, base64, the manager's read and unpad);
+- ``pieces-read``: the whole piece through ``Pieces.Read`` in 1 MiB chunks (JSON-RPC,
+  base64, the manager's read and unpad), as ``pieces get`` read it before it streamed;
+- ``piece-stream``: the whole piece streamed by ``GET /piece/<cid>`` into a file (fsynced),
+  as ``pieces get`` reads it now (the manager's read and unpad, raw bytes over HTTP);
 - ``remote-read``: the same padded span with one ``/remote`` Range read (the baseline:
   raw bytes over HTTP, nothing else);
 - ``commp``: the piece commitment of the piece, ``pieces get``'s check;
@@ -17,7 +19,8 @@ the same run, on the same machine, each ``--repeat`` times (median):
 
     python bench/retrieval.py --sector-size 8MiB --repeat 3 --json results/retrieval-<date>.json
 
-Prints a table (MB/s of piece bytes, and ``pieces-read`` against ``remote-read``).
+Prints a table (MB/s of piece bytes, ``pieces-read`` and ``piece-stream`` against
+``remote-read``, and ``pieces-read`` against ``piece-stream``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from sealagent.manager import sector_store
 from sealagent.manager.config import APIConfig, ManagerConfig, MinerConfig, StorageConfig
 from sealagent.manager.db import Database
 from sealagent.manager.fsm import SectorInfo, SectorPiece, SectorState
+from sealagent.manager.piece_route import PIECE_ROUTE
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.server import serve_manager
 from sealagent.proofs.fr32 import pad, to_unpadded_size
@@ -91,6 +95,7 @@ async def measure(root: Path, sector_size: int, repeat: int) -> dict[str, list[f
     await db.aclose()
     unpadded = root / "unpadded"
     scratch = root / "unsealed-again"
+    received_file = root / "piece-received"
 
     async def pad_step() -> None:
         await trio.to_thread.run_sync(unpadded.write_bytes, data)
@@ -109,6 +114,10 @@ async def measure(root: Path, sector_size: int, repeat: int) -> dict[str, list[f
                     got += base64.b64decode(answer["data"])
                 assert bytes(got) == data, "Pieces.Read gave other bytes"
 
+            async def piece_stream() -> None:
+                received, _ = await remote.save(f"{running.url}{PIECE_ROUTE}/{cid}", received_file)
+                assert received == size, "GET /piece sent another size"
+
             async def remote_read() -> None:
                 url = f"{running.url}/remote/unsealed/{SectorID(1000, 0).name}"
                 assert len(await remote.read_range(url, 0, sector_size)) == sector_size
@@ -118,6 +127,8 @@ async def measure(root: Path, sector_size: int, repeat: int) -> dict[str, list[f
                 assert found.cid == cid
 
             results["pieces-read"] = await _timed(rpc_read, repeat)
+            results["piece-stream"] = await _timed(piece_stream, repeat)
+            assert received_file.read_bytes() == data, "GET /piece gave other bytes"
             results["remote-read"] = await _timed(remote_read, repeat)
             results["commp"] = await _timed(commp, repeat)
         running.stop()
@@ -151,6 +162,10 @@ def main() -> None:
         print(f"{step:<14} {value:>9.3f} {rate}")
     ratio = median["pieces-read"] / median["remote-read"]
     print(f"pieces-read takes {ratio:.1f}x the time of one raw /remote Range read")
+    stream = median["piece-stream"] / median["remote-read"]
+    print(f"piece-stream takes {stream:.1f}x the time of one raw /remote Range read")
+    speedup = median["pieces-read"] / median["piece-stream"]
+    print(f"piece-stream is {speedup:.1f}x as fast as pieces-read")
     clients = median["client-default"] / median["client"]
     print(f"a default httpx client takes {clients:.1f}x the time of one sharing the context")
     if args.json is not None:
@@ -162,6 +177,8 @@ def main() -> None:
             "mb_per_s": {k: size / v / 1e6 for k, v in median.items()
                          if not k.startswith("client")},
             "pieces_read_over_remote_read": ratio,
+            "piece_stream_over_remote_read": stream,
+            "pieces_read_over_piece_stream": speedup,
             "default_client_over_shared_context": clients}, indent=2, sort_keys=True) + "\n")
 
 

@@ -5,9 +5,10 @@ zero filler) to Proving; it does not run Unseal.  Its unsealed copy is dropped. 
 then waits, saying that no agent runs it, until agent ``reader`` (``--unseal``, no
 sealed files) connects: it fetches the sealed replica and cache and unseals, and
 ``pieces get`` (from another directory, with only ``MINER_API_INFO``) reads the stored
-copy.  Once that copy is dropped too, ``pieces get``
-unseals again by itself; both hand back exactly the original bytes.  An unknown CID and a
-corrupted unsealed copy fail clearly, and nothing is written.
+copy, streamed by the manager's ``GET /piece/<cid>`` (Range reads of it are checked
+directly, in small chunks so that the stream takes several).  Once that copy is dropped
+too, ``pieces get`` unseals again by itself; both hand back exactly the original bytes.
+An unknown CID and a corrupted unsealed copy fail clearly, and nothing is written.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import json
 import os
 from pathlib import Path
 
+import httpx
+import pytest
 import trio
 
+from sealagent.manager import piece_route
 from sealagent.manager.server import serve_manager
 from sealagent.phases import Phase
 from sealagent.proofs.pieces import generate_piece_commitment
@@ -44,7 +48,23 @@ PIECE_SIZE = 1016
 """Half the sector's 2032 bytes: a zero filler piece follows it."""
 
 
-async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: Path) -> None:
+async def piece_answers(url: str, token: str, cid: str,
+                        other_cid: str) -> dict[str, httpx.Response]:
+    """The manager's answers to piece requests: whole, ranges, errors."""
+    piece = f"{url}{piece_route.PIECE_ROUTE}/{cid}"
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as client:
+        return {"whole": await client.get(piece),
+                "range": await client.get(piece, headers={"Range": "bytes=100-899"}),
+                "tail": await client.get(piece, headers={"Range": "bytes=-16"}),
+                "past": await client.get(piece, headers={"Range": f"bytes={PIECE_SIZE}-"}),
+                "unknown": await client.get(f"{url}{piece_route.PIECE_ROUTE}/{other_cid}"),
+                "post": await client.post(piece),
+                "anonymous": await client.get(piece, headers={"Authorization": ""})}
+
+
+async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(piece_route, "STREAM_CHUNK", 127 * 3)  # several chunks a piece
     data = os.urandom(PIECE_SIZE)
     piece_file = tmp_path / "piece.bin"
     piece_file.write_bytes(data)
@@ -77,7 +97,9 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
             elsewhere.mkdir()
             stored = await remote_cli(["pieces", "get", cid, "-o", str(again), "--json"],
                                       elsewhere, str(repo.api_info()))
+            http = await piece_answers(running.url, repo.token(), cid, other_cid)
             await cli(["sectors", "drop-unsealed", "0"], env)
+            no_copy = (await piece_answers(running.url, repo.token(), cid, other_cid))["whole"]
             fresh = await run_cli(["pieces", "get", cid, "-o", str(got)], env)
             unknown = await run_cli(["pieces", "get", other_cid, "-o", str(corrupt_out)], env)
 
@@ -116,6 +138,22 @@ async def test_pieces_get_unseals_a_deal_sector_to_the_original_bytes(tmp_path: 
     assert code == 0, err
     answer = json.loads(out)
     assert again.read_bytes() == data and answer["unsealed_now"] is False
+
+    whole = http["whole"]
+    assert whole.status_code == 200 and whole.content == data
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["x-sealagent-sector"] == "0"
+    assert whole.headers["x-sealagent-path"] in {loc["path_id"] for loc in found}
+    assert http["range"].status_code == 206 and http["range"].content == data[100:900]
+    assert http["range"].headers["content-range"] == f"bytes 100-899/{PIECE_SIZE}"
+    assert http["tail"].status_code == 206 and http["tail"].content == data[-16:]
+    assert http["past"].status_code == 416
+    assert http["past"].headers["content-range"] == f"bytes */{PIECE_SIZE}"
+    assert http["unknown"].status_code == 404
+    assert "no sector holds a deal piece" in http["unknown"].json()["error"]
+    assert http["post"].status_code == 405
+    assert http["anonymous"].status_code == 401
+    assert no_copy.status_code == 404 and "has no unsealed copy" in no_copy.json()["error"]
 
     code, out, err = fresh
     assert code == 0, err

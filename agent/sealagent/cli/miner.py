@@ -87,6 +87,13 @@ def remote_api_info(args: argparse.Namespace) -> APIInfo | None:
     return api_info_from_env(API_INFO_ENV)
 
 
+def manager_api_info(args: argparse.Namespace) -> APIInfo:
+    """The manager's address and token: ``$MINER_API_INFO`` when it applies
+    (:func:`remote_api_info`), else the repo's."""
+    remote = remote_api_info(args)
+    return remote if remote is not None else repo_of(args).require().api_info()
+
+
 def manager_call(args: argparse.Namespace, method: str, params: Params = None) -> Any:
     """Call the manager (``--repo``, ``$MINER_API_INFO`` or the default repo); fails
     clearly within ``--timeout``."""
@@ -95,9 +102,8 @@ def manager_call(args: argparse.Namespace, method: str, params: Params = None) -
     if args.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     remote = remote_api_info(args)
-    info = remote if remote is not None else repo_of(args).require().api_info()
     try:
-        return call_sync(info, method, params, timeout=args.timeout)
+        return call_sync(manager_api_info(args), method, params, timeout=args.timeout)
     except RPCTransportError as exc:
         where = (f"at {remote.multiaddr} (from ${API_INFO_ENV})" if remote is not None
                  else f"for {repo_of(args).root}")

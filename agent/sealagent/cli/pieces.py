@@ -1,16 +1,15 @@
 """``sealagent pieces``: the deal pieces in sectors, and getting their bytes back.
 
 ``pieces get CID -o FILE`` finds the sector holding the piece, has it unsealed when no
-unsealed copy is stored (``sectors unseal``), reads the piece's original bytes from the
-manager a chunk at a time into a scratch file beside FILE, checks its piece commitment
-(CommP) against CID and only then renames it to FILE.  Bytes that fail the check are
-deleted, never handed out.
+unsealed copy is stored (``sectors unseal``), streams the piece's original bytes from the
+manager (``GET /piece/<cid>``, :mod:`sealagent.manager.piece_route`) into a scratch file
+beside FILE, checks its piece commitment (CommP) against CID and only then renames it to
+FILE.  Bytes that fail the check are deleted, never handed out.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import os
 import sys
@@ -19,12 +18,19 @@ from typing import Any
 
 from sealagent.cli.commands import COMMANDS
 from sealagent.cli.formatting import add_json_argument, format_table, print_json
-from sealagent.cli.miner import add_command_group, add_manager_command, manager_call
+from sealagent.cli.miner import (
+    add_command_group,
+    add_manager_command,
+    manager_api_info,
+    manager_call,
+)
 from sealagent.cli.sectors import wait_unsealed
-from sealagent.errors import CommitmentMismatchError, ConfigError, ManagerError
-
-READ_CHUNK = 1 << 20
-"""Piece bytes asked for in one ``Pieces.Read`` call (the manager's limit)."""
+from sealagent.errors import (
+    CommitmentMismatchError,
+    ConfigError,
+    ManagerError,
+    SealAgentError,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -90,38 +96,42 @@ def run_get(args: argparse.Namespace) -> int:
 
 
 def _receive(args: argparse.Namespace, piece: dict[str, Any], output: Path) -> set[str]:
-    """Read the piece into a scratch file beside ``output``, check CommP, rename it to
+    """Stream the piece into a scratch file beside ``output``, check CommP, rename it to
     ``output``; returns the paths the bytes came from."""
+    import trio
+
+    from sealagent.manager.piece_route import PIECE_ROUTE
     from sealagent.proofs.pieces import generate_piece_commitment
+    from sealagent.storage.fetch import RemoteClient
 
     size, cid = int(piece["size"]), str(piece["cid"])
+    info = manager_api_info(args)
+    url = f"{info.url}{PIECE_ROUTE}/{cid}"
     scratch = output.with_name(f".{output.name}.part")
-    path_ids: set[str] = set()
+
+    async def download() -> tuple[int, str]:
+        async with RemoteClient(info.token) as client:
+            received, headers = await client.save(url, scratch)
+        return received, headers.get("x-sealagent-path", "?")
+
     try:
-        with open(scratch, "wb") as out:
-            for offset in range(0, size, READ_CHUNK):
-                length = min(READ_CHUNK, size - offset)
-                answer = manager_call(args, "Pieces.Read", [cid, offset, length])
-                data = base64.b64decode(answer["data"])
-                if len(data) != length:
-                    raise ManagerError(f"the manager answered {len(data)} of {length} "
-                                       f"bytes at {offset}")
-                out.write(data)
-                path_ids.add(str(answer["path_id"]))
-            out.flush()
-            os.fsync(out.fileno())
+        received, path_id = trio.run(download)
+        if received != size:
+            raise ManagerError(f"the manager sent {received} of the piece's {size} bytes")
         with open(scratch, "rb") as data_file:
             found = generate_piece_commitment(data_file, size)
         if found.cid != cid:
             raise CommitmentMismatchError(
                 f"CommP check failed: the unsealed copy of sector {piece['sector']} (in "
-                f"{', '.join(sorted(path_ids))}) gives {found.cid}, not {cid}; {output} was "
-                f"not written.  Drop the copy (sealagent sectors drop-unsealed "
-                f"{piece['sector']}) and get the piece again to unseal it afresh")
+                f"{path_id}) gives {found.cid}, not {cid}; {output} was not written.  Drop "
+                f"the copy (sealagent sectors drop-unsealed {piece['sector']}) and get the "
+                "piece again to unseal it afresh")
         os.replace(scratch, output)
     except OSError as exc:
+        if isinstance(exc, SealAgentError):
+            raise
         raise ConfigError(f"{output}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             scratch.unlink()
-    return path_ids
+    return {path_id}

@@ -28,6 +28,7 @@ from sealagent.manager.dashboard import Dashboard
 from sealagent.manager.db import Database, Transaction
 from sealagent.manager.driver import ProofChecker
 from sealagent.manager.local_agent import local_agent_config
+from sealagent.manager.piece_route import PIECE_ROUTE, PieceHandler
 from sealagent.manager.proof_check import check_proof
 from sealagent.manager.repo import MinerRepo
 from sealagent.manager.revocations import TokenRevocations
@@ -120,6 +121,7 @@ async def serve_manager(repo: MinerRepo, *, listen: str | None = None,
         app = RPCApp(Dispatcher(build_registry(service, secret, revocations, repo.storage)),
                      verify)
         app.mount("/remote", RemoteHandler(lambda: [*service.files.local_paths, staging], verify))
+        app.mount(PIECE_ROUTE, PieceHandler(service.unseals, verify))
         app.mount("/debug/metrics", service.metrics)
         app.mount(DASHBOARD, Dashboard(service, verify))
         async with trio.open_nursery() as nursery:

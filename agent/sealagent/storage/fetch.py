@@ -222,6 +222,20 @@ class RemoteClient(BearerClient):
             await trio.to_thread.run_sync(_finish, tmp, dest)
         return received
 
+    async def save(self, url: str, dest: Path, *,
+                   progress: ProgressCallback | None = None) -> tuple[int, httpx.Headers]:
+        """Write the body of ``GET url`` (a plain file answer) to ``dest``, created or
+        truncated, and fsync it; returns the bytes received and the answer's headers.
+
+        Nothing is renamed or resumed: the caller owns ``dest`` (``pieces get`` checks it
+        before renaming it into place).  Errors as for :meth:`fetch`; a body short of its
+        ``Content-Length`` is an RPCTransportError.
+        """
+        async with self._request("GET", url) as response:
+            received = await self._receive_file(url, response, dest, 0, progress)
+        await trio.to_thread.run_sync(_fsync_tree, dest)
+        return received, response.headers
+
     async def _download(self, url: str, tmp: Path, offset: int,
                         progress: ProgressCallback | None) -> int:
         headers = {"Range": f"bytes={offset}-"} if offset else {}

@@ -51,7 +51,6 @@ import structlog
 import trio
 
 from sealagent.errors import (
-    AuthError,
     ConfigError,
     LinkRefusedError,
     ProofsError,
@@ -61,7 +60,16 @@ from sealagent.errors import (
 from sealagent.storage.paths import LocalPath
 from sealagent.vocab.registry import RegisteredSealProof, resolve_proof
 from sealagent.vocab.sectors import FileType, SectorID
-from sealagent.web.asgi import Receive, Scope, Send, authorize, header, read_body, send_json
+from sealagent.web.asgi import (
+    HTTPError,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    require_permission,
+    send_json,
+)
 from sealagent.web.auth import TokenVerifier
 
 CHUNK_SIZE: Final = 1024 * 1024
@@ -77,15 +85,6 @@ _MAX_REQUEST_BYTES: Final = 64 * 1024
 
 Emit = Callable[[bytes], Awaitable[None]]
 _log = structlog.get_logger(__name__)
-
-
-class _HTTPError(Exception):
-    """An error answered with a status (internal to this module)."""
-
-    def __init__(self, status: int, message: str,
-                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or []
 
 
 @dataclass(frozen=True)
@@ -135,28 +134,28 @@ def _parse_target(rel_path: str) -> tuple[bool, FileType, SectorID]:
     if is_stat:
         segments = segments[1:]
     if len(segments) != 2:
-        raise _HTTPError(400, f"bad path {rel_path!r}: expected /[stat/]<file type>/<sector>")
+        raise HTTPError(400, f"bad path {rel_path!r}: expected /[stat/]<file type>/<sector>")
     try:
         return is_stat, FileType.parse(segments[0]), SectorID.parse(segments[1])
     except ConfigError as exc:
-        raise _HTTPError(400, f"bad path {rel_path!r}: {exc}") from None
+        raise HTTPError(400, f"bad path {rel_path!r}: {exc}") from None
 
 
 def _parse_vanilla_request(body: bytes | None) -> tuple[SectorID, RegisteredSealProof,
                                                         list[int]]:
     """``(sector, registered proof, challenges)`` of a vanilla proof request body."""
     if body is None:
-        raise _HTTPError(413, f"a vanilla proof request is at most {_MAX_REQUEST_BYTES} bytes")
+        raise HTTPError(413, f"a vanilla proof request is at most {_MAX_REQUEST_BYTES} bytes")
     try:
         request = json.loads(body)
         sector = SectorID.parse(str(request["sector"]))
         proof = resolve_proof(request["registered_proof"])
         challenges = request["challenges"]
     except (ValueError, KeyError, TypeError, ConfigError, UnknownProofError) as exc:
-        raise _HTTPError(400, f"bad vanilla proof request: {exc}") from None
+        raise HTTPError(400, f"bad vanilla proof request: {exc}") from None
     if not isinstance(challenges, list) or not 0 < len(challenges) <= MAX_CHALLENGES or not all(
             isinstance(c, int) and not isinstance(c, bool) for c in challenges):
-        raise _HTTPError(400, f"challenges must be a list of 1 to {MAX_CHALLENGES} node indexes")
+        raise HTTPError(400, f"challenges must be a list of 1 to {MAX_CHALLENGES} node indexes")
     return sector, proof, challenges
 
 
@@ -236,24 +235,18 @@ class RemoteHandler:
             return
         try:
             await self._handle(scope, receive, send)
-        except _HTTPError as exc:
+        except HTTPError as exc:
             await send_json(send, exc.status, {"error": exc.message}, exc.headers)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            allowed = await authorize(self.verify, scope)
-        except AuthError as exc:
-            raise _HTTPError(401, f"unauthorized: {exc}",
-                             [(b"www-authenticate", b"Bearer")]) from None
-        if REQUIRED_PERMISSION not in allowed:
-            raise _HTTPError(401, f"unauthorized: missing {REQUIRED_PERMISSION} permission")
+        await require_permission(self.verify, scope, REQUIRED_PERMISSION)
         path: str = scope["path"]
         root_path: str = scope.get("root_path", "")
         rel_path = path[len(root_path):] if path.startswith(root_path) else path
         method = scope["method"]
         if rel_path == VANILLA_PATH:
             if method != "POST":
-                raise _HTTPError(405, f"{method} is not allowed here", [(b"allow", b"POST")])
+                raise HTTPError(405, f"{method} is not allowed here", [(b"allow", b"POST")])
             await self._vanilla_proof(receive, send)
             return
         is_stat, file_type, sector = _parse_target(rel_path)
@@ -270,7 +263,7 @@ class RemoteHandler:
         elif method == "DELETE" and not is_stat:
             await self._delete(file_type, sector, scope, send)
         else:
-            raise _HTTPError(405, f"{method} is not allowed here",
+            raise HTTPError(405, f"{method} is not allowed here",
                              [(b"allow", b"GET" if is_stat else b"GET, DELETE")])
 
     async def _vanilla_proof(self, receive: Receive, send: Send) -> None:
@@ -285,7 +278,7 @@ class RemoteHandler:
                 generate_sector_proof, proof, cache, sealed, challenges)
         except (ProofsError, OSError) as exc:
             _log.warning("cannot prove a stored sector", sector=sector.name, error=str(exc))
-            raise _HTTPError(422, f"{sector.name}: {exc}") from None
+            raise HTTPError(422, f"{sector.name}: {exc}") from None
         await send_json(send, 200, answer.to_json())
 
     async def _find(self, file_type: FileType, sector: SectorID) -> Path:
@@ -293,7 +286,7 @@ class RemoteHandler:
             candidate = await _locate(local, file_type, sector)
             if candidate is not None:
                 return candidate
-        raise _HTTPError(404, f"no {file_type.dir_name} file of {sector} here")
+        raise HTTPError(404, f"no {file_type.dir_name} file of {sector} here")
 
     async def _send_file(self, path: Path, scope: Scope, receive: Receive, send: Send) -> None:
         size = (await trio.to_thread.run_sync(path.stat)).st_size
@@ -304,14 +297,14 @@ class RemoteHandler:
             try:
                 first, last = parse_range(requested, size)
             except ConfigError as exc:
-                raise _HTTPError(416, str(exc),
+                raise HTTPError(416, str(exc),
                                  [(b"content-range", f"bytes */{size}".encode())]) from None
             status = 206
             headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode()))
         count = last - first + 1
         headers.append((b"content-length", str(count).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await _stream_body(receive, send, lambda emit: _copy_range(path, first, count, emit))
+        await stream_body(receive, send, lambda emit: _copy_range(path, first, count, emit))
 
     async def _send_tar(self, path: Path, receive: Receive, send: Send) -> None:
         entries = await trio.to_thread.run_sync(_tar_plan, path)
@@ -320,7 +313,7 @@ class RemoteHandler:
             (b"content-type", b"application/x-tar"),
             (b"content-length", str(length).encode()),
         ]})
-        await _stream_body(receive, send, lambda emit: _emit_tar(entries, emit))
+        await stream_body(receive, send, lambda emit: _emit_tar(entries, emit))
 
     async def _delete(self, file_type: FileType, sector: SectorID, scope: Scope,
                       send: Send) -> None:
@@ -328,7 +321,7 @@ class RemoteHandler:
         keep = {i for value in query.get("keep", []) for i in value.split(",") if i}
         held = [p for p in self.paths() if await _locate(p, file_type, sector) is not None]
         if not held:
-            raise _HTTPError(404, f"no {file_type.dir_name} file of {sector} here")
+            raise HTTPError(404, f"no {file_type.dir_name} file of {sector} here")
         removed = []
         for local in held:
             if local.id not in keep:
@@ -343,12 +336,12 @@ async def _locate(local: LocalPath, file_type: FileType, sector: SectorID) -> Pa
         return await trio.to_thread.run_sync(local.locate, file_type, sector)
     except LinkRefusedError as exc:
         _log.warning("refused a link in a storage path", error=str(exc))
-        raise _HTTPError(403, f"not serving {file_type.dir_name} of {sector}: a symbolic link "
+        raise HTTPError(403, f"not serving {file_type.dir_name} of {sector}: a symbolic link "
                               "stands in its place") from None
 
 
-async def _stream_body(receive: Receive, send: Send,
-                       produce: Callable[[Emit], Awaitable[None]]) -> None:
+async def stream_body(receive: Receive, send: Send,
+                      produce: Callable[[Emit], Awaitable[None]]) -> None:
     """Send the body ``produce`` emits; stop early if the client goes away."""
 
     async def emit(data: bytes) -> None:

@@ -1,7 +1,8 @@
 """Small ASGI helpers: headers, bearer tokens, bodies and JSON responses.
 
 Shared by the JSON-RPC app (:mod:`sealagent.rpc.asgi`), the storage endpoint
-(:mod:`sealagent.storage.remote`) and the metrics endpoint.
+(:mod:`sealagent.storage.remote`), the manager's piece endpoint
+(:mod:`sealagent.manager.piece_route`) and the metrics endpoint.
 """
 
 from __future__ import annotations
@@ -40,6 +41,27 @@ async def authorize(verify: TokenVerifier, scope: Scope) -> frozenset[str]:
     if not token:
         raise AuthError("missing bearer token")
     return await verify(token)
+
+
+class HTTPError(Exception):
+    """An error a handler answers with ``status`` and ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or []
+
+
+async def require_permission(verify: TokenVerifier, scope: Scope, permission: str) -> None:
+    """Refuse (HTTPError 401) a request whose bearer token is missing, invalid or lacks
+    ``permission``."""
+    try:
+        allowed = await authorize(verify, scope)
+    except AuthError as exc:
+        raise HTTPError(401, f"unauthorized: {exc}", [(b"www-authenticate", b"Bearer")]) \
+            from None
+    if permission not in allowed:
+        raise HTTPError(401, f"unauthorized: missing {permission} permission")
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
