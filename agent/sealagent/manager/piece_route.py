@@ -25,19 +25,11 @@ from typing import Any, Final
 
 import structlog
 
-from sealagent.errors import ConfigError, ManagerError, StorageError
+from sealagent.errors import ManagerError, StorageError
 from sealagent.manager.unseal_requests import UnsealRequests
 from sealagent.proofs.fr32 import UNPADDED_BLOCK
-from sealagent.storage.remote import Emit, parse_range, stream_body
-from sealagent.web.asgi import (
-    HTTPError,
-    Receive,
-    Scope,
-    Send,
-    header,
-    require_permission,
-    send_json,
-)
+from sealagent.storage.remote import Emit, byte_range, stream_body
+from sealagent.web.asgi import HTTPError, Receive, Scope, Send, require_permission, serve_http
 from sealagent.web.auth import TokenVerifier
 
 PIECE_ROUTE: Final = "/piece"
@@ -58,12 +50,7 @@ class PieceHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request."""
-        if scope["type"] != "http":
-            return
-        try:
-            await self._handle(scope, receive, send)
-        except HTTPError as exc:
-            await send_json(send, exc.status, {"error": exc.message}, exc.headers)
+        await serve_http(self._handle, scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await require_permission(self.verify, scope, REQUIRED_PERMISSION)
@@ -78,18 +65,7 @@ class PieceHandler:
             sector, span = self.unseals.locate(cid)
         except ManagerError as exc:
             raise HTTPError(404, str(exc)) from None
-        first, last, status = 0, span.size - 1, 200
-        headers = [(b"content-type", b"application/octet-stream"),
-                   (b"accept-ranges", b"bytes")]
-        requested = header(scope, b"range")
-        if requested is not None:
-            try:
-                first, last = parse_range(requested, span.size)
-            except ConfigError as exc:
-                raise HTTPError(416, str(exc),
-                                [(b"content-range", f"bytes */{span.size}".encode())]) from None
-            status = 206
-            headers.append((b"content-range", f"bytes {first}-{last}/{span.size}".encode()))
+        first, last, status, headers = byte_range(scope, span.size)
         end = last + 1
         head = await self._read(cid, first, end)
         headers += [(b"content-length", str(end - first).encode()),

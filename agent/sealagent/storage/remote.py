@@ -69,6 +69,7 @@ from sealagent.web.asgi import (
     read_body,
     require_permission,
     send_json,
+    serve_http,
 )
 from sealagent.web.auth import TokenVerifier
 
@@ -192,6 +193,23 @@ def _tree_size(path: Path) -> int:
     return sum(e.size for e in _tar_plan(path))
 
 
+def byte_range(scope: Scope, size: int) -> tuple[int, int, int, list[tuple[bytes, bytes]]]:
+    """For a request of ``size`` bytes: ``(first, last, status, headers)``, the whole body
+    with 200 or its one ``Range`` with 206 and ``Content-Range`` (HTTPError 416 for a range
+    :func:`parse_range` refuses).  The headers lack only ``Content-Length``."""
+    headers = [(b"content-type", b"application/octet-stream"), (b"accept-ranges", b"bytes")]
+    requested = header(scope, b"range")
+    if requested is None:
+        return 0, size - 1, 200, headers
+    try:
+        first, last = parse_range(requested, size)
+    except ConfigError as exc:
+        raise HTTPError(416, str(exc), [(b"content-range", f"bytes */{size}".encode())]) \
+            from None
+    headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode()))
+    return first, last, 206, headers
+
+
 async def _copy_range(path: Path, first: int, count: int, emit: Emit) -> None:
     """Send ``count`` bytes of ``path`` from offset ``first``."""
     async with await trio.open_file(path, "rb") as source:
@@ -231,12 +249,7 @@ class RemoteHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request (see the module docstring)."""
-        if scope["type"] != "http":
-            return
-        try:
-            await self._handle(scope, receive, send)
-        except HTTPError as exc:
-            await send_json(send, exc.status, {"error": exc.message}, exc.headers)
+        await serve_http(self._handle, scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await require_permission(self.verify, scope, REQUIRED_PERMISSION)
@@ -290,17 +303,7 @@ class RemoteHandler:
 
     async def _send_file(self, path: Path, scope: Scope, receive: Receive, send: Send) -> None:
         size = (await trio.to_thread.run_sync(path.stat)).st_size
-        first, last, status = 0, size - 1, 200
-        headers = [(b"content-type", b"application/octet-stream"), (b"accept-ranges", b"bytes")]
-        requested = header(scope, b"range")
-        if requested is not None:
-            try:
-                first, last = parse_range(requested, size)
-            except ConfigError as exc:
-                raise HTTPError(416, str(exc),
-                                 [(b"content-range", f"bytes */{size}".encode())]) from None
-            status = 206
-            headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode()))
+        first, last, status, headers = byte_range(scope, size)
         count = last - first + 1
         headers.append((b"content-length", str(count).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

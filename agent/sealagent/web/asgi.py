@@ -52,6 +52,17 @@ class HTTPError(Exception):
         self.status, self.message, self.headers = status, message, headers or []
 
 
+async def serve_http(handle: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run ``handle`` for an HTTP request (other scopes are ignored); an HTTPError it raises
+    is answered with its status and ``{"error": message}``."""
+    if scope["type"] != "http":
+        return
+    try:
+        await handle(scope, receive, send)
+    except HTTPError as exc:
+        await send_json(send, exc.status, {"error": exc.message}, exc.headers)
+
+
 async def require_permission(verify: TokenVerifier, scope: Scope, permission: str) -> None:
     """Refuse (HTTPError 401) a request whose bearer token is missing, invalid or lacks
     ``permission``."""
