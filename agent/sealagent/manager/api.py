@@ -195,7 +195,8 @@ class PiecesAPI:
     @exported("read")
     async def read(self, cid: str, offset: int, length: int) -> dict[str, Any]:
         """Original bytes ``[offset, offset + length)`` of a deal piece (base64, at most
-        1 MiB) from its sector's unsealed copy; check CommP over the whole piece."""
+        1 MiB) from its sector's unsealed copy; check CommP over the whole piece.
+        ``GET /piece/<cid>`` streams the same bytes (:mod:`.piece_route`)."""
         if isinstance(offset, bool) or isinstance(length, bool) \
                 or not isinstance(offset, int) or not isinstance(length, int):
             raise ManagerError("offset and length must be integers")

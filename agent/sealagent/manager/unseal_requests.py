@@ -10,8 +10,10 @@
 - :meth:`~UnsealRequests.status` says where the request is and, while it is queued, what
   it waits for;
 - :meth:`~UnsealRequests.read` hands back a deal piece's original bytes, read from the
-  indexed unsealed copy with Range reads and unpadded.  The caller checks CommP over the
-  whole piece (``pieces get`` does before it writes the file).
+  indexed unsealed copy with Range reads and unpadded (``Pieces.Read`` answers one such
+  read, ``GET /piece/<cid>``, :mod:`.piece_route`, streams a piece as a series of them).
+  The caller checks CommP over the whole piece (``pieces get`` does before it writes the
+  file).
 """
 
 from __future__ import annotations
