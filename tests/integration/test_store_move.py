@@ -88,6 +88,13 @@ async def test_a_finalized_sector_moves_to_the_store_path_of_another_agent(
     assert checked.rstrip().endswith("sector 0: ok")
 
 
+def seal_and_store_manager(tmp_path: Path) -> tuple[LocalPath, LocalPath, MinerRepo]:
+    """A sealing path, a store path, and a manager whose built-in agent uses both."""
+    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
+    store = init_path(tmp_path / "store", can_seal=False, can_store=True)
+    return seal, store, sealing_manager(tmp_path / "miner", seal, store)
+
+
 def sealing_manager(root: Path, *paths: LocalPath) -> MinerRepo:
     """A manager whose built-in agent (``mgr``) seals, with these storage paths."""
     repo = MinerRepo(root)
@@ -100,9 +107,7 @@ def sealing_manager(root: Path, *paths: LocalPath) -> MinerRepo:
 
 async def test_the_built_in_agent_renames_files_into_the_managers_store_path(
         tmp_path: Path) -> None:
-    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
-    store = init_path(tmp_path / "store", can_seal=False, can_store=True)
-    repo = sealing_manager(tmp_path / "miner", seal, store)
+    seal, store, repo = seal_and_store_manager(tmp_path)
     async with trio.open_nursery() as nursery:
         running = await nursery.start(functools.partial(serve_manager, repo))
         async with ManagerProbe.open(running, repo) as probe:
@@ -149,9 +154,7 @@ async def test_without_a_store_path_files_stay_until_one_is_attached(tmp_path: P
 
 async def test_a_path_detached_while_the_manager_runs_is_dropped_by_its_built_in_agent(
         tmp_path: Path) -> None:
-    seal = init_path(tmp_path / "seal", can_seal=True, can_store=False)
-    store = init_path(tmp_path / "store", can_seal=False, can_store=True)
-    repo = sealing_manager(tmp_path / "miner", seal, store)
+    seal, store, repo = seal_and_store_manager(tmp_path)
     async with trio.open_nursery() as nursery:
         running = await nursery.start(functools.partial(serve_manager, repo))
         async with ManagerProbe.open(running, repo) as probe:
