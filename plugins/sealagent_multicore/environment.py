@@ -91,11 +91,15 @@ def kernel_cache_dir() -> Path:
     for var in (KERNEL_CACHE_ENV, "NUMBA_CACHE_DIR"):
         value = os.environ.get(var)
         if value:
-            return Path(value).expanduser()
+            path = Path(value).expanduser()
+            # prepare_kernel_cache points $NUMBA_CACHE_DIR at this version's subdirectory;
+            # the cache is still the directory above it.
+            return path.parent if path.name == _kernels_fingerprint() else path
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "sealagent" / "kernels"
 
 
+@functools.cache
 def _kernels_fingerprint() -> str:
     """A digest of the compiled modules' sources and numba's version.
 
@@ -119,9 +123,7 @@ def prepare_kernel_cache() -> Path:
 
     :raises ConfigError: the directory cannot be created or written.
     """
-    base, fingerprint = kernel_cache_dir(), _kernels_fingerprint()
-    # A second call finds $NUMBA_CACHE_DIR already pointing at this version's directory.
-    path = base if base.name == fingerprint else base / fingerprint
+    path = kernel_cache_dir() / _kernels_fingerprint()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -145,7 +145,7 @@ def test_multicore_offers_commit2_and_warms_the_ntt(_kernel_cache: Path) -> None
     assert any("NTT" in line for line in lines)
 
 
-def test_preparing_the_kernel_cache_twice_keeps_one_directory(
+def test_preparing_the_kernel_cache_twice_keeps_one_directory_and_its_name(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from sealagent_multicore import environment
 
@@ -154,6 +154,7 @@ def test_preparing_the_kernel_cache_twice_keeps_one_directory(
     first = environment.prepare_kernel_cache()
     assert first.parent == tmp_path
     assert environment.prepare_kernel_cache() == first  # each kernel set prepares it
+    assert environment.kernel_cache_dir() == tmp_path  # still the cache the user chose
     monkeypatch.undo()
     environment.prepare_kernel_cache()  # numba back on the session's cache
 
