@@ -419,3 +419,23 @@ async def test_a_detached_agent_path_stays_out_of_the_index(tmp_path: Path) -> N
         assert await service.worker_redeclare(session, WorkerReport.from_json(info)) == [3, 4]
         assert service.files.index.sectors_in("path-a") == {
             SectorID(1000, 3): FileType.SEALED, SectorID(1000, 4): FileType.CACHE}
+
+
+async def test_an_agent_back_at_a_new_address_is_fetched_from_there(tmp_path: Path) -> None:
+    """An agent restarted on another port serves its files at its new URL only: copies
+    are fetched from there, not from the address of the agent that died; a path two live
+    agents share keeps both URLs."""
+    from sealagent.task_kinds import StorageJob
+    async with running_service(tmp_path) as service:
+        info = worker_info("a")
+        info["paths"][0]["sectors"] = {"s-t01000-3": ["sealed", "cache"]}
+        await service.connect(WorkerReport.from_json(info))
+        await service.connect(WorkerReport.from_json({**info, "url": "http://a:2"}))
+        fetch = service.files.fetch_list(StorageJob.MOVE_STORAGE, 3, frozenset())
+        assert [source.url for source in fetch] == [
+            "http://a:2/remote/sealed/s-t01000-3", "http://a:2/remote/cache/s-t01000-3"]
+        assert service.files.index.path("path-a").urls == ["http://a:2/remote"]
+        await service.connect(WorkerReport.from_json({**worker_info("b"),
+                                                      "paths": info["paths"]}))
+        assert service.files.index.path("path-a").urls == [
+            "http://a:2/remote", "http://b:1/remote"]

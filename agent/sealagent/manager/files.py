@@ -7,7 +7,7 @@ pieces and the snapshot of it all that the scheduler reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -178,12 +178,17 @@ class SectorFiles:
 
     # ------------------------------------------------------------------ agents
 
-    def agent_paths(self, report: WorkerReport) -> list[int]:
+    def agent_paths(self, report: WorkerReport, serving: Collection[str]) -> list[int]:
         """Index the paths an agent reported, with their health, and the sector files it
-        declared in them (as it connects); returns the sectors whose files moved."""
+        declared in them (as it connects); returns the sectors whose files moved.
+
+        ``serving`` are the URLs of the connected agents: a reported path is reached only
+        at those (and at this manager's), never at the address of an agent that is gone.
+        """
         moved: set[int] = set()
+        live = {*serving, report.remote_url, self.public_url + "/remote"}
         for path in report.paths:
-            self.index.attach(path.meta, report.remote_url, path.stat)
+            self.index.attach(path.meta, report.remote_url, path.stat, serving=live)
             if path.error is not None or path.stat is None:
                 self.index.report_health(path.meta.id, path.stat, path.error or "no stat")
             if path.sectors is not None:

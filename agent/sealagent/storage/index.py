@@ -28,7 +28,7 @@ silent until they report again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -98,13 +98,20 @@ class StorageIndex:
 
     # ------------------------------------------------------------------ paths
 
-    def attach(self, meta: PathMeta, url: str, stat: FsStat | None = None) -> PathRecord:
-        """Add a path (or another URL of a shared path); a stat counts as a heartbeat."""
+    def attach(self, meta: PathMeta, url: str, stat: FsStat | None = None, *,
+               serving: Collection[str] | None = None) -> PathRecord:
+        """Add a path (or another URL of a shared path); a stat counts as a heartbeat.
+
+        :param serving: the URLs that serve files now; when given, the path's other URLs
+            (those of agents that died, or came back at another address) are dropped.
+        """
         record = self._paths.get(meta.id)
         if record is None:
             record = self._paths[meta.id] = PathRecord(meta, [])
         else:
             record.meta = meta
+        if serving is not None:
+            record.urls[:] = [u for u in record.urls if u in serving]
         if url not in record.urls:
             record.urls.append(url)
         if stat is not None:

@@ -190,6 +190,7 @@ class TaskFlow:
         window, where downloads are limited); no phase runs."""
         held.stage = "running"
         await self._tell(assignment, "running")
+        _log.info("move started")
         prepared = await self.preparer.prepare(assignment)
         prepared.release()
         held.dropped = prepared.dropped
