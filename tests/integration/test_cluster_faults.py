@@ -159,7 +159,7 @@ async def test_40_sectors_3_agents_kill_9_of_an_agent_the_manager_and_the_keeper
 
                 await wait_for(client, count_in({"Proving"}, SECTORS), "every sector Proving")
                 final = await call(client, "Sectors.List")
-                located = {n: await call(client, "Storage.Find", [n]) for n in range(SECTORS)}
+                located = {n: await call(client, "Storage.Find", n) for n in range(SECTORS)}
         finally:
             for process in [*agents.values(), *managers]:
                 await _end(process)

@@ -60,3 +60,16 @@ async def test_the_move_goes_where_the_holders_allow_to(files: SectorFiles) -> N
     files.index.declare("store", SectorID(1000, 3), FileType.SEALED)
     assert files.move_groups(3) is None  # a holder without AllowTo lets them go anywhere
     assert files.move_groups(9) is None
+
+
+async def test_a_move_names_every_copy_outside_the_worker_even_one_it_holds(
+        files: SectorFiles) -> None:
+    """A move interrupted after its fetch left the worker a copy and the holder its own:
+    the retry is told where the holder's copy is, so that it deletes it."""
+    from sealagent.task_kinds import StorageJob
+    attach_store(files, PathMeta("store", can_store=True))
+    files.index.declare("store", SectorID(1000, 3), FileType.SEALED)
+    fetch = files.fetch_list(StorageJob.MOVE_STORAGE, 3, frozenset({"store"}))
+    assert [(f.file_type, f.url) for f in fetch] == [
+        (FileType.SEALED, "http://a/remote/sealed/s-t01000-3"),
+        (FileType.CACHE, "http://a/remote/cache/s-t01000-3")]

@@ -158,6 +158,43 @@ async def test_a_move_declares_the_new_copy_before_the_holder_deletes_its_own(
                      ([], [SectorFile(holder.id, FileType.SEALED)], False)]
 
 
+async def test_a_move_to_storage_completes_a_move_an_earlier_attempt_left_half_done(
+        tmp_path: Path) -> None:
+    """The manager cannot record the new copy: the move fails (temporarily) and the holder
+    keeps its copy; the retry finds the copy already in the store path and deletes the
+    holder's."""
+    holder = init_path(tmp_path / "holder", can_seal=True, can_store=False)
+    finalized_files(holder)
+    store = init_path(tmp_path / "store", can_seal=False, can_store=True)
+    refuse = [True]
+
+    async def announce(assignment: Assignment, declared: Sequence[SectorFile],
+                       dropped: Sequence[SectorFile]) -> None:
+        if refuse[0]:
+            raise RPCTransportError("manager unreachable")
+
+    local = storage(tmp_path / "repo", store.root)
+    prep = peer_preparer(local, holder, tmp_path, announce)
+    assignment = task("seal/v0/fetch", allow_to=None)
+    assignment = Assignment.from_json({
+        **assignment.to_json(),
+        "fetch": [{"file_type": "sealed", "url": "http://holder/sealed/s-t01000-4"},
+                  {"file_type": "cache", "url": "http://holder/cache/s-t01000-4"}]})
+    with pytest.raises(RPCTransportError):
+        await prep.prepare(assignment)
+    assert holder.sectors() == {SECTOR: FileType.SEALED | FileType.CACHE}
+    assert store.sectors() == {SECTOR: FileType.SEALED}
+
+    refuse[0] = False
+    prepared = await prep.prepare(assignment)
+    prepared.release()
+    assert holder.sectors() == {}
+    assert store.sectors() == {SECTOR: FileType.SEALED | FileType.CACHE}
+    assert sorted((d.path_id, d.file_type) for d in prepared.dropped) == [
+        (holder.id, FileType.SEALED), (holder.id, FileType.CACHE)]
+    assert prepared.moved is not None and prepared.moved.path_id == store.id
+
+
 def finalized_files(path: LocalPath, unsealed: bool = False) -> None:
     """A finalized sector's sealed file and trimmed cache (and its unsealed copy)."""
     path.sector_path(FileType.SEALED, SECTOR).write_bytes(b"\1" * 2048)

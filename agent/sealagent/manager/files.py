@@ -258,14 +258,22 @@ class SectorFiles:
 
     def fetch_list(self, phase: TaskKind, number: int,
                    local: frozenset[str]) -> tuple[FetchSource, ...]:
-        """Inputs of ``phase`` an agent with paths ``local`` lacks, with a URL for each
-        (for a storage job, each file it moves that exists somewhere)."""
+        """Inputs of ``phase`` an agent with paths ``local`` lacks, with a URL for each.
+
+        A storage job is told of each file it moves that some other agent holds, even one
+        it holds too (an earlier attempt fetched it, then was cut off before the holder
+        deleted its copy): the agent completes the move by deleting that copy.
+        """
         sector = SectorID(self._context.miner, number)
         fetch = []
-        wanted = phase.moves if isinstance(phase, StorageJob) else phase.reads
-        for single in wanted.split():
+        moving = isinstance(phase, StorageJob)
+        for single in (phase.moves if moving else phase.reads).split():
             holders = [loc for loc in self.index.find(sector, single) if loc.urls]
-            if not holders or any(loc.path_id in local for loc in holders):
+            if any(loc.path_id in local for loc in holders):
+                if not moving:
+                    continue
+                holders = [loc for loc in holders if loc.path_id not in local]
+            if not holders:
                 continue
             fetch.append(FetchSource(single,
                                      f"{holders[0].urls[0]}/{single.dir_name}/{sector.name}"))

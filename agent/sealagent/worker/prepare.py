@@ -244,6 +244,9 @@ class Preparer:
                     continue  # an unsealed copy the store path does not take stays
                 dest = _path_of(prepared.paths, source.file_type)
                 if await trio.to_thread.run_sync(_exists, dest):
+                    if prepared.store is not None:  # an earlier attempt fetched it
+                        dropped += await self._drop_source(assignment, source.url,
+                                                           source.file_type, strict=True)
                     continue
                 progress = FetchProgress(source.file_type.dir_name)
                 self.progress[assignment.task_id] = progress
@@ -261,7 +264,8 @@ class Preparer:
                           source=source.url, seconds=round(done.seconds, 3))
                 if assignment.moves_inputs:
                     dropped += await self._drop_source(assignment, source.url,
-                                                       source.file_type)
+                                                       source.file_type,
+                                                       strict=prepared.store is not None)
         except BaseException:
             prepared.release()
             raise
@@ -276,23 +280,32 @@ class Preparer:
         await self._check_inputs(assignment, prepared)
         return prepared
 
-    async def _drop_source(self, assignment: Assignment, url: str,
-                           file_type: FileType) -> list[SectorFile]:
+    async def _drop_source(self, assignment: Assignment, url: str, file_type: FileType, *,
+                           strict: bool = False) -> list[SectorFile]:
         """Complete a move: declare the new copy, delete the holder's, declare that; returns
         where it was removed from.  Any step that fails leaves the holder's copy (and the
-        index entry for it) in place: a copy too many, never one too few."""
+        index entry for it) in place: a copy too many, never one too few.
+
+        :param strict: re-raise when the holder's copy is kept (a move to long-term
+            storage must not end with a copy left in a sealing path: it fails, and its
+            retry deletes the copy).
+        """
         here = await trio.to_thread.run_sync(self._copies_here, assignment, file_type)
         try:
             await self.announce(assignment, here, ())
         except SealAgentError as exc:
             _log.warning("source copy kept: the manager did not record the new one",
                          source=url, error=str(exc))
+            if strict:
+                raise
             return []
         keep = [p.id for p in self.storage.paths()]
         try:
             removed = await self.remote.delete(url, keep=keep)
         except SealAgentError as exc:
             _log.warning("source copy kept", source=url, error=str(exc))
+            if strict:
+                raise
             return []
         dropped = [SectorFile(path_id, file_type) for path_id in removed]
         try:
