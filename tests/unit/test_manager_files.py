@@ -64,12 +64,17 @@ async def test_the_move_goes_where_the_holders_allow_to(files: SectorFiles) -> N
 
 async def test_a_move_names_every_copy_outside_the_worker_even_one_it_holds(
         files: SectorFiles) -> None:
-    """A move interrupted after its fetch left the worker a copy and the holder its own:
-    the retry is told where the holder's copy is, so that it deletes it."""
+    """A move interrupted after its fetch left the worker a copy and the holder its own,
+    and a move during sealing left a second cache: the move is told of every copy outside
+    the worker, so that it deletes them."""
     from sealagent.task_kinds import StorageJob
     attach_store(files, PathMeta("store", can_store=True))
     files.index.declare("store", SectorID(1000, 3), FileType.SEALED)
+    files.index.attach(PathMeta("other", can_seal=True), "http://b/remote",
+                       FsStat(10 * GB, 9 * GB, 9 * GB, 0))
+    files.index.declare("other", SectorID(1000, 3), FileType.CACHE)
     fetch = files.fetch_list(StorageJob.MOVE_STORAGE, 3, frozenset({"store"}))
-    assert [(f.file_type, f.url) for f in fetch] == [
-        (FileType.SEALED, "http://a/remote/sealed/s-t01000-3"),
-        (FileType.CACHE, "http://a/remote/cache/s-t01000-3")]
+    assert sorted((f.file_type.dir_name, f.url) for f in fetch) == [
+        ("cache", "http://a/remote/cache/s-t01000-3"),
+        ("cache", "http://b/remote/cache/s-t01000-3"),
+        ("sealed", "http://a/remote/sealed/s-t01000-3")]

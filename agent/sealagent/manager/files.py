@@ -260,20 +260,24 @@ class SectorFiles:
                    local: frozenset[str]) -> tuple[FetchSource, ...]:
         """Inputs of ``phase`` an agent with paths ``local`` lacks, with a URL for each.
 
-        A storage job is told of each file it moves that some other agent holds, even one
-        it holds too (an earlier attempt fetched it, then was cut off before the holder
-        deleted its copy): the agent completes the move by deleting that copy.
+        A storage job is told of every copy outside the agent of each file it moves, even
+        of a file it holds already (an earlier attempt fetched it, then was cut off before
+        the holder deleted its copy) and of copies a move during sealing left behind: the
+        agent fetches the first one it lacks and deletes every other, so none is left in
+        a sealing path.
         """
         sector = SectorID(self._context.miner, number)
         fetch = []
-        moving = isinstance(phase, StorageJob)
-        for single in (phase.moves if moving else phase.reads).split():
+        if isinstance(phase, StorageJob):
+            for single in phase.moves.split():
+                urls = dict.fromkeys(f"{loc.urls[0]}/{single.dir_name}/{sector.name}"
+                                     for loc in self.index.find(sector, single)
+                                     if loc.urls and loc.path_id not in local)
+                fetch += [FetchSource(single, url) for url in urls]
+            return tuple(fetch)
+        for single in phase.reads.split():
             holders = [loc for loc in self.index.find(sector, single) if loc.urls]
-            if any(loc.path_id in local for loc in holders):
-                if not moving:
-                    continue
-                holders = [loc for loc in holders if loc.path_id not in local]
-            if not holders:
+            if not holders or any(loc.path_id in local for loc in holders):
                 continue
             fetch.append(FetchSource(single,
                                      f"{holders[0].urls[0]}/{single.dir_name}/{sector.name}"))
