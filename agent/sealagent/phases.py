@@ -69,6 +69,12 @@ class Phase(enum.Enum):
         return _SPECS[self].creates
 
     @property
+    def writes(self) -> FileType:
+        """The sector files the phase creates or changes: once it reports them, copies of
+        them elsewhere are stale.  (Copies of the files it only reads are not.)"""
+        return _SPECS[self].creates | _SPECS[self].changes
+
+    @property
     def hook_name(self) -> str:
         """The hook a backend implements for this phase (``sealagent_precommit1``)."""
         return _SPECS[self].hook
@@ -394,6 +400,8 @@ class _PhaseSpec:
     result: type[PhaseResult]
     reads: FileType = NO_FILES
     creates: FileType = NO_FILES
+    changes: FileType = NO_FILES
+    """Files it reads and changes in place."""
 
 
 _SEALED_AND_CACHE: Final = FileType.SEALED | FileType.CACHE
@@ -405,12 +413,13 @@ _SPECS: Final[dict[Phase, _PhaseSpec]] = {
                                  PreCommit1Result, reads=FileType.UNSEALED,
                                  creates=_SEALED_AND_CACHE),
     Phase.PRECOMMIT2: _PhaseSpec("PreCommit2", "sealagent_precommit2", PreCommit2Request,
-                                 PreCommit2Result, reads=_SEALED_AND_CACHE),
+                                 PreCommit2Result, reads=_SEALED_AND_CACHE,
+                                 changes=_SEALED_AND_CACHE),
     Phase.COMMIT1: _PhaseSpec("Commit1", "sealagent_commit1", Commit1Request, Commit1Result,
                               reads=_SEALED_AND_CACHE),
     Phase.COMMIT2: _PhaseSpec("Commit2", "sealagent_commit2", Commit2Request, Commit2Result),
     Phase.UNSEAL: _PhaseSpec("Unseal", "sealagent_unseal", UnsealRequest, UnsealResult,
                              reads=_SEALED_AND_CACHE, creates=FileType.UNSEALED),
     Phase.FINALIZE: _PhaseSpec("Finalize", "sealagent_finalize", FinalizeRequest,
-                               FinalizeResult, reads=FileType.CACHE),
+                               FinalizeResult, reads=FileType.CACHE, changes=FileType.CACHE),
 }

@@ -64,6 +64,11 @@ class StorageJob(enum.Enum):
         """A move creates no new file types."""
         return NO_FILES
 
+    @property
+    def writes(self) -> FileType:
+        """The moved files: the copies the move leaves are the ones of record."""
+        return MOVED_FILES
+
 
 TaskKind = Phase | StorageJob
 """What a task runs: a sealing phase or a storage job."""

@@ -78,3 +78,23 @@ async def test_a_move_names_every_copy_outside_the_worker_even_one_it_holds(
         ("cache", "http://a/remote/cache/s-t01000-3"),
         ("cache", "http://b/remote/cache/s-t01000-3"),
         ("sealed", "http://a/remote/sealed/s-t01000-3")]
+
+
+async def test_a_report_makes_stale_only_the_copies_of_files_its_phase_writes(
+        files: SectorFiles) -> None:
+    """PreCommit1 on another agent read a copy of the unsealed file that its holder kept
+    (the holder's delete never happened): that copy is as good as the new one and stays
+    indexed, so the move to storage finds and deletes it; the old sealed copy is stale."""
+    from sealagent.phases import Phase
+    from sealagent.protocol import SectorFile
+    sector = SectorID(1000, 3)
+    files.index.declare("seal", sector, FileType.UNSEALED)
+    files.index.attach(PathMeta("b", can_seal=True), "http://b/remote",
+                       FsStat(10 * GB, 9 * GB, 9 * GB, 0))
+    files.record(3, [SectorFile("b", FileType.UNSEALED), SectorFile("b", FileType.SEALED),
+                     SectorFile("b", FileType.CACHE)], [], stale=Phase.PRECOMMIT1.writes)
+    assert {loc.path_id for loc in files.index.find(sector, FileType.UNSEALED)} == {
+        "seal", "b"}
+    assert [loc.path_id for loc in files.index.find(sector, SEALED_CACHE)] == ["b"]
+    assert Phase.PRECOMMIT2.writes == Phase.PRECOMMIT1.writes == SEALED_CACHE
+    assert Phase.FINALIZE.writes == FileType.CACHE and Phase.COMMIT1.writes == FileType(0)

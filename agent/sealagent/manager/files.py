@@ -232,20 +232,21 @@ class SectorFiles:
         self.changed()
 
     def record(self, number: int, declared: Iterable[SectorFile],
-               dropped: Iterable[SectorFile], *, of_record: bool) -> None:
+               dropped: Iterable[SectorFile], *, stale: FileType) -> None:
         """Index the files a task left on an agent's paths and the copies it moved away.
 
-        The files a current task reports are the sector's copy of record: other copies
-        of those file types (left behind by a copying fetch) are dropped from the index.
-        A repeated report of an older attempt only adds what it declares.  Copies on a
-        store path are primary (as when a path is attached or redeclared).
+        The ``stale`` file types a current task reports (those its phase writes) are the
+        sector's copy of record: other copies of them are dropped from the index.  Other
+        copies of files it only read stay indexed: they are as good, and a move to
+        long-term storage deletes them.  Copies on a store path are primary (as when a
+        path is attached or redeclared).
         """
         sector = SectorID(self._context.miner, number)
 
         def declare(path_id: str, sector: SectorID, file_type: FileType) -> None:
             primary = self.index.path(path_id).meta.can_store
-            self.index.declare(path_id, sector, file_type, exclusive=of_record,
-                               primary=primary)
+            self.index.declare(path_id, sector, file_type,
+                               exclusive=bool(file_type & stale), primary=primary)
 
         for entries, change in ((declared, declare), (dropped, self.index.drop)):
             for entry in entries:

@@ -32,7 +32,7 @@ from sealagent.sched.scheduler import Scheduler
 from sealagent.sched.windows import Placement
 from sealagent.task_kinds import TaskKind
 from sealagent.units import size_str
-from sealagent.vocab.sectors import SectorID
+from sealagent.vocab.sectors import FileType, SectorID
 
 C1_OUTPUT = "c1_output"
 """The sector blob holding the Commit1 output."""
@@ -325,7 +325,9 @@ class TaskBook(Mirror[str, TaskRecord]):
                    and task.state is not TaskState.QUEUED)
         if task is not None:
             self._files.record(task.sector, report.declared, report.dropped,
-                               of_record=current and task.phase not in COPYING_PHASES)
+                               stale=task.phase.writes
+                               if current and task.phase not in COPYING_PHASES
+                               else FileType(0))
             self.files_moved([task.sector])
         save_index = self._files.saver()
         if task is None or not current:
