@@ -51,6 +51,8 @@ async def test_a_store_path_asks_for_the_move_unless_the_files_are_there(
     files.index.declare("store", SectorID(1000, 3), FileType.SEALED)
     assert files.no_move_needed(3) is None  # the cache is not there yet
     files.index.declare("store", SectorID(1000, 3), FileType.CACHE)
+    assert files.no_move_needed(3) is None  # a move cut off before "seal" deleted its own
+    files.index.drop("seal", SectorID(1000, 3), SEALED_CACHE)
     assert files.no_move_needed(3) == "sealed and cache already in long-term storage (store)"
 
 

@@ -286,14 +286,15 @@ class SectorFiles:
 
     def no_move_needed(self, number: int) -> str | None:
         """Why sector ``number``'s finalized files stay where they are, or None when they
-        are to move to long-term storage: they are on a store path already, or no store
-        path (``CanStore``, weight > 0, taking sealed and cache files of this miner) is
-        attached anywhere."""
+        are to move to long-term storage: they are on a store path already (and on no
+        other path: a move cut off before the holders deleted their copies is finished),
+        or no store path (``CanStore``, weight > 0, taking sealed and cache files of this
+        miner) is attached anywhere."""
         sector = SectorID(self._context.miner, number)
         held = self.index.find(sector, STORED_FILES)
         stored = [loc for loc in held if loc.can_store]
-        if all(any(single in loc.file_types for loc in stored)
-               for single in STORED_FILES.split()):
+        if len(stored) == len(held) and all(any(single in loc.file_types for loc in stored)
+                                            for single in STORED_FILES.split()):
             paths = ", ".join(sorted(loc.path_id for loc in stored))
             return f"sealed and cache already in long-term storage ({paths})"
         miner = self._context.miner
