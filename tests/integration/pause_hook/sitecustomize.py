@@ -44,9 +44,9 @@ if _MOVED:
     _drop_source = prepare.Preparer._drop_source
     _moved_file: str = _MOVED
 
-    async def _drop_then_pause(self: Any, *args: Any) -> Any:
+    async def _drop_then_pause(self: Any, *args: Any, **options: Any) -> Any:
         """Complete the move of a cache directory, then stop before anything else."""
-        dropped = await _drop_source(self, *args)
+        dropped = await _drop_source(self, *args, **options)
         if args[-1].dir_name == "cache":
             await trio.Path(_moved_file).write_text(str(os.getpid()))
             await trio.sleep_forever()
