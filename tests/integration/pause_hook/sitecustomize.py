@@ -52,4 +52,4 @@ if _MOVED:
             await trio.sleep_forever()
         return dropped
 
-    prepare.Preparer._drop_source = _drop_then_pause  # type: ignore[method-assign,assignment]
+    prepare.Preparer._drop_source = _drop_then_pause  # type: ignore[method-assign]
