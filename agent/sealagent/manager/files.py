@@ -178,17 +178,25 @@ class SectorFiles:
 
     # ------------------------------------------------------------------ agents
 
-    def agent_paths(self, report: WorkerReport, serving: Collection[str]) -> list[int]:
+    def agent_paths(self, report: WorkerReport,
+                    serving: Callable[[], Collection[str]]) -> list[int]:
         """Index the paths an agent reported, with their health, and the sector files it
         declared in them (as it connects); returns the sectors whose files moved.
 
-        ``serving`` are the URLs of the connected agents: a reported path is reached only
+        ``serving`` gives the URLs of the connected agents: a reported path is reached only
         at those (and at this manager's), never at the address of an agent that is gone.
+        It is asked at most once, and only for a path reached at more than one URL.
         """
         moved: set[int] = set()
-        live = {*serving, report.remote_url, self.public_url + "/remote"}
+        live: set[str] = set()
+
+        def serving_now() -> set[str]:
+            if not live:
+                live.update(serving(), (report.remote_url, self.public_url + "/remote"))
+            return live
+
         for path in report.paths:
-            self.index.attach(path.meta, report.remote_url, path.stat, serving=live)
+            self.index.attach(path.meta, report.remote_url, path.stat, serving=serving_now)
             if path.error is not None or path.stat is None:
                 self.index.report_health(path.meta.id, path.stat, path.error or "no stat")
             if path.sectors is not None:

@@ -175,7 +175,7 @@ class SessionRegistry:
             session.worker_id, report.resources, report.tasks,
             frozenset(p.meta.id for p in report.paths), report.hostname))
         moved = self._files.agent_paths(
-            report, {s.report.remote_url for s in self._sessions.values()})
+            report, lambda: {s.report.remote_url for s in self._sessions.values()})
         self._tasks.files_moved(moved)
         return moved
 

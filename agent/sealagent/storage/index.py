@@ -99,19 +99,21 @@ class StorageIndex:
     # ------------------------------------------------------------------ paths
 
     def attach(self, meta: PathMeta, url: str, stat: FsStat | None = None, *,
-               serving: Collection[str] | None = None) -> PathRecord:
+               serving: Callable[[], Collection[str]] | None = None) -> PathRecord:
         """Add a path (or another URL of a shared path); a stat counts as a heartbeat.
 
-        :param serving: the URLs that serve files now; when given, the path's other URLs
-            (those of agents that died, or came back at another address) are dropped.
+        :param serving: gives the URLs that serve files now; when given, the path's other
+            URLs (those of agents that died, or came back at another address) are dropped.
+            It is called only when the path has a URL besides ``url``.
         """
         record = self._paths.get(meta.id)
         if record is None:
             record = self._paths[meta.id] = PathRecord(meta, [])
         else:
             record.meta = meta
-        if serving is not None:
-            record.urls[:] = [u for u in record.urls if u in serving]
+        if serving is not None and any(u != url for u in record.urls):
+            live = serving()
+            record.urls[:] = [u for u in record.urls if u == url or u in live]
         if url not in record.urls:
             record.urls.append(url)
         if stat is not None:
